@@ -1,0 +1,601 @@
+//! `release-train.toml`: parsed once into [`Config`], or into errors that name the line, the
+//! field and the fix.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::freeze::{FreezeCalendar, FreezeWhen, FreezeWindow};
+use crate::ids::{ComponentName, TrainId, TrainName};
+use crate::schedule::Schedule;
+use crate::span::Span;
+
+/// What to do when one component's build fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailurePolicy {
+    /// The train fails and nothing more is promoted.
+    Halt,
+    /// The failed component stays on its last release; the others go on.
+    Exclude,
+}
+
+/// Where a stage builds: a buildspec path in the component's repository, a CodeBuild
+/// project, or both (the project, with the buildspec as an override).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageTarget {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buildspec: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+}
+
+/// One component: one repository, built for staging and then for production.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentSpec {
+    pub name: ComponentName,
+    /// A git URL, or in local mode a path (relative to the config file).
+    pub source: String,
+    pub branch: String,
+    pub staging: StageTarget,
+    pub production: StageTarget,
+    /// Production order: wave 1 first, each wave after the previous one succeeded.
+    pub wave: u32,
+}
+
+/// How train ids are derived from the cut time: as coarse as the cut schedule allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdStyle {
+    /// `weekly-2026-W48`: the cut fires at most once per ISO week.
+    Week,
+    /// `nightly-2026-11-23`: at most once per day.
+    Day,
+    /// `hourly-2026-11-23T0900`.
+    Minute,
+}
+
+/// The train's settings, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainSettings {
+    pub name: TrainName,
+    pub zone: Tz,
+    pub cut: Schedule,
+    pub promote: Schedule,
+    pub soak: Span,
+    pub on_component_failure: FailurePolicy,
+    pub build_timeout: Span,
+    pub id_style: IdStyle,
+}
+
+/// A whole, valid configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub train: TrainSettings,
+    pub freezes: FreezeCalendar,
+    pub components: Vec<ComponentSpec>,
+}
+
+/// One mistake in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}: {}", self.line, self.field, self.message)
+    }
+}
+
+/// Every mistake found in the file, in line order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.issues.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl ConfigError {
+    /// The same issues as `path:line: field: message`, one per line, for a terminal.
+    pub fn render(&self, path: &str) -> String {
+        self.issues
+            .iter()
+            .map(|i| format!("{path}:{}: {}: {}", i.line, i.field, i.message))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    train: Spanned<RawTrain>,
+    #[serde(default)]
+    freeze: Vec<Spanned<RawFreeze>>,
+    #[serde(default)]
+    component: Vec<Spanned<RawComponent>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrain {
+    name: Spanned<String>,
+    time_zone: Spanned<String>,
+    cut: Spanned<String>,
+    promote: Spanned<String>,
+    soak: Spanned<String>,
+    #[serde(default = "default_policy")]
+    on_component_failure: FailurePolicy,
+    #[serde(default)]
+    build_timeout: Option<Spanned<String>>,
+}
+
+fn default_policy() -> FailurePolicy {
+    FailurePolicy::Halt
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFreeze {
+    name: Spanned<String>,
+    starts: Option<Spanned<String>>,
+    lasts: Option<Spanned<String>>,
+    from: Option<Spanned<String>>,
+    until: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    name: Spanned<String>,
+    source: Spanned<String>,
+    #[serde(default)]
+    branch: Option<Spanned<String>>,
+    staging: Spanned<StageTarget>,
+    production: Spanned<StageTarget>,
+    #[serde(default)]
+    wave: Option<Spanned<i64>>,
+}
+
+/// Collects issues against the text so each one knows its line.
+struct Checker<'a> {
+    text: &'a str,
+    issues: Vec<ConfigIssue>,
+}
+
+impl Checker<'_> {
+    fn line(&self, span: &Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        self.text[..end].bytes().filter(|b| *b == b'\n').count() + 1
+    }
+
+    fn add(&mut self, span: &Range<usize>, field: impl Into<String>, message: impl Into<String>) {
+        let line = self.line(span);
+        self.issues.push(ConfigIssue { line, field: field.into(), message: message.into() });
+    }
+
+    /// Parses a spanned string, recording an issue on failure.
+    fn parse<T, E: fmt::Display>(
+        &mut self,
+        value: &Spanned<String>,
+        field: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        match parse(value.get_ref()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(&value.span(), field, e.to_string());
+                None
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates the whole file, reporting every mistake found.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let mut check = Checker { text, issues: Vec::new() };
+        let raw: RawConfig = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let span = e.span().unwrap_or(0..0);
+                let message = e.message().trim().replace('\n', " ");
+                let message = explain_toml_error(&message);
+                check.add(&span, "syntax", message);
+                return Err(ConfigError { issues: check.issues });
+            }
+        };
+        let config = check.config(&raw);
+        check.issues.sort_by_key(|i| i.line);
+        match config {
+            Some(config) if check.issues.is_empty() => Ok(config),
+            _ => Err(ConfigError { issues: check.issues }),
+        }
+    }
+}
+
+/// serde's messages name the problem; add the fix where the fix is obvious.
+fn explain_toml_error(message: &str) -> String {
+    if message.starts_with("missing field") {
+        format!("{message}; add it (see the configuration reference in README.md)")
+    } else if message.starts_with("unknown field") {
+        format!("{message}; check the spelling")
+    } else {
+        message.to_owned()
+    }
+}
+
+impl Checker<'_> {
+    fn config(&mut self, raw: &RawConfig) -> Option<Config> {
+        let train = self.train(raw.train.get_ref());
+        let zone = train.as_ref().map_or(chrono_tz::UTC, |t| t.zone);
+        let freezes = self.freezes(&raw.freeze, zone);
+        let components = self.components(&raw.component, &raw.train.span());
+        Some(Config { train: train?, freezes: freezes?, components: components? })
+    }
+
+    fn train(&mut self, raw: &RawTrain) -> Option<TrainSettings> {
+        let name = self.parse(&raw.name, "train.name", TrainName::parse);
+        let zone = self.parse(&raw.time_zone, "train.time_zone", |z| {
+            z.parse::<Tz>().map_err(|_| {
+                format!("unknown time zone {z:?}; use an IANA name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"")
+            })
+        })?;
+        let cut = self.parse(&raw.cut, "train.cut", |e| Schedule::parse(e, zone));
+        let promote = self.parse(&raw.promote, "train.promote", |e| Schedule::parse(e, zone));
+        let soak = self.parse(&raw.soak, "train.soak", Span::parse);
+        let build_timeout = match &raw.build_timeout {
+            Some(t) => self.parse(t, "train.build_timeout", Span::parse),
+            None => Span::from_duration(chrono::Duration::hours(1)),
+        };
+        let cut = cut?;
+        let id_style = id_style(&cut);
+        Some(TrainSettings {
+            name: name?,
+            zone,
+            cut,
+            promote: promote?,
+            soak: soak?,
+            on_component_failure: raw.on_component_failure,
+            build_timeout: build_timeout?,
+            id_style,
+        })
+    }
+
+    fn freezes(&mut self, raw: &[Spanned<RawFreeze>], zone: Tz) -> Option<FreezeCalendar> {
+        let mut windows = Vec::new();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        let mut ok = true;
+        for item in raw {
+            let f = item.get_ref();
+            let name = f.name.get_ref().clone();
+            let field = format!("freeze {name:?}");
+            if let Some(first) = seen.insert(name.clone(), self.line(&f.name.span())) {
+                self.add(&f.name.span(), &field, format!("defined twice (first at line {first}); give each freeze a unique name"));
+                ok = false;
+            }
+            let when = match (&f.starts, &f.lasts, &f.from, &f.until) {
+                (Some(starts), Some(lasts), None, None) => {
+                    let starts = self.parse(starts, &format!("{field}.starts"), |e| Schedule::parse(e, zone));
+                    let lasts = self.parse(lasts, &format!("{field}.lasts"), Span::parse);
+                    starts.zip(lasts).map(|(starts, lasts)| FreezeWhen::Recurring { starts, lasts })
+                }
+                (None, None, Some(from), Some(until)) => {
+                    let from_t = self.parse(from, &format!("{field}.from"), |t| local_time(t, zone));
+                    let until_t = self.parse(until, &format!("{field}.until"), |t| local_time(t, zone));
+                    match (from_t, until_t) {
+                        (Some(a), Some(b)) if a < b => Some(FreezeWhen::Once { from: a, until: b }),
+                        (Some(_), Some(_)) => {
+                            self.add(&until.span(), format!("{field}.until"), "must be later than `from`");
+                            None
+                        }
+                        _ => None,
+                    }
+                }
+                _ => {
+                    self.add(
+                        &item.span(),
+                        &field,
+                        "set either `starts` and `lasts` (recurring, e.g. starts = \"cron(0 17 ? * FRI *)\", lasts = \"64h\") or `from` and `until` (one-off, e.g. from = \"2026-12-21T00:00\")",
+                    );
+                    None
+                }
+            };
+            match when {
+                Some(when) => windows.push(FreezeWindow { name, when }),
+                None => ok = false,
+            }
+        }
+        ok.then_some(FreezeCalendar(windows))
+    }
+
+    fn components(&mut self, raw: &[Spanned<RawComponent>], train_span: &Range<usize>) -> Option<Vec<ComponentSpec>> {
+        if raw.is_empty() {
+            self.add(train_span, "component", "no components; add at least one [[component]] table with name, source, staging and production");
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        let mut ok = true;
+        for item in raw {
+            let c = item.get_ref();
+            let label = format!("component {:?}", c.name.get_ref());
+            let name = self.parse(&c.name, &format!("{label}.name"), ComponentName::parse);
+            if let Some(first) = seen.insert(c.name.get_ref().clone(), self.line(&c.name.span())) {
+                self.add(&c.name.span(), format!("{label}.name"), format!("defined twice (first at line {first}); give each component a unique name"));
+                ok = false;
+            }
+            if c.source.get_ref().trim().is_empty() {
+                self.add(&c.source.span(), format!("{label}.source"), "is empty; set the git URL or local path of the repository");
+                ok = false;
+            }
+            let branch = c.branch.as_ref().map_or_else(|| "main".to_owned(), |b| b.get_ref().clone());
+            if let Some(b) = &c.branch
+                && !valid_branch(b.get_ref())
+            {
+                self.add(&b.span(), format!("{label}.branch"), format!("{:?} is not a branch name; write e.g. \"main\"", b.get_ref()));
+                ok = false;
+            }
+            for (stage, target) in [("staging", &c.staging), ("production", &c.production)] {
+                let t = target.get_ref();
+                if t.buildspec.is_none() && t.project.is_none() {
+                    self.add(
+                        &target.span(),
+                        format!("{label}.{stage}"),
+                        format!("set `buildspec` (a path in the repository) and/or `project` (a CodeBuild project), e.g. {stage} = {{ buildspec = \"buildspec-{stage}.yml\" }}"),
+                    );
+                    ok = false;
+                }
+            }
+            let wave = match &c.wave {
+                None => Some(1),
+                Some(w) => match u32::try_from(*w.get_ref()) {
+                    Ok(v) if (1..=100).contains(&v) => Some(v),
+                    _ => {
+                        self.add(&w.span(), format!("{label}.wave"), "must be a whole number from 1 to 100 (wave 1 ships first)");
+                        None
+                    }
+                },
+            };
+            match (name, wave) {
+                (Some(name), Some(wave)) => out.push(ComponentSpec {
+                    name,
+                    source: c.source.get_ref().clone(),
+                    branch,
+                    staging: c.staging.get_ref().clone(),
+                    production: c.production.get_ref().clone(),
+                    wave,
+                }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+}
+
+fn valid_branch(b: &str) -> bool {
+    !b.is_empty()
+        && !b.starts_with('-')
+        && !b.contains("..")
+        && !b.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
+}
+
+/// `2026-12-21`, `2026-12-21T00:00` or `2026-12-21T00:00:00`, in the train's zone.
+fn local_time(raw: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
+    let naive = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M"))
+        .or_else(|_| NaiveDate::parse_from_str(raw, "%Y-%m-%d").map(|d| d.and_time(chrono::NaiveTime::MIN)))
+        .map_err(|_| format!("{raw:?} is not a local date and time; write e.g. \"2026-12-21T00:00\""))?;
+    zone.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| format!("{raw:?} does not exist in {zone} (clocks jump over it); pick another time"))
+}
+
+/// The coarsest id that keeps two cuts apart, judged over the next hundred firings after a
+/// fixed reference date (the core never reads the clock).
+fn id_style(cut: &Schedule) -> IdStyle {
+    let reference = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default();
+    let zone = cut.zone();
+    let local: Vec<_> = cut.upcoming(reference).take(100).map(|t| t.with_timezone(&zone)).collect();
+    let distinct = |key: &dyn Fn(&DateTime<Tz>) -> (i32, u32)| {
+        local.windows(2).all(|w| key(&w[0]) != key(&w[1]))
+    };
+    if distinct(&|t| (t.iso_week().year(), t.iso_week().week())) {
+        IdStyle::Week
+    } else if distinct(&|t| (t.year(), t.ordinal())) {
+        IdStyle::Day
+    } else {
+        IdStyle::Minute
+    }
+}
+
+impl TrainSettings {
+    /// The id of the train cut at `scheduled`: the same for every delivery of that firing.
+    pub fn train_id(&self, scheduled: DateTime<Utc>) -> TrainId {
+        let t = scheduled.with_timezone(&self.zone);
+        let suffix = match self.id_style {
+            IdStyle::Week => format!("{}-W{:02}", t.iso_week().year(), t.iso_week().week()),
+            IdStyle::Day => t.format("%Y-%m-%d").to_string(),
+            IdStyle::Minute => t.format("%Y-%m-%dT%H%M").to_string(),
+        };
+        TrainId::parse(&format!("{}-{suffix}", self.name)).expect("a train name and a date always form a valid id")
+    }
+}
+
+/// Serializes a [`Schedule`] as its expression and zone, for trains that carry their policy.
+pub(crate) mod schedule_serde {
+    use chrono_tz::Tz;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::schedule::Schedule;
+
+    #[derive(Serialize, Deserialize)]
+    struct Repr {
+        expression: String,
+        zone: String,
+    }
+
+    pub fn serialize<S: Serializer>(s: &Schedule, ser: S) -> Result<S::Ok, S::Error> {
+        Repr { expression: s.expression().to_string(), zone: s.zone().name().to_owned() }.serialize(ser)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Schedule, D::Error> {
+        let r = Repr::deserialize(de)?;
+        let zone: Tz = r.zone.parse().map_err(serde::de::Error::custom)?;
+        Schedule::parse(&r.expression, zone).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const GOOD: &str = r#"
+[train]
+name = "weekly"
+time_zone = "Europe/Berlin"
+cut = "cron(0 9 ? * MON *)"
+promote = "cron(0 9 ? * WED *)"
+soak = "48h"
+
+[[freeze]]
+name = "weekend"
+starts = "cron(0 17 ? * FRI *)"
+lasts = "64h"
+
+[[freeze]]
+name = "year-end"
+from = "2026-12-21T00:00"
+until = "2027-01-04T09:00"
+
+[[component]]
+name = "api"
+source = "repos/api"
+staging = { buildspec = "buildspec-staging.yml" }
+production = { buildspec = "buildspec-production.yml" }
+
+[[component]]
+name = "web"
+source = "repos/web"
+branch = "release"
+staging = { project = "web-staging" }
+production = { project = "web-production", buildspec = "prod.yml" }
+wave = 2
+"#;
+
+    fn issues(text: &str) -> Vec<ConfigIssue> {
+        Config::parse(text).unwrap_err().issues
+    }
+
+    #[test]
+    fn a_good_file_parses_whole() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.train.name.as_str(), "weekly");
+        assert_eq!(c.train.soak.to_string(), "48h");
+        assert_eq!(c.train.on_component_failure, FailurePolicy::Halt);
+        assert_eq!(c.train.id_style, IdStyle::Week);
+        assert_eq!(c.components.len(), 2);
+        assert_eq!(c.components[0].branch, "main");
+        assert_eq!(c.components[1].wave, 2);
+        assert_eq!(c.freezes.0.len(), 2);
+        let cut = Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap();
+        assert_eq!(c.train.train_id(cut).as_str(), "weekly-2026-W48");
+    }
+
+    #[test]
+    fn id_style_follows_the_cut_cadence() {
+        let daily = GOOD.replace("cron(0 9 ? * MON *)", "cron(0 2 * * ? *)");
+        let c = Config::parse(&daily).unwrap();
+        assert_eq!(c.train.id_style, IdStyle::Day);
+        let twice = GOOD.replace("cron(0 9 ? * MON *)", "cron(0 9,15 ? * MON-FRI *)");
+        let c = Config::parse(&twice).unwrap();
+        assert_eq!(c.train.id_style, IdStyle::Minute);
+        let cut = Utc.with_ymd_and_hms(2026, 11, 23, 14, 0, 0).unwrap();
+        assert_eq!(c.train.train_id(cut).as_str(), "weekly-2026-11-23T1500");
+    }
+
+    fn one(text: &str) -> ConfigIssue {
+        let all = issues(text);
+        assert_eq!(all.len(), 1, "{all:?}");
+        all.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn each_kind_of_mistake_names_its_line_field_and_fix() {
+        let cases: &[(&str, &str, usize, &str, &str)] = &[
+            ("time_zone = \"Europe/Berlin\"", "time_zone = \"Europe/Berln\"", 4, "train.time_zone", "IANA name"),
+            ("cut = \"cron(0 9 ? * MON *)\"", "cut = \"cron(0 9 * * MON *)\"", 5, "train.cut", "'?' in one of them"),
+            ("soak = \"48h\"", "soak = \"two days\"", 7, "train.soak", "\"48h\""),
+            ("name = \"weekly\"", "name = \"Weekly Train\"", 3, "train.name", "lowercase"),
+            ("lasts = \"64h\"", "lasts = \"forever\"", 12, "freeze \"weekend\".lasts", "duration"),
+            ("until = \"2027-01-04T09:00\"", "until = \"2026-01-04T09:00\"", 17, "freeze \"year-end\".until", "later than"),
+            ("name = \"web\"", "name = \"api\"", 26, "component \"api\".name", "defined twice (first at line 20)"),
+            ("staging = { project = \"web-staging\" }", "staging = { }", 29, "component \"web\".staging", "set `buildspec`"),
+            ("wave = 2", "wave = 0", 31, "component \"web\".wave", "1 to 100"),
+            ("branch = \"release\"", "branch = \"rel ease\"", 28, "component \"web\".branch", "branch name"),
+        ];
+        for (from, to, line, field, hint) in cases {
+            assert!(GOOD.contains(from), "fixture lacks {from}");
+            let issue = one(&GOOD.replace(from, to));
+            assert_eq!((issue.line, issue.field.as_str()), (*line, *field), "{to}: {issue}");
+            assert!(issue.message.contains(hint), "{to}: {issue} should mention {hint:?}");
+        }
+    }
+
+    #[test]
+    fn syntax_unknown_and_missing_fields_name_the_line() {
+        let issue = one(&GOOD.replace("soak = \"48h\"", "soak = 48h"));
+        assert_eq!((issue.line, issue.field.as_str()), (7, "syntax"));
+
+        let issue = one(&GOOD.replace("soak = \"48h\"", "soak = \"48h\"\nsoke = \"1h\""));
+        assert_eq!(issue.line, 8);
+        assert!(issue.message.contains("unknown field `soke`"), "{issue}");
+
+        let issue = one(&GOOD.replace("soak = \"48h\"\n", ""));
+        assert!(issue.message.contains("missing field `soak`"), "{issue}");
+
+        let issue = one(&GOOD.replace("\nsource = \"repos/api\"", ""));
+        assert!(issue.message.contains("missing field `source`"), "{issue}");
+        assert_eq!(issue.line, 19);
+
+        let issue = one(&GOOD.replace("soak = \"48h\"", "soak = \"48h\"\non_component_failure = \"ignore\""));
+        assert!(issue.message.contains("halt") && issue.message.contains("exclude"), "{issue}");
+    }
+
+    #[test]
+    fn several_mistakes_are_all_reported_in_line_order() {
+        let text = GOOD.replace("soak = \"48h\"", "soak = \"x\"").replace("wave = 2", "wave = -1");
+        let all = issues(&text);
+        assert_eq!(all.iter().map(|i| i.line).collect::<Vec<_>>(), [7, 31]);
+        let rendered = Config::parse(&text).unwrap_err().render("release-train.toml");
+        assert!(rendered.starts_with("release-train.toml:7: train.soak: "), "{rendered}");
+    }
+
+    #[test]
+    fn freeze_needs_one_shape() {
+        let text = GOOD.replace("lasts = \"64h\"", "lasts = \"64h\"\nuntil = \"2027-01-01\"");
+        let issue = one(&text);
+        assert_eq!(issue.field, "freeze \"weekend\"");
+        assert!(issue.message.contains("either `starts` and `lasts`"), "{issue}");
+    }
+
+    #[test]
+    fn no_components_is_an_error() {
+        let text = GOOD.split("[[component]]").next().unwrap();
+        assert!(one(text).message.contains("no components"));
+    }
+}

@@ -1,0 +1,947 @@
+//! The train state machine: `Train::on(event, now)` decides; the edges commit and act.
+//!
+//! A train moves `building → soaking → promoting → released`, or ends `cancelled`,
+//! `failed` or `skipped`. A hold is not a phase but a gate on the soaking (or still
+//! building) train: it shows as `held` and blocks promotion until resumed.
+//!
+//! Rules the tests hold this module to:
+//! - a production build starts only for a component whose staging build succeeded, at the
+//!   exact commit that staging build ran, after the soak, with no hold, no freeze, not
+//!   cancelled;
+//! - a repeated or stale event changes nothing;
+//! - a command that does not apply is a [`Rejection`] that says why and what applies.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ComponentSpec, Config, FailurePolicy, StageTarget};
+use crate::freeze::{FreezeCalendar, FreezeHit};
+use crate::ids::{Actor, BuildId, Commit, ComponentName, Reason, TrainId, TrainName};
+use crate::span::Span;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Staging,
+    Production,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Staging => "staging",
+            Stage::Production => "production",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildStatus {
+    /// Decided and in the outbox; the builder has not confirmed it yet.
+    Requested,
+    Running,
+    Succeeded,
+    Failed,
+    Stopped,
+}
+
+impl BuildStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(self, BuildStatus::Succeeded | BuildStatus::Failed | BuildStatus::Stopped)
+    }
+}
+
+/// One build of one component for one stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Build {
+    pub attempt: u32,
+    pub status: BuildStatus,
+    pub build_id: Option<BuildId>,
+    /// The commit the build ran: reported by the builder for staging, the pin for production.
+    pub commit: Option<Commit>,
+    pub requested_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why it failed or stopped.
+    pub detail: Option<String>,
+}
+
+impl Build {
+    fn requested(attempt: u32, now: DateTime<Utc>) -> Self {
+        Self {
+            attempt,
+            status: BuildStatus::Requested,
+            build_id: None,
+            commit: None,
+            requested_at: now,
+            started_at: None,
+            finished_at: None,
+            detail: None,
+        }
+    }
+
+    fn is_active(&self) -> bool {
+        !self.status.is_finished()
+    }
+}
+
+/// A component as this train carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentRun {
+    pub spec: ComponentSpec,
+    /// The commit staging built and tested; production builds exactly this.
+    pub pinned: Option<Commit>,
+    pub staging: Option<Build>,
+    pub production: Option<Build>,
+    /// Why this component does not ship with the train (its build failed under `exclude`).
+    pub excluded: Option<String>,
+}
+
+impl ComponentRun {
+    pub fn build(&self, stage: Stage) -> Option<&Build> {
+        match stage {
+            Stage::Staging => self.staging.as_ref(),
+            Stage::Production => self.production.as_ref(),
+        }
+    }
+
+    fn build_mut(&mut self, stage: Stage) -> Option<&mut Build> {
+        match stage {
+            Stage::Staging => self.staging.as_mut(),
+            Stage::Production => self.production.as_mut(),
+        }
+    }
+
+    fn ships(&self) -> bool {
+        self.excluded.is_none()
+    }
+}
+
+/// The rules a train was cut with. Copied at the cut so a train finishes under the rules
+/// it started with; a freeze declared in a hurry is a hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub soak: Span,
+    pub on_component_failure: FailurePolicy,
+    pub build_timeout: Span,
+    pub freezes: FreezeCalendar,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "phase")]
+pub enum Phase {
+    Building,
+    Soaking { since: DateTime<Utc>, until: DateTime<Utc> },
+    Promoting { since: DateTime<Utc>, wave: u32 },
+    Released { at: DateTime<Utc> },
+    Cancelled { at: DateTime<Utc>, by: Actor, reason: Reason },
+    Failed { at: DateTime<Utc>, reason: String },
+    Skipped { reason: String },
+}
+
+impl Phase {
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Phase::Released { .. } | Phase::Cancelled { .. } | Phase::Failed { .. } | Phase::Skipped { .. })
+    }
+}
+
+/// What a person sees: the phase, with a hold shown as its own state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Building,
+    Soaking,
+    Held,
+    Promoting,
+    Released,
+    Cancelled,
+    Failed,
+    Skipped,
+}
+
+impl State {
+    pub const ALL: [State; 8] = [
+        State::Building,
+        State::Soaking,
+        State::Held,
+        State::Promoting,
+        State::Released,
+        State::Cancelled,
+        State::Failed,
+        State::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Building => "building",
+            State::Soaking => "soaking",
+            State::Held => "held",
+            State::Promoting => "promoting",
+            State::Released => "released",
+            State::Cancelled => "cancelled",
+            State::Failed => "failed",
+            State::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, State::Released | State::Cancelled | State::Failed | State::Skipped)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub by: Actor,
+    pub reason: Reason,
+    pub at: DateTime<Utc>,
+}
+
+/// One line of the audit trail: every decision and every command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub from: State,
+    pub to: State,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Train {
+    pub id: TrainId,
+    pub name: TrainName,
+    /// The scheduled cut time this train was derived from.
+    pub cut_at: DateTime<Utc>,
+    pub policy: Policy,
+    pub phase: Phase,
+    pub hold: Option<Hold>,
+    /// The promote firing this train is waiting to honour, once its gates pass.
+    pub promotion_due: Option<DateTime<Utc>>,
+    pub components: BTreeMap<ComponentName, ComponentRun>,
+    pub history: Vec<Record>,
+    /// How many effects this train has issued; the next effect's id.
+    pub effects_issued: u64,
+}
+
+/// What the builder needs to start one build. Everything is decided here; the builder adds
+/// nothing but the build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRequest {
+    pub train: TrainId,
+    pub component: ComponentName,
+    pub stage: Stage,
+    pub attempt: u32,
+    pub source: String,
+    pub revision: Revision,
+    pub target: StageTarget,
+    pub timeout: Span,
+    /// Unique per train, component, stage and attempt: the builder starts at most one build
+    /// per key, and the store (not a provider's short-lived token) remembers it.
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Revision {
+    /// Staging builds the branch head; the builder reports which commit that was.
+    Branch(String),
+    /// Production builds exactly the commit staging built.
+    Commit(Commit),
+}
+
+/// A state change, as published to the train's event bus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub train: TrainId,
+    /// `None` when the train was just cut.
+    pub from: Option<State>,
+    pub to: State,
+    pub actor: Actor,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unit {
+    Count,
+    Seconds,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub name: String,
+    pub value: f64,
+    pub unit: Unit,
+    pub dimensions: BTreeMap<String, String>,
+}
+
+/// A side effect, decided by the core and run by the edges after the commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "effect")]
+pub enum Effect {
+    StartBuild(BuildRequest),
+    StopBuild { component: ComponentName, stage: Stage, build_id: BuildId },
+    Publish(Announcement),
+    /// Written once per key: `<train>/<state>.json`.
+    WriteManifest { state: State, train: Box<Train> },
+    EmitMetric(Metric),
+}
+
+/// An effect with the id it carries in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    pub id: u64,
+    pub effect: Effect,
+}
+
+/// What happened to a build, as the builder reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum BuildOutcome {
+    Succeeded { commit: Option<Commit> },
+    Failed { reason: String },
+    Stopped,
+}
+
+/// Everything a train reacts to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum Event {
+    BuildStarted { component: ComponentName, stage: Stage, attempt: u32, build_id: BuildId, commit: Option<Commit> },
+    BuildFinished { component: ComponentName, stage: Stage, attempt: u32, build_id: BuildId, outcome: BuildOutcome },
+    /// The promote schedule fired.
+    PromotionDue { scheduled: DateTime<Utc> },
+    /// Time passed: re-check timers and gates.
+    Tick,
+    Cancel { by: Actor, reason: Reason },
+    Hold { by: Actor, reason: Reason },
+    Resume { by: Actor, reason: Reason },
+}
+
+/// The new train and the effects to run once it is committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub train: Train,
+    pub effects: Vec<Pending>,
+}
+
+impl Transition {
+    pub fn changed(&self, before: &Train) -> bool {
+        self.train != *before
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionKind {
+    /// The command does not apply in the train's current state.
+    NotNow,
+    /// The event names something the train does not have.
+    Unknown,
+}
+
+/// A command or event that does not apply, with a sentence a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{message}")]
+pub struct Rejection {
+    pub kind: RejectionKind,
+    pub message: String,
+}
+
+fn reject<T>(kind: RejectionKind, message: String) -> Result<T, Rejection> {
+    Err(Rejection { kind, message })
+}
+
+/// Why a train is not promoting right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "gate")]
+pub enum Blocker {
+    StagingBuilds { running: usize },
+    Soak { until: DateTime<Utc> },
+    Held { by: Actor, reason: Reason },
+    Frozen { window: String, until: DateTime<Utc> },
+    AwaitingPromoteTime,
+}
+
+impl fmt::Display for Blocker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Blocker::StagingBuilds { running } => write!(f, "{running} staging build(s) still running"),
+            Blocker::Soak { until } => write!(f, "soaking until {}", until.format("%Y-%m-%d %H:%M UTC")),
+            Blocker::Held { by, reason } => write!(f, "held by {by}: {reason}"),
+            Blocker::Frozen { window, until } => write!(f, "freeze {window:?} until {}", until.format("%Y-%m-%d %H:%M UTC")),
+            Blocker::AwaitingPromoteTime => f.write_str("waiting for the promote schedule"),
+        }
+    }
+}
+
+impl Train {
+    /// Cuts the train for the cut firing at `scheduled`: one staging build per component, or
+    /// a skipped train when a freeze covers the cut.
+    pub fn cut(config: &Config, scheduled: DateTime<Utc>, now: DateTime<Utc>) -> Transition {
+        let settings = &config.train;
+        let mut train = Train {
+            id: settings.train_id(scheduled),
+            name: settings.name.clone(),
+            cut_at: scheduled,
+            policy: Policy {
+                soak: settings.soak,
+                on_component_failure: settings.on_component_failure,
+                build_timeout: settings.build_timeout,
+                freezes: config.freezes.clone(),
+            },
+            phase: Phase::Building,
+            hold: None,
+            promotion_due: None,
+            components: config
+                .components
+                .iter()
+                .map(|spec| {
+                    let run = ComponentRun { spec: spec.clone(), pinned: None, staging: None, production: None, excluded: None };
+                    (spec.name.clone(), run)
+                })
+                .collect(),
+            history: Vec::new(),
+            effects_issued: 0,
+        };
+        let mut effects = Vec::new();
+        let cutter = Actor::parse("schedule:cut").expect("valid actor");
+        if let Some(FreezeHit { window, until }) = config.freezes.at(scheduled) {
+            let reason = format!("cut falls in freeze {window:?} (until {})", until.format("%Y-%m-%d %H:%M UTC"));
+            train.phase = Phase::Skipped { reason: reason.clone() };
+            train.record(now, &cutter, "cut skipped", Some(reason), State::Building);
+        } else {
+            train.record(now, &cutter, "cut", None, State::Building);
+            let names: Vec<ComponentName> = train.components.keys().cloned().collect();
+            for name in names {
+                effects.push(train.request_build(&name, Stage::Staging, 1, now));
+            }
+            effects.push(metric("TrainsCut", 1.0, Unit::Count, &[]));
+        }
+        train.announce_if_changed(None, &mut effects, now);
+        let mut t = Transition { train, effects: Vec::new() };
+        t.train.number(effects, &mut t.effects);
+        t
+    }
+
+    /// The state a person sees.
+    pub fn state(&self) -> State {
+        match self.phase {
+            Phase::Building | Phase::Soaking { .. } if self.hold.is_some() => State::Held,
+            Phase::Building => State::Building,
+            Phase::Soaking { .. } => State::Soaking,
+            Phase::Promoting { .. } => State::Promoting,
+            Phase::Released { .. } => State::Released,
+            Phase::Cancelled { .. } => State::Cancelled,
+            Phase::Failed { .. } => State::Failed,
+            Phase::Skipped { .. } => State::Skipped,
+        }
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        self.phase.is_terminal()
+    }
+
+    /// Decides what `event` at `now` does to this train.
+    pub fn on(&self, event: &Event, now: DateTime<Utc>) -> Result<Transition, Rejection> {
+        let mut next = self.clone();
+        let before = self.state();
+        let mut effects = Vec::new();
+        match event {
+            Event::BuildStarted { component, stage, attempt, build_id, commit } => {
+                next.build_started(component, *stage, *attempt, build_id, commit.as_ref(), now, &mut effects)?;
+            }
+            Event::BuildFinished { component, stage, attempt, build_id, outcome } => {
+                next.build_finished(component, *stage, *attempt, build_id, outcome, now, &mut effects)?;
+            }
+            Event::PromotionDue { scheduled } => {
+                if matches!(next.phase, Phase::Building | Phase::Soaking { .. }) && next.promotion_due.is_none() {
+                    next.promotion_due = Some(*scheduled);
+                    let actor = Actor::parse("schedule:promote").expect("valid actor");
+                    next.record(now, &actor, "promotion due", None, before);
+                }
+            }
+            Event::Tick => {}
+            Event::Cancel { by, reason } => next.cancel(by, reason, now, &mut effects)?,
+            Event::Hold { by, reason } => next.hold(by, reason, now)?,
+            Event::Resume { by, reason } => next.resume(by, reason, now)?,
+        }
+        next.advance(now, &mut effects);
+        next.announce_if_changed(Some(before), &mut effects, now);
+        let mut t = Transition { train: next, effects: Vec::new() };
+        t.train.number(effects, &mut t.effects);
+        Ok(t)
+    }
+
+    /// Why this train is not promoting now (empty when it is promoting or could).
+    pub fn blockers(&self, now: DateTime<Utc>) -> Vec<Blocker> {
+        let mut out = Vec::new();
+        if !matches!(self.phase, Phase::Building | Phase::Soaking { .. }) {
+            return out;
+        }
+        if let Some(h) = &self.hold {
+            out.push(Blocker::Held { by: h.by.clone(), reason: h.reason.clone() });
+        }
+        match &self.phase {
+            Phase::Building => {
+                let running = self.active_builds(Stage::Staging).count();
+                out.push(Blocker::StagingBuilds { running });
+            }
+            Phase::Soaking { until, .. } if now < *until => out.push(Blocker::Soak { until: *until }),
+            _ => {}
+        }
+        if let Some(FreezeHit { window, until }) = self.policy.freezes.at(now) {
+            out.push(Blocker::Frozen { window, until });
+        }
+        if self.promotion_due.is_none() {
+            out.push(Blocker::AwaitingPromoteTime);
+        }
+        out
+    }
+
+    /// When this train next needs a [`Event::Tick`] without any outside event: the end of
+    /// its soak, once promotion is due.
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        match &self.phase {
+            Phase::Soaking { until, .. } if self.promotion_due.is_some() && self.hold.is_none() => Some(*until),
+            _ => None,
+        }
+    }
+
+    /// Builds that have been requested or are running, with their component.
+    pub fn active_builds(&self, stage: Stage) -> impl Iterator<Item = (&ComponentName, &Build)> {
+        self.components
+            .iter()
+            .filter_map(move |(name, run)| run.build(stage).filter(|b| b.is_active()).map(|b| (name, b)))
+    }
+
+    fn record(&mut self, at: DateTime<Utc>, actor: &Actor, action: &str, reason: Option<String>, from: State) {
+        let to = self.state();
+        self.history.push(Record { at, actor: actor.clone(), action: action.to_owned(), reason, from, to });
+    }
+
+    fn number(&mut self, effects: Vec<Effect>, out: &mut Vec<Pending>) {
+        for effect in effects {
+            out.push(Pending { id: self.effects_issued, effect });
+            self.effects_issued += 1;
+        }
+    }
+
+    /// Publishes a change of the visible state; writes the final manifest on a terminal one.
+    fn announce_if_changed(&mut self, before: Option<State>, effects: &mut Vec<Effect>, now: DateTime<Utc>) {
+        let after = self.state();
+        if before == Some(after) {
+            return;
+        }
+        let last = self.history.last();
+        effects.push(Effect::Publish(Announcement {
+            train: self.id.clone(),
+            from: before,
+            to: after,
+            actor: last.map_or_else(Actor::system, |r| r.actor.clone()),
+            reason: last.and_then(|r| r.reason.clone()),
+            at: now,
+        }));
+        if self.is_terminal() {
+            effects.push(Effect::WriteManifest { state: after, train: Box::new(self.clone()) });
+        }
+    }
+
+    fn request_build(&mut self, name: &ComponentName, stage: Stage, attempt: u32, now: DateTime<Utc>) -> Effect {
+        let run = self.components.get_mut(name).expect("caller passes a component of this train");
+        let (target, revision) = match stage {
+            Stage::Staging => (run.spec.staging.clone(), Revision::Branch(run.spec.branch.clone())),
+            Stage::Production => {
+                let pin = run.pinned.clone().expect("production is requested only for pinned components");
+                (run.spec.production.clone(), Revision::Commit(pin))
+            }
+        };
+        let mut build = Build::requested(attempt, now);
+        if let Revision::Commit(c) = &revision {
+            build.commit = Some(c.clone());
+        }
+        match stage {
+            Stage::Staging => run.staging = Some(build),
+            Stage::Production => run.production = Some(build),
+        }
+        Effect::StartBuild(BuildRequest {
+            train: self.id.clone(),
+            component: name.clone(),
+            stage,
+            attempt,
+            source: run.spec.source.clone(),
+            revision,
+            target,
+            timeout: self.policy.build_timeout,
+            idempotency_key: format!("{}/{}/{}/{}", self.id, name, stage, attempt),
+        })
+    }
+
+    fn run_mut(&mut self, component: &ComponentName) -> Result<&mut ComponentRun, Rejection> {
+        let id = self.id.clone();
+        self.components.get_mut(component).map_or_else(
+            || reject(RejectionKind::Unknown, format!("train {id} has no component {component}")),
+            Ok,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_started(
+        &mut self,
+        component: &ComponentName,
+        stage: Stage,
+        attempt: u32,
+        build_id: &BuildId,
+        commit: Option<&Commit>,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Rejection> {
+        let terminal = self.is_terminal();
+        let run = self.run_mut(component)?;
+        let pinned = run.pinned.clone();
+        let Some(build) = run.build_mut(stage).filter(|b| b.attempt == attempt) else {
+            return Ok(());
+        };
+        if build.status != BuildStatus::Requested {
+            return Ok(()); // a repeat, or the finish already arrived
+        }
+        build.status = BuildStatus::Running;
+        build.build_id = Some(build_id.clone());
+        build.started_at = Some(now);
+        if stage == Stage::Staging {
+            build.commit = commit.cloned();
+        }
+        let wrong_commit = stage == Stage::Production && commit.is_some() && commit != pinned.as_ref();
+        if terminal || wrong_commit {
+            // Started after the train ended (the start was already in the outbox), or a
+            // builder that did not build the pin: stop it, never let it ship.
+            effects.push(Effect::StopBuild { component: component.clone(), stage, build_id: build_id.clone() });
+        }
+        if wrong_commit {
+            let reason = format!(
+                "production build of {component} ran {} but the train pinned {}",
+                commit.map_or("?", Commit::short),
+                pinned.as_ref().map_or("?", Commit::short)
+            );
+            return self.finish_build(component, stage, BuildStatus::Failed, Some(reason), None, now, effects);
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_finished(
+        &mut self,
+        component: &ComponentName,
+        stage: Stage,
+        attempt: u32,
+        build_id: &BuildId,
+        outcome: &BuildOutcome,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Rejection> {
+        let run = self.run_mut(component)?;
+        let Some(build) = run.build_mut(stage).filter(|b| b.attempt == attempt) else {
+            return Ok(());
+        };
+        if build.status.is_finished() || build.build_id.as_ref().is_some_and(|b| b != build_id) {
+            return Ok(());
+        }
+        build.build_id = Some(build_id.clone());
+        build.started_at.get_or_insert(now);
+        let (status, detail, commit) = match outcome {
+            BuildOutcome::Succeeded { commit } => {
+                let commit = commit.clone().or_else(|| build.commit.clone());
+                match (stage, commit) {
+                    (Stage::Staging, None) => (
+                        BuildStatus::Failed,
+                        Some("staging build succeeded but reported no commit, so there is nothing to pin".to_owned()),
+                        None,
+                    ),
+                    (_, commit) => (BuildStatus::Succeeded, None, commit),
+                }
+            }
+            BuildOutcome::Failed { reason } => (BuildStatus::Failed, Some(reason.clone()), None),
+            BuildOutcome::Stopped => (BuildStatus::Stopped, Some("stopped".to_owned()), None),
+        };
+        self.finish_build(component, stage, status, detail, commit, now, effects)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_build(
+        &mut self,
+        component: &ComponentName,
+        stage: Stage,
+        status: BuildStatus,
+        detail: Option<String>,
+        commit: Option<Commit>,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Rejection> {
+        let before = self.state();
+        let policy = self.policy.on_component_failure;
+        let run = self.run_mut(component)?;
+        let build = run.build_mut(stage).expect("checked by the caller");
+        build.status = status;
+        build.finished_at = Some(now);
+        build.detail.clone_from(&detail);
+        let pin = stage == Stage::Staging && status == BuildStatus::Succeeded;
+        if pin {
+            build.commit.clone_from(&commit);
+        }
+        let seconds = build.started_at.map_or(0.0, |s| seconds(now - s));
+        if pin {
+            run.pinned = commit;
+        }
+        effects.push(metric("BuildDuration", seconds, Unit::Seconds, &[("Component", component.as_str()), ("Stage", &stage.to_string())]));
+        let action = format!("{stage} build of {component} {}", status_word(status));
+        if status != BuildStatus::Succeeded {
+            effects.push(metric("BuildFailures", 1.0, Unit::Count, &[("Component", component.as_str()), ("Stage", &stage.to_string())]));
+        }
+        self.record(now, &Actor::system(), &action, detail.clone(), before);
+
+        let in_this_phase = matches!(
+            (&self.phase, stage),
+            (Phase::Building, Stage::Staging) | (Phase::Promoting { .. }, Stage::Production)
+        );
+        if status != BuildStatus::Succeeded && in_this_phase {
+            let why = format!("{stage} build of {component} {}: {}", status_word(status), detail.unwrap_or_default());
+            match policy {
+                FailurePolicy::Halt => self.fail(why, now, effects),
+                FailurePolicy::Exclude => {
+                    let run = self.components.get_mut(component).expect("exists");
+                    run.excluded = Some(why.clone());
+                    let before = self.state();
+                    self.record(now, &Actor::system(), &format!("excluded {component}"), Some(why), before);
+                    if self.components.values().all(|r| !r.ships()) {
+                        self.fail("every component failed".to_owned(), now, effects);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, reason: String, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
+        let before = self.state();
+        if self.phase == Phase::Building {
+            self.stop_active(Stage::Staging, effects);
+        }
+        self.phase = Phase::Failed { at: now, reason: reason.clone() };
+        self.record(now, &Actor::system(), "failed", Some(reason), before);
+        effects.push(metric("TrainsFailed", 1.0, Unit::Count, &[]));
+    }
+
+    fn stop_active(&self, stage: Stage, effects: &mut Vec<Effect>) {
+        for (name, build) in self.active_builds(stage) {
+            if let Some(id) = &build.build_id {
+                effects.push(Effect::StopBuild { component: name.clone(), stage, build_id: id.clone() });
+            }
+        }
+    }
+
+    fn cancel(&mut self, by: &Actor, reason: &Reason, now: DateTime<Utc>, effects: &mut Vec<Effect>) -> Result<(), Rejection> {
+        let before = self.state();
+        match &self.phase {
+            Phase::Building | Phase::Soaking { .. } => {}
+            Phase::Promoting { since, .. } => {
+                return reject(
+                    RejectionKind::NotNow,
+                    format!(
+                        "train {} is already promoting (since {}): its production builds have started, so cancel no longer applies; let it finish, then roll back",
+                        self.id,
+                        since.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                );
+            }
+            _ => return reject(RejectionKind::NotNow, self.ended_message("cancel")),
+        }
+        self.stop_active(Stage::Staging, effects);
+        self.phase = Phase::Cancelled { at: now, by: by.clone(), reason: reason.clone() };
+        self.record(now, by, "cancel", Some(reason.to_string()), before);
+        effects.push(metric("Cancellations", 1.0, Unit::Count, &[("Cause", if *by == Actor::system() { "superseded" } else { "person" })]));
+        Ok(())
+    }
+
+    fn hold(&mut self, by: &Actor, reason: &Reason, now: DateTime<Utc>) -> Result<(), Rejection> {
+        let before = self.state();
+        if let Some(h) = &self.hold {
+            return reject(
+                RejectionKind::NotNow,
+                format!("train {} is already held by {} since {}: {}; resume it first", self.id, h.by, h.at.format("%Y-%m-%d %H:%M UTC"), h.reason),
+            );
+        }
+        match self.phase {
+            Phase::Building | Phase::Soaking { .. } => {}
+            Phase::Promoting { .. } => {
+                return reject(RejectionKind::NotNow, format!("train {} is already promoting; a hold only blocks a promotion that has not started", self.id));
+            }
+            _ => return reject(RejectionKind::NotNow, self.ended_message("hold")),
+        }
+        self.hold = Some(Hold { by: by.clone(), reason: reason.clone(), at: now });
+        self.record(now, by, "hold", Some(reason.to_string()), before);
+        Ok(())
+    }
+
+    fn resume(&mut self, by: &Actor, reason: &Reason, now: DateTime<Utc>) -> Result<(), Rejection> {
+        let before = self.state();
+        if self.hold.is_none() {
+            let msg = if self.is_terminal() {
+                self.ended_message("resume")
+            } else {
+                format!("train {} is not held (it is {}); nothing to resume", self.id, self.state())
+            };
+            return reject(RejectionKind::NotNow, msg);
+        }
+        self.hold = None;
+        self.record(now, by, "resume", Some(reason.to_string()), before);
+        Ok(())
+    }
+
+    fn ended_message(&self, action: &str) -> String {
+        match &self.phase {
+            Phase::Cancelled { at, by, reason } => format!(
+                "train {} was already cancelled by {by} at {}: {reason}; nothing to {action}",
+                self.id,
+                at.format("%Y-%m-%d %H:%M UTC")
+            ),
+            Phase::Released { at } => format!("train {} was already released at {}; nothing to {action}", self.id, at.format("%Y-%m-%d %H:%M UTC")),
+            Phase::Failed { reason, .. } => format!("train {} has already failed ({reason}); nothing to {action}", self.id),
+            Phase::Skipped { reason } => format!("train {} was skipped ({reason}); nothing to {action}", self.id),
+            _ => format!("train {} is {}; {action} does not apply", self.id, self.state()),
+        }
+    }
+
+    /// Moves the train on by itself where it can: building to soaking, soaking to promoting,
+    /// one wave to the next, the last wave to released.
+    fn advance(&mut self, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
+        if self.phase == Phase::Building && self.all_shipping_done(Stage::Staging) {
+            let before = self.state();
+            let until = now + self.policy.soak.duration();
+            self.phase = Phase::Soaking { since: now, until };
+            let reason = format!("every staging build is green; soak {} until {}", self.policy.soak, until.format("%Y-%m-%d %H:%M UTC"));
+            self.record(now, &Actor::system(), "soak started", Some(reason), before);
+            effects.push(Effect::WriteManifest { state: State::Soaking, train: Box::new(self.clone()) });
+        }
+        if let (Phase::Soaking { since, until }, Some(due)) = (self.phase.clone(), self.promotion_due)
+            && self.hold.is_none()
+            && now >= until
+        {
+            let before = self.state();
+            if let Some(FreezeHit { window, until: thaw }) = self.policy.freezes.at(now) {
+                self.promotion_due = None;
+                let reason = format!(
+                    "freeze {window:?} until {}; waiting for the first promote time after it",
+                    thaw.format("%Y-%m-%d %H:%M UTC")
+                );
+                self.record(now, &Actor::system(), "promotion deferred", Some(reason), before);
+                effects.push(metric("PromotionsDeferred", 1.0, Unit::Count, &[("Cause", "freeze")]));
+            } else {
+                let reason = format!("soaked {}, promotion due since {}", humanize(now - since), due.format("%Y-%m-%d %H:%M UTC"));
+                effects.push(metric("SoakTime", seconds(now - since), Unit::Seconds, &[]));
+                self.start_wave(self.first_wave_after(0), now, effects, before, reason);
+            }
+        }
+        if let Phase::Promoting { wave, .. } = self.phase
+            && self.wave_done(wave)
+        {
+            let before = self.state();
+            match self.first_wave_after(wave) {
+                Some(next) => {
+                    let reason = format!("wave {wave} released");
+                    self.start_wave(Some(next), now, effects, before, reason);
+                }
+                None => {
+                    self.phase = Phase::Released { at: now };
+                    let shipped = self.components.values().filter(|r| r.ships()).count();
+                    let reason = format!("{shipped} of {} components released", self.components.len());
+                    self.record(now, &Actor::system(), "released", Some(reason), before);
+                    effects.push(metric("TimeToRelease", seconds(now - self.cut_at), Unit::Seconds, &[]));
+                    effects.push(metric("Releases", 1.0, Unit::Count, &[]));
+                }
+            }
+        }
+    }
+
+    fn start_wave(&mut self, wave: Option<u32>, now: DateTime<Utc>, effects: &mut Vec<Effect>, before: State, reason: String) {
+        let Some(wave) = wave else {
+            self.fail("no component is left to promote".to_owned(), now, effects);
+            return;
+        };
+        let since = match self.phase {
+            Phase::Promoting { since, .. } => since,
+            _ => now,
+        };
+        self.phase = Phase::Promoting { since, wave };
+        self.record(now, &Actor::system(), &format!("promote wave {wave}"), Some(reason), before);
+        let names: Vec<ComponentName> = self
+            .components
+            .iter()
+            .filter(|(_, r)| r.ships() && r.spec.wave == wave && r.pinned.is_some())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            effects.push(self.request_build(&name, Stage::Production, 1, now));
+        }
+    }
+
+    fn first_wave_after(&self, wave: u32) -> Option<u32> {
+        self.components.values().filter(|r| r.ships() && r.spec.wave > wave).map(|r| r.spec.wave).min()
+    }
+
+    fn wave_done(&self, wave: u32) -> bool {
+        self.components
+            .values()
+            .filter(|r| r.ships() && r.spec.wave == wave)
+            .all(|r| r.production.as_ref().is_some_and(|b| b.status == BuildStatus::Succeeded))
+    }
+
+    fn all_shipping_done(&self, stage: Stage) -> bool {
+        let mut shipping = self.components.values().filter(|r| r.ships()).peekable();
+        shipping.peek().is_some() && shipping.all(|r| r.build(stage).is_some_and(|b| b.status == BuildStatus::Succeeded))
+    }
+}
+
+fn status_word(status: BuildStatus) -> &'static str {
+    match status {
+        BuildStatus::Requested => "requested",
+        BuildStatus::Running => "running",
+        BuildStatus::Succeeded => "succeeded",
+        BuildStatus::Failed => "failed",
+        BuildStatus::Stopped => "stopped",
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn seconds(d: Duration) -> f64 {
+    d.num_milliseconds() as f64 / 1000.0
+}
+
+fn humanize(d: Duration) -> String {
+    let m = d.num_minutes();
+    if m >= 120 { format!("{}h{:02}m", m / 60, m % 60) } else { format!("{m}m") }
+}
+
+fn metric(name: &str, value: f64, unit: Unit, dims: &[(&str, &str)]) -> Effect {
+    Effect::EmitMetric(Metric {
+        name: name.to_owned(),
+        value,
+        unit,
+        dimensions: dims.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+    })
+}
