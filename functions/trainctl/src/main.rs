@@ -1,1 +1,102 @@
-fn main() {}
+//! `trainctl`: release-train on one machine (serve, demo, plan, validate) and a client for
+//! a running train's API (status, cancel, hold, resume).
+
+mod client;
+mod demo;
+mod local;
+mod plan;
+mod render;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status for a configuration or usage mistake (clap uses the same).
+pub const EXIT_CONFIG: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trainctl",
+    version,
+    about = "A scheduled release train: cut, soak, promote or cancel."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the train: schedules in the configured zone, builds, and the HTTP API on 127.0.0.1.
+    Serve {
+        #[arg(long, short, default_value = "release-train.toml")]
+        config: PathBuf,
+        /// Where trains, build logs and manifests are kept.
+        #[arg(long, default_value = ".release-train")]
+        data: PathBuf,
+        /// Address for the API; port 0 picks a free port (written to DATA/serve.addr).
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        listen: std::net::SocketAddr,
+    },
+    /// A whole week on a simulated clock with three sample components, in seconds.
+    Demo {
+        /// Cancel the train during the soak and show that nothing reaches production.
+        #[arg(long)]
+        cancel: bool,
+        /// Keep the sample repositories, logs and manifests in this directory.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
+    /// The next cut and promote times in the train's zone, marking those a freeze blocks.
+    Plan {
+        #[arg(long, short, default_value = "release-train.toml")]
+        config: PathBuf,
+        /// How many weeks' worth of firings to show.
+        #[arg(long, default_value_t = 4)]
+        count: usize,
+    },
+    /// Check a configuration file; errors name the line and the fix (exit status 2).
+    Validate {
+        #[arg(long, short, default_value = "release-train.toml")]
+        config: PathBuf,
+    },
+    /// Recent trains, or one train in detail.
+    Status {
+        id: Option<String>,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
+    /// Cancel a train before it promotes. Requires a reason.
+    Cancel(client::ActionArgs),
+    /// Block a train's promotion until it is resumed. Requires a reason.
+    Hold(client::ActionArgs),
+    /// Lift a hold. Requires a reason.
+    Resume(client::ActionArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRAINCTL_LOG")
+        .unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match cli.command {
+        Command::Serve {
+            config,
+            data,
+            listen,
+        } => serve::run(&config, &data, listen),
+        Command::Demo { cancel, keep } => demo::run(cancel, keep.as_deref()),
+        Command::Plan { config, count } => plan::plan(&config, count),
+        Command::Validate { config } => plan::validate(&config),
+        Command::Status { id, api } => client::status(&api, id.as_deref()),
+        Command::Cancel(args) => client::act("cancel", &args),
+        Command::Hold(args) => client::act("hold", &args),
+        Command::Resume(args) => client::act("resume", &args),
+    }
+}

@@ -184,7 +184,11 @@ impl Checker<'_> {
 
     fn add(&mut self, span: &Range<usize>, field: impl Into<String>, message: impl Into<String>) {
         let line = self.line(span);
-        self.issues.push(ConfigIssue { line, field: field.into(), message: message.into() });
+        self.issues.push(ConfigIssue {
+            line,
+            field: field.into(),
+            message: message.into(),
+        });
     }
 
     /// Parses a spanned string, recording an issue on failure.
@@ -207,7 +211,10 @@ impl Checker<'_> {
 impl Config {
     /// Parses and validates the whole file, reporting every mistake found.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let mut check = Checker { text, issues: Vec::new() };
+        let mut check = Checker {
+            text,
+            issues: Vec::new(),
+        };
         let raw: RawConfig = match toml::from_str(text) {
             Ok(raw) => raw,
             Err(e) => {
@@ -215,14 +222,18 @@ impl Config {
                 let message = e.message().trim().replace('\n', " ");
                 let message = explain_toml_error(&message);
                 check.add(&span, "syntax", message);
-                return Err(ConfigError { issues: check.issues });
+                return Err(ConfigError {
+                    issues: check.issues,
+                });
             }
         };
         let config = check.config(&raw);
         check.issues.sort_by_key(|i| i.line);
         match config {
             Some(config) if check.issues.is_empty() => Ok(config),
-            _ => Err(ConfigError { issues: check.issues }),
+            _ => Err(ConfigError {
+                issues: check.issues,
+            }),
         }
     }
 }
@@ -244,7 +255,11 @@ impl Checker<'_> {
         let zone = train.as_ref().map_or(chrono_tz::UTC, |t| t.zone);
         let freezes = self.freezes(&raw.freeze, zone);
         let components = self.components(&raw.component, &raw.train.span());
-        Some(Config { train: train?, freezes: freezes?, components: components? })
+        Some(Config {
+            train: train?,
+            freezes: freezes?,
+            components: components?,
+        })
     }
 
     fn train(&mut self, raw: &RawTrain) -> Option<TrainSettings> {
@@ -284,22 +299,38 @@ impl Checker<'_> {
             let name = f.name.get_ref().clone();
             let field = format!("freeze {name:?}");
             if let Some(first) = seen.insert(name.clone(), self.line(&f.name.span())) {
-                self.add(&f.name.span(), &field, format!("defined twice (first at line {first}); give each freeze a unique name"));
+                self.add(
+                    &f.name.span(),
+                    &field,
+                    format!(
+                        "defined twice (first at line {first}); give each freeze a unique name"
+                    ),
+                );
                 ok = false;
             }
             let when = match (&f.starts, &f.lasts, &f.from, &f.until) {
                 (Some(starts), Some(lasts), None, None) => {
-                    let starts = self.parse(starts, &format!("{field}.starts"), |e| Schedule::parse(e, zone));
+                    let starts = self.parse(starts, &format!("{field}.starts"), |e| {
+                        Schedule::parse(e, zone)
+                    });
                     let lasts = self.parse(lasts, &format!("{field}.lasts"), Span::parse);
-                    starts.zip(lasts).map(|(starts, lasts)| FreezeWhen::Recurring { starts, lasts })
+                    starts
+                        .zip(lasts)
+                        .map(|(starts, lasts)| FreezeWhen::Recurring { starts, lasts })
                 }
                 (None, None, Some(from), Some(until)) => {
-                    let from_t = self.parse(from, &format!("{field}.from"), |t| local_time(t, zone));
-                    let until_t = self.parse(until, &format!("{field}.until"), |t| local_time(t, zone));
+                    let from_t =
+                        self.parse(from, &format!("{field}.from"), |t| local_time(t, zone));
+                    let until_t =
+                        self.parse(until, &format!("{field}.until"), |t| local_time(t, zone));
                     match (from_t, until_t) {
                         (Some(a), Some(b)) if a < b => Some(FreezeWhen::Once { from: a, until: b }),
                         (Some(_), Some(_)) => {
-                            self.add(&until.span(), format!("{field}.until"), "must be later than `from`");
+                            self.add(
+                                &until.span(),
+                                format!("{field}.until"),
+                                "must be later than `from`",
+                            );
                             None
                         }
                         _ => None,
@@ -322,7 +353,11 @@ impl Checker<'_> {
         ok.then_some(FreezeCalendar(windows))
     }
 
-    fn components(&mut self, raw: &[Spanned<RawComponent>], train_span: &Range<usize>) -> Option<Vec<ComponentSpec>> {
+    fn components(
+        &mut self,
+        raw: &[Spanned<RawComponent>],
+        train_span: &Range<usize>,
+    ) -> Option<Vec<ComponentSpec>> {
         if raw.is_empty() {
             self.add(train_span, "component", "no components; add at least one [[component]] table with name, source, staging and production");
             return None;
@@ -335,18 +370,38 @@ impl Checker<'_> {
             let label = format!("component {:?}", c.name.get_ref());
             let name = self.parse(&c.name, &format!("{label}.name"), ComponentName::parse);
             if let Some(first) = seen.insert(c.name.get_ref().clone(), self.line(&c.name.span())) {
-                self.add(&c.name.span(), format!("{label}.name"), format!("defined twice (first at line {first}); give each component a unique name"));
+                self.add(
+                    &c.name.span(),
+                    format!("{label}.name"),
+                    format!(
+                        "defined twice (first at line {first}); give each component a unique name"
+                    ),
+                );
                 ok = false;
             }
             if c.source.get_ref().trim().is_empty() {
-                self.add(&c.source.span(), format!("{label}.source"), "is empty; set the git URL or local path of the repository");
+                self.add(
+                    &c.source.span(),
+                    format!("{label}.source"),
+                    "is empty; set the git URL or local path of the repository",
+                );
                 ok = false;
             }
-            let branch = c.branch.as_ref().map_or_else(|| "main".to_owned(), |b| b.get_ref().clone());
+            let branch = c
+                .branch
+                .as_ref()
+                .map_or_else(|| "main".to_owned(), |b| b.get_ref().clone());
             if let Some(b) = &c.branch
                 && !valid_branch(b.get_ref())
             {
-                self.add(&b.span(), format!("{label}.branch"), format!("{:?} is not a branch name; write e.g. \"main\"", b.get_ref()));
+                self.add(
+                    &b.span(),
+                    format!("{label}.branch"),
+                    format!(
+                        "{:?} is not a branch name; write e.g. \"main\"",
+                        b.get_ref()
+                    ),
+                );
                 ok = false;
             }
             for (stage, target) in [("staging", &c.staging), ("production", &c.production)] {
@@ -365,7 +420,11 @@ impl Checker<'_> {
                 Some(w) => match u32::try_from(*w.get_ref()) {
                     Ok(v) if (1..=100).contains(&v) => Some(v),
                     _ => {
-                        self.add(&w.span(), format!("{label}.wave"), "must be a whole number from 1 to 100 (wave 1 ships first)");
+                        self.add(
+                            &w.span(),
+                            format!("{label}.wave"),
+                            "must be a whole number from 1 to 100 (wave 1 ships first)",
+                        );
                         None
                     }
                 },
@@ -390,27 +449,44 @@ fn valid_branch(b: &str) -> bool {
     !b.is_empty()
         && !b.starts_with('-')
         && !b.contains("..")
-        && !b.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
+        && !b.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+        })
 }
 
 /// `2026-12-21`, `2026-12-21T00:00` or `2026-12-21T00:00:00`, in the train's zone.
 fn local_time(raw: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     let naive = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M"))
-        .or_else(|_| NaiveDate::parse_from_str(raw, "%Y-%m-%d").map(|d| d.and_time(chrono::NaiveTime::MIN)))
-        .map_err(|_| format!("{raw:?} is not a local date and time; write e.g. \"2026-12-21T00:00\""))?;
+        .or_else(|_| {
+            NaiveDate::parse_from_str(raw, "%Y-%m-%d").map(|d| d.and_time(chrono::NaiveTime::MIN))
+        })
+        .map_err(|_| {
+            format!("{raw:?} is not a local date and time; write e.g. \"2026-12-21T00:00\"")
+        })?;
     zone.from_local_datetime(&naive)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| format!("{raw:?} does not exist in {zone} (clocks jump over it); pick another time"))
+        .ok_or_else(|| {
+            format!("{raw:?} does not exist in {zone} (clocks jump over it); pick another time")
+        })
 }
 
 /// The coarsest id that keeps two cuts apart, judged over the next hundred firings after a
 /// fixed reference date (the core never reads the clock).
 fn id_style(cut: &Schedule) -> IdStyle {
-    let reference = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default();
+    let reference = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
     let zone = cut.zone();
-    let local: Vec<_> = cut.upcoming(reference).take(100).map(|t| t.with_timezone(&zone)).collect();
+    let local: Vec<_> = cut
+        .upcoming(reference)
+        .take(100)
+        .map(|t| t.with_timezone(&zone))
+        .collect();
     let distinct = |key: &dyn Fn(&DateTime<Tz>) -> (i32, u32)| {
         local.windows(2).all(|w| key(&w[0]) != key(&w[1]))
     };
@@ -432,7 +508,8 @@ impl TrainSettings {
             IdStyle::Day => t.format("%Y-%m-%d").to_string(),
             IdStyle::Minute => t.format("%Y-%m-%dT%H%M").to_string(),
         };
-        TrainId::parse(&format!("{}-{suffix}", self.name)).expect("a train name and a date always form a valid id")
+        TrainId::parse(&format!("{}-{suffix}", self.name))
+            .expect("a train name and a date always form a valid id")
     }
 }
 
@@ -450,7 +527,11 @@ pub(crate) mod schedule_serde {
     }
 
     pub fn serialize<S: Serializer>(s: &Schedule, ser: S) -> Result<S::Ok, S::Error> {
-        Repr { expression: s.expression().to_string(), zone: s.zone().name().to_owned() }.serialize(ser)
+        Repr {
+            expression: s.expression().to_string(),
+            zone: s.zone().name().to_owned(),
+        }
+        .serialize(ser)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Schedule, D::Error> {
@@ -537,22 +618,89 @@ wave = 2
     #[test]
     fn each_kind_of_mistake_names_its_line_field_and_fix() {
         let cases: &[(&str, &str, usize, &str, &str)] = &[
-            ("time_zone = \"Europe/Berlin\"", "time_zone = \"Europe/Berln\"", 4, "train.time_zone", "IANA name"),
-            ("cut = \"cron(0 9 ? * MON *)\"", "cut = \"cron(0 9 * * MON *)\"", 5, "train.cut", "'?' in one of them"),
-            ("soak = \"48h\"", "soak = \"two days\"", 7, "train.soak", "\"48h\""),
-            ("name = \"weekly\"", "name = \"Weekly Train\"", 3, "train.name", "lowercase"),
-            ("lasts = \"64h\"", "lasts = \"forever\"", 12, "freeze \"weekend\".lasts", "duration"),
-            ("until = \"2027-01-04T09:00\"", "until = \"2026-01-04T09:00\"", 17, "freeze \"year-end\".until", "later than"),
-            ("name = \"web\"", "name = \"api\"", 26, "component \"api\".name", "defined twice (first at line 20)"),
-            ("staging = { project = \"web-staging\" }", "staging = { }", 29, "component \"web\".staging", "set `buildspec`"),
-            ("wave = 2", "wave = 0", 31, "component \"web\".wave", "1 to 100"),
-            ("branch = \"release\"", "branch = \"rel ease\"", 28, "component \"web\".branch", "branch name"),
+            (
+                "time_zone = \"Europe/Berlin\"",
+                "time_zone = \"Europe/Berln\"",
+                4,
+                "train.time_zone",
+                "IANA name",
+            ),
+            (
+                "cut = \"cron(0 9 ? * MON *)\"",
+                "cut = \"cron(0 9 * * MON *)\"",
+                5,
+                "train.cut",
+                "'?' in one of them",
+            ),
+            (
+                "soak = \"48h\"",
+                "soak = \"two days\"",
+                7,
+                "train.soak",
+                "\"48h\"",
+            ),
+            (
+                "name = \"weekly\"",
+                "name = \"Weekly Train\"",
+                3,
+                "train.name",
+                "lowercase",
+            ),
+            (
+                "lasts = \"64h\"",
+                "lasts = \"forever\"",
+                12,
+                "freeze \"weekend\".lasts",
+                "duration",
+            ),
+            (
+                "until = \"2027-01-04T09:00\"",
+                "until = \"2026-01-04T09:00\"",
+                17,
+                "freeze \"year-end\".until",
+                "later than",
+            ),
+            (
+                "name = \"web\"",
+                "name = \"api\"",
+                26,
+                "component \"api\".name",
+                "defined twice (first at line 20)",
+            ),
+            (
+                "staging = { project = \"web-staging\" }",
+                "staging = { }",
+                29,
+                "component \"web\".staging",
+                "set `buildspec`",
+            ),
+            (
+                "wave = 2",
+                "wave = 0",
+                31,
+                "component \"web\".wave",
+                "1 to 100",
+            ),
+            (
+                "branch = \"release\"",
+                "branch = \"rel ease\"",
+                28,
+                "component \"web\".branch",
+                "branch name",
+            ),
         ];
         for (from, to, line, field, hint) in cases {
             assert!(GOOD.contains(from), "fixture lacks {from}");
             let issue = one(&GOOD.replace(from, to));
-            assert_eq!((issue.line, issue.field.as_str()), (*line, *field), "{to}: {issue}");
-            assert!(issue.message.contains(hint), "{to}: {issue} should mention {hint:?}");
+            assert_eq!(
+                (issue.line, issue.field.as_str()),
+                (*line, *field),
+                "{to}: {issue}"
+            );
+            assert!(
+                issue.message.contains(hint),
+                "{to}: {issue} should mention {hint:?}"
+            );
         }
     }
 
@@ -572,17 +720,30 @@ wave = 2
         assert!(issue.message.contains("missing field `source`"), "{issue}");
         assert_eq!(issue.line, 19);
 
-        let issue = one(&GOOD.replace("soak = \"48h\"", "soak = \"48h\"\non_component_failure = \"ignore\""));
-        assert!(issue.message.contains("halt") && issue.message.contains("exclude"), "{issue}");
+        let issue = one(&GOOD.replace(
+            "soak = \"48h\"",
+            "soak = \"48h\"\non_component_failure = \"ignore\"",
+        ));
+        assert!(
+            issue.message.contains("halt") && issue.message.contains("exclude"),
+            "{issue}"
+        );
     }
 
     #[test]
     fn several_mistakes_are_all_reported_in_line_order() {
-        let text = GOOD.replace("soak = \"48h\"", "soak = \"x\"").replace("wave = 2", "wave = -1");
+        let text = GOOD
+            .replace("soak = \"48h\"", "soak = \"x\"")
+            .replace("wave = 2", "wave = -1");
         let all = issues(&text);
         assert_eq!(all.iter().map(|i| i.line).collect::<Vec<_>>(), [7, 31]);
-        let rendered = Config::parse(&text).unwrap_err().render("release-train.toml");
-        assert!(rendered.starts_with("release-train.toml:7: train.soak: "), "{rendered}");
+        let rendered = Config::parse(&text)
+            .unwrap_err()
+            .render("release-train.toml");
+        assert!(
+            rendered.starts_with("release-train.toml:7: train.soak: "),
+            "{rendered}"
+        );
     }
 
     #[test]
@@ -590,7 +751,10 @@ wave = 2
         let text = GOOD.replace("lasts = \"64h\"", "lasts = \"64h\"\nuntil = \"2027-01-01\"");
         let issue = one(&text);
         assert_eq!(issue.field, "freeze \"weekend\"");
-        assert!(issue.message.contains("either `starts` and `lasts`"), "{issue}");
+        assert!(
+            issue.message.contains("either `starts` and `lasts`"),
+            "{issue}"
+        );
     }
 
     #[test]

@@ -24,7 +24,10 @@ pub enum FreezeWhen {
         lasts: Span,
     },
     /// One absolute range, `from` inclusive, `until` exclusive.
-    Once { from: DateTime<Utc>, until: DateTime<Utc> },
+    Once {
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
 }
 
 /// A freeze in force at some moment.
@@ -57,7 +60,12 @@ impl FreezeCalendar {
     pub fn at(&self, at: DateTime<Utc>) -> Option<FreezeHit> {
         self.0
             .iter()
-            .filter_map(|w| w.covering(at).map(|until| FreezeHit { window: w.name.clone(), until }))
+            .filter_map(|w| {
+                w.covering(at).map(|until| FreezeHit {
+                    window: w.name.clone(),
+                    until,
+                })
+            })
             .max_by_key(|hit| hit.until)
     }
 }
@@ -82,7 +90,10 @@ mod tests {
             },
             FreezeWindow {
                 name: "year-end".into(),
-                when: FreezeWhen::Once { from: utc("2026-12-21T00:00:00Z"), until: utc("2027-01-04T08:00:00Z") },
+                when: FreezeWhen::Once {
+                    from: utc("2026-12-21T00:00:00Z"),
+                    until: utc("2027-01-04T08:00:00Z"),
+                },
             },
         ])
     }
@@ -90,11 +101,23 @@ mod tests {
     #[test]
     fn recurring_window_covers_the_weekend_only() {
         let cal = calendar();
-        assert_eq!(cal.at(utc("2026-11-27T15:59:00Z")), None, "Friday 16:59 Berlin is open");
+        assert_eq!(
+            cal.at(utc("2026-11-27T15:59:00Z")),
+            None,
+            "Friday 16:59 Berlin is open"
+        );
         let hit = cal.at(utc("2026-11-28T10:00:00Z")).unwrap();
         assert_eq!(hit.window, "weekend");
-        assert_eq!(hit.until, utc("2026-11-30T08:00:00Z"), "ends Monday 09:00 Berlin");
-        assert_eq!(cal.at(utc("2026-11-30T08:00:00Z")), None, "the end is exclusive");
+        assert_eq!(
+            hit.until,
+            utc("2026-11-30T08:00:00Z"),
+            "ends Monday 09:00 Berlin"
+        );
+        assert_eq!(
+            cal.at(utc("2026-11-30T08:00:00Z")),
+            None,
+            "the end is exclusive"
+        );
     }
 
     #[test]

@@ -172,7 +172,10 @@ mod tests {
     fn names_reject_what_would_break_ids_and_urls() {
         assert!(ComponentName::parse("payments-api").is_ok());
         for bad in ["", "Payments", "pay ments", "-api", "api-", "9api", "a/b"] {
-            assert!(ComponentName::parse(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                ComponentName::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
         let long = "a".repeat(65);
         assert!(ComponentName::parse(&long).is_err());
@@ -192,7 +195,10 @@ mod tests {
         let err = Reason::parse("   ").unwrap_err();
         assert!(err.0.contains("1 to 500"), "{err}");
         assert!(Reason::parse(&"x".repeat(501)).is_err());
-        assert!(Reason::parse(&"é".repeat(500)).is_ok(), "limit counts characters, not bytes");
+        assert!(
+            Reason::parse(&"é".repeat(500)).is_ok(),
+            "limit counts characters, not bytes"
+        );
     }
 
     #[test]

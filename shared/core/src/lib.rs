@@ -25,6 +25,6 @@ pub use ids::{Actor, BuildId, Commit, ComponentName, Reason, TrainId, TrainName}
 pub use schedule::Schedule;
 pub use span::Span;
 pub use train::{
-    Announcement, Blocker, Build, BuildOutcome, BuildRequest, BuildStatus, Effect, Event, Metric, Pending, Phase,
-    Rejection, RejectionKind, Revision, Stage, State, Train, Transition,
+    Announcement, Blocker, Build, BuildOutcome, BuildRequest, BuildStatus, Effect, Event, Metric,
+    Pending, Phase, Rejection, RejectionKind, Revision, Stage, State, Train, Transition,
 };

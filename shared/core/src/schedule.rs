@@ -14,7 +14,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday,
+};
 use chrono_tz::Tz;
 
 /// A schedule expression that did not parse, with what to write instead.
@@ -46,7 +48,10 @@ pub struct Schedule {
 
 impl Schedule {
     pub fn parse(expression: &str, zone: Tz) -> Result<Self, ScheduleError> {
-        Ok(Self { expression: Expression::parse(expression)?, zone })
+        Ok(Self {
+            expression: Expression::parse(expression)?,
+            zone,
+        })
     }
 
     pub fn zone(&self) -> Tz {
@@ -126,7 +131,11 @@ impl Expression {
         if let Some(body) = raw.strip_prefix("at(").and_then(|r| r.strip_suffix(')')) {
             return NaiveDateTime::parse_from_str(body.trim(), "%Y-%m-%dT%H:%M:%S")
                 .map(Expression::At)
-                .or_else(|_| err(format!("at({body}) is not a date and time; write at(2026-12-24T09:00:00)")));
+                .or_else(|_| {
+                    err(format!(
+                        "at({body}) is not a date and time; write at(2026-12-24T09:00:00)"
+                    ))
+                });
         }
         err(format!(
             "{raw:?} is not a schedule expression; write cron(0 9 ? * MON *), rate(1 day) or at(2026-12-24T09:00:00)"
@@ -141,7 +150,9 @@ fn parse_rate(body: &str) -> Result<Expression, ScheduleError> {
         return err(format!("rate({body}) needs a value and a unit; {fix}"));
     };
     let Ok(n) = value.parse::<i64>() else {
-        return err(format!("rate({body}): {value:?} is not a positive whole number; {fix}"));
+        return err(format!(
+            "rate({body}): {value:?} is not a positive whole number; {fix}"
+        ));
     };
     if n < 1 || n > 100_000 {
         return err(format!("rate({body}): the value must be 1 or more; {fix}"));
@@ -157,7 +168,10 @@ fn parse_rate(body: &str) -> Result<Expression, ScheduleError> {
     if unit != expected {
         return err(format!("rate({body}): write rate({n} {expected})"));
     }
-    Ok(Expression::Rate { every: unit_len * i32::try_from(n).unwrap_or(i32::MAX), text: format!("{n} {unit}") })
+    Ok(Expression::Rate {
+        every: unit_len * i32::try_from(n).unwrap_or(i32::MAX),
+        text: format!("{n} {unit}"),
+    })
 }
 
 /// A set of small integers (at most 0..=63), as a bit mask.
@@ -210,7 +224,9 @@ pub struct Cron {
     years: Vec<bool>,
 }
 
-const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
 const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 struct Field {
@@ -235,7 +251,10 @@ impl Field {
                 } else {
                     format!(" or {}-{}", self.names[0], self.names[self.names.len() - 1])
                 };
-                err(format!("{}: {raw:?} is out of range; use {}-{}{names}", self.name, self.min, self.max))
+                err(format!(
+                    "{}: {raw:?} is out of range; use {}-{}{names}",
+                    self.name, self.min, self.max
+                ))
             }
         }
     }
@@ -244,11 +263,17 @@ impl Field {
     fn plain(&self, item: &str) -> Result<Vec<u32>, ScheduleError> {
         let (range, step) = match item.split_once('/') {
             Some((_, _)) if !self.steps => {
-                return err(format!("{}: {item:?}: '/' is not allowed in this field", self.name));
+                return err(format!(
+                    "{}: {item:?}: '/' is not allowed in this field",
+                    self.name
+                ));
             }
             Some((r, s)) => {
                 let step = s.parse::<u32>().ok().filter(|s| *s >= 1).ok_or_else(|| {
-                    ScheduleError(format!("{}: {item:?}: the step after '/' must be a whole number of 1 or more", self.name))
+                    ScheduleError(format!(
+                        "{}: {item:?}: the step after '/' must be a whole number of 1 or more",
+                        self.name
+                    ))
                 })?;
                 (r, step)
             }
@@ -284,11 +309,41 @@ impl Field {
     }
 }
 
-const MINUTES: Field = Field { name: "minutes", min: 0, max: 59, names: &[], steps: true };
-const HOURS: Field = Field { name: "hours", min: 0, max: 23, names: &[], steps: true };
-const MONTH_DAYS: Field = Field { name: "day-of-month", min: 1, max: 31, names: &[], steps: true };
-const MONTH: Field = Field { name: "month", min: 1, max: 12, names: &MONTHS, steps: true };
-const WEEK_DAYS: Field = Field { name: "day-of-week", min: 1, max: 7, names: &WEEKDAYS, steps: false };
+const MINUTES: Field = Field {
+    name: "minutes",
+    min: 0,
+    max: 59,
+    names: &[],
+    steps: true,
+};
+const HOURS: Field = Field {
+    name: "hours",
+    min: 0,
+    max: 23,
+    names: &[],
+    steps: true,
+};
+const MONTH_DAYS: Field = Field {
+    name: "day-of-month",
+    min: 1,
+    max: 31,
+    names: &[],
+    steps: true,
+};
+const MONTH: Field = Field {
+    name: "month",
+    min: 1,
+    max: 12,
+    names: &MONTHS,
+    steps: true,
+};
+const WEEK_DAYS: Field = Field {
+    name: "day-of-week",
+    min: 1,
+    max: 7,
+    names: &WEEKDAYS,
+    steps: false,
+};
 
 impl Cron {
     fn parse(body: &str) -> Result<Self, ScheduleError> {
@@ -300,7 +355,11 @@ impl Cron {
             ));
         };
         let days = match (dom, dow) {
-            ("?", "?") => return err("day-of-month and day-of-week are both '?'; set one of them, e.g. cron(0 9 ? * MON *)"),
+            ("?", "?") => {
+                return err(
+                    "day-of-month and day-of-week are both '?'; set one of them, e.g. cron(0 9 ? * MON *)",
+                );
+            }
             ("?", dow) => Days::OfWeek(parse_week_days(dow)?),
             (dom, "?") => Days::OfMonth(parse_month_days(dom)?),
             _ => {
@@ -309,7 +368,13 @@ impl Cron {
                 ));
             }
         };
-        let year_field = Field { name: "year", min: 1970, max: 2199, names: &[], steps: true };
+        let year_field = Field {
+            name: "year",
+            min: 1970,
+            max: 2199,
+            names: &[],
+            steps: true,
+        };
         let mut years = vec![false; (LAST_YEAR - FIRST_YEAR + 1) as usize];
         for item in year.split(',') {
             for y in year_field.plain(item)? {
@@ -387,7 +452,9 @@ fn parse_month_days(raw: &str) -> Result<Vec<MonthDay>, ScheduleError> {
             Ok(match upper.as_str() {
                 "L" => MonthDay::Last,
                 "LW" => MonthDay::LastWeekday,
-                w if w.ends_with('W') => MonthDay::NearestWeekday(MONTH_DAYS.value(&w[..w.len() - 1])?),
+                w if w.ends_with('W') => {
+                    MonthDay::NearestWeekday(MONTH_DAYS.value(&w[..w.len() - 1])?)
+                }
                 _ => MonthDay::Days(MONTH_DAYS.bits(item)?),
             })
         })
@@ -430,7 +497,9 @@ fn first_of_next_month(date: NaiveDate) -> Option<NaiveDate> {
 }
 
 fn last_day_of_month(date: NaiveDate) -> u32 {
-    first_of_next_month(date).and_then(|d| d.pred_opt()).map_or(28, |d| d.day())
+    first_of_next_month(date)
+        .and_then(|d| d.pred_opt())
+        .map_or(28, |d| d.day())
 }
 
 fn is_weekend(date: NaiveDate) -> bool {
@@ -475,7 +544,11 @@ mod tests {
         let s = Schedule::parse(expr, zone).unwrap();
         s.upcoming(utc(after))
             .take(n)
-            .map(|t| t.with_timezone(&zone).format("%Y-%m-%d %a %H:%M %Z").to_string())
+            .map(|t| {
+                t.with_timezone(&zone)
+                    .format("%Y-%m-%d %a %H:%M %Z")
+                    .to_string()
+            })
             .collect()
     }
 
@@ -483,22 +556,36 @@ mod tests {
     fn weekly_monday_cut_in_berlin() {
         assert_eq!(
             next_n("cron(0 9 ? * MON *)", Berlin, "2026-11-18T00:00:00Z", 3),
-            ["2026-11-23 Mon 09:00 CET", "2026-11-30 Mon 09:00 CET", "2026-12-07 Mon 09:00 CET"]
+            [
+                "2026-11-23 Mon 09:00 CET",
+                "2026-11-30 Mon 09:00 CET",
+                "2026-12-07 Mon 09:00 CET"
+            ]
         );
     }
 
     #[test]
     fn weekday_numbers_are_aws_not_unix() {
         // 2 is Monday in EventBridge (1 = SUN).
-        assert_eq!(next_n("cron(0 9 ? * 2 *)", UTC, "2026-11-18T00:00:00Z", 1), ["2026-11-23 Mon 09:00 UTC"]);
-        assert_eq!(next_n("cron(0 9 ? * 1 *)", UTC, "2026-11-18T00:00:00Z", 1), ["2026-11-22 Sun 09:00 UTC"]);
+        assert_eq!(
+            next_n("cron(0 9 ? * 2 *)", UTC, "2026-11-18T00:00:00Z", 1),
+            ["2026-11-23 Mon 09:00 UTC"]
+        );
+        assert_eq!(
+            next_n("cron(0 9 ? * 1 *)", UTC, "2026-11-18T00:00:00Z", 1),
+            ["2026-11-22 Sun 09:00 UTC"]
+        );
     }
 
     #[test]
     fn last_day_of_month_and_last_weekday() {
         assert_eq!(
             next_n("cron(30 18 L * ? *)", UTC, "2027-01-15T00:00:00Z", 3),
-            ["2027-01-31 Sun 18:30 UTC", "2027-02-28 Sun 18:30 UTC", "2027-03-31 Wed 18:30 UTC"]
+            [
+                "2027-01-31 Sun 18:30 UTC",
+                "2027-02-28 Sun 18:30 UTC",
+                "2027-03-31 Wed 18:30 UTC"
+            ]
         );
         // January 2027 ends on a Sunday, so the last weekday is Friday the 29th.
         assert_eq!(
@@ -506,19 +593,34 @@ mod tests {
             ["2027-01-29 Fri 12:00 UTC", "2027-02-26 Fri 12:00 UTC"]
         );
         // Leap year.
-        assert_eq!(next_n("cron(0 0 L 2 ? *)", UTC, "2028-01-01T00:00:00Z", 1), ["2028-02-29 Tue 00:00 UTC"]);
+        assert_eq!(
+            next_n("cron(0 0 L 2 ? *)", UTC, "2028-01-01T00:00:00Z", 1),
+            ["2028-02-29 Tue 00:00 UTC"]
+        );
     }
 
     #[test]
     fn nearest_weekday_never_leaves_the_month() {
         // 2027-05-01 is a Saturday: 1W is Monday the 3rd, not Friday in April.
-        assert_eq!(next_n("cron(0 9 1W * ? *)", UTC, "2027-04-15T00:00:00Z", 1), ["2027-05-03 Mon 09:00 UTC"]);
+        assert_eq!(
+            next_n("cron(0 9 1W * ? *)", UTC, "2027-04-15T00:00:00Z", 1),
+            ["2027-05-03 Mon 09:00 UTC"]
+        );
         // 2027-05-15 is a Saturday: 15W is Friday the 14th.
-        assert_eq!(next_n("cron(0 9 15W * ? *)", UTC, "2027-05-02T00:00:00Z", 1), ["2027-05-14 Fri 09:00 UTC"]);
+        assert_eq!(
+            next_n("cron(0 9 15W * ? *)", UTC, "2027-05-02T00:00:00Z", 1),
+            ["2027-05-14 Fri 09:00 UTC"]
+        );
         // 2027-05-16 is a Sunday: 16W is Monday the 17th.
-        assert_eq!(next_n("cron(0 9 16W * ? *)", UTC, "2027-05-02T00:00:00Z", 1), ["2027-05-17 Mon 09:00 UTC"]);
+        assert_eq!(
+            next_n("cron(0 9 16W * ? *)", UTC, "2027-05-02T00:00:00Z", 1),
+            ["2027-05-17 Mon 09:00 UTC"]
+        );
         // 2027-10-31 is a Sunday and the month's last day: 31W is Friday the 29th.
-        assert_eq!(next_n("cron(0 9 31W 10 ? *)", UTC, "2027-01-01T00:00:00Z", 1), ["2027-10-29 Fri 09:00 UTC"]);
+        assert_eq!(
+            next_n("cron(0 9 31W 10 ? *)", UTC, "2027-01-01T00:00:00Z", 1),
+            ["2027-10-29 Fri 09:00 UTC"]
+        );
     }
 
     #[test]
@@ -526,7 +628,11 @@ mod tests {
         // 3#2: the second Tuesday.
         assert_eq!(
             next_n("cron(0 10 ? * 3#2 *)", UTC, "2026-11-01T00:00:00Z", 3),
-            ["2026-11-10 Tue 10:00 UTC", "2026-12-08 Tue 10:00 UTC", "2027-01-12 Tue 10:00 UTC"]
+            [
+                "2026-11-10 Tue 10:00 UTC",
+                "2026-12-08 Tue 10:00 UTC",
+                "2027-01-12 Tue 10:00 UTC"
+            ]
         );
         // 6L: the last Friday.
         assert_eq!(
@@ -534,18 +640,41 @@ mod tests {
             ["2026-11-27 Fri 16:00 UTC", "2026-12-25 Fri 16:00 UTC"]
         );
         // FRI#5 exists only in months with five Fridays.
-        assert_eq!(next_n("cron(0 9 ? * FRI#5 *)", UTC, "2026-11-01T00:00:00Z", 1), ["2027-01-29 Fri 09:00 UTC"]);
+        assert_eq!(
+            next_n("cron(0 9 ? * FRI#5 *)", UTC, "2026-11-01T00:00:00Z", 1),
+            ["2027-01-29 Fri 09:00 UTC"]
+        );
     }
 
     #[test]
     fn steps_ranges_lists_and_years() {
         assert_eq!(
-            next_n("cron(1/20 9-10 ? * MON-FRI *)", UTC, "2026-11-20T09:30:00Z", 4),
-            ["2026-11-20 Fri 09:41 UTC", "2026-11-20 Fri 10:01 UTC", "2026-11-20 Fri 10:21 UTC", "2026-11-20 Fri 10:41 UTC"]
+            next_n(
+                "cron(1/20 9-10 ? * MON-FRI *)",
+                UTC,
+                "2026-11-20T09:30:00Z",
+                4
+            ),
+            [
+                "2026-11-20 Fri 09:41 UTC",
+                "2026-11-20 Fri 10:01 UTC",
+                "2026-11-20 Fri 10:21 UTC",
+                "2026-11-20 Fri 10:41 UTC"
+            ]
         );
         assert_eq!(
-            next_n("cron(0 0 1 JAN,JUL ? 2027-2028)", UTC, "2026-01-01T00:00:00Z", 5),
-            ["2027-01-01 Fri 00:00 UTC", "2027-07-01 Thu 00:00 UTC", "2028-01-01 Sat 00:00 UTC", "2028-07-01 Sat 00:00 UTC"]
+            next_n(
+                "cron(0 0 1 JAN,JUL ? 2027-2028)",
+                UTC,
+                "2026-01-01T00:00:00Z",
+                5
+            ),
+            [
+                "2027-01-01 Fri 00:00 UTC",
+                "2027-07-01 Thu 00:00 UTC",
+                "2028-01-01 Sat 00:00 UTC",
+                "2028-07-01 Sat 00:00 UTC"
+            ]
         );
     }
 
@@ -554,12 +683,19 @@ mod tests {
         // 2027-03-28: 02:00 CET jumps to 03:00 CEST; 02:30 does not exist that day.
         assert_eq!(
             next_n("cron(30 2 * * ? *)", Berlin, "2027-03-26T12:00:00Z", 3),
-            ["2027-03-27 Sat 02:30 CET", "2027-03-29 Mon 02:30 CEST", "2027-03-30 Tue 02:30 CEST"]
+            [
+                "2027-03-27 Sat 02:30 CET",
+                "2027-03-29 Mon 02:30 CEST",
+                "2027-03-30 Tue 02:30 CEST"
+            ]
         );
         // A 09:00 schedule stays at 09:00 local across the change.
         let s = Schedule::parse("cron(0 9 ? * MON *)", Berlin).unwrap();
         let got: Vec<_> = s.upcoming(utc("2027-03-20T00:00:00Z")).take(2).collect();
-        assert_eq!(got, [utc("2027-03-22T08:00:00Z"), utc("2027-03-29T07:00:00Z")]);
+        assert_eq!(
+            got,
+            [utc("2027-03-22T08:00:00Z"), utc("2027-03-29T07:00:00Z")]
+        );
     }
 
     #[test]
@@ -567,11 +703,21 @@ mod tests {
         // 2026-11-01: 01:59 EDT is followed by 01:00 EST; 01:30 happens twice, fires once.
         let s = Schedule::parse("cron(30 1 * * ? *)", New_York).unwrap();
         let got: Vec<_> = s.upcoming(utc("2026-10-31T12:00:00Z")).take(2).collect();
-        assert_eq!(got, [utc("2026-11-01T05:30:00Z"), utc("2026-11-02T06:30:00Z")]);
+        assert_eq!(
+            got,
+            [utc("2026-11-01T05:30:00Z"), utc("2026-11-02T06:30:00Z")]
+        );
         // Hourly through the change: 01:00 once, then 02:00 EST.
         let s = Schedule::parse("cron(0 * * * ? *)", New_York).unwrap();
         let got: Vec<_> = s.upcoming(utc("2026-11-01T04:30:00Z")).take(3).collect();
-        assert_eq!(got, [utc("2026-11-01T05:00:00Z"), utc("2026-11-01T07:00:00Z"), utc("2026-11-01T08:00:00Z")]);
+        assert_eq!(
+            got,
+            [
+                utc("2026-11-01T05:00:00Z"),
+                utc("2026-11-01T07:00:00Z"),
+                utc("2026-11-01T08:00:00Z")
+            ]
+        );
     }
 
     #[test]
@@ -587,9 +733,15 @@ mod tests {
     fn rate_and_at() {
         let s = Schedule::parse("rate(6 hours)", Berlin).unwrap();
         let got: Vec<_> = s.upcoming(utc("2026-11-22T07:00:00Z")).take(2).collect();
-        assert_eq!(got, [utc("2026-11-22T12:00:00Z"), utc("2026-11-22T18:00:00Z")]);
+        assert_eq!(
+            got,
+            [utc("2026-11-22T12:00:00Z"), utc("2026-11-22T18:00:00Z")]
+        );
         let s = Schedule::parse("at(2026-12-24T09:00:00)", Berlin).unwrap();
-        assert_eq!(s.next_after(utc("2026-12-01T00:00:00Z")), Some(utc("2026-12-24T08:00:00Z")));
+        assert_eq!(
+            s.next_after(utc("2026-12-01T00:00:00Z")),
+            Some(utc("2026-12-24T08:00:00Z"))
+        );
         assert_eq!(s.next_after(utc("2026-12-25T00:00:00Z")), None);
     }
 
@@ -627,7 +779,10 @@ mod tests {
         let s = Schedule::parse("cron(0 17 ? * FRI *)", Berlin).unwrap();
         // Saturday noon: the last Friday 17:00 is within 64 hours.
         let sat = utc("2026-11-28T11:00:00Z");
-        assert_eq!(s.last_at_or_before(sat, Duration::hours(64)), Some(utc("2026-11-27T16:00:00Z")));
+        assert_eq!(
+            s.last_at_or_before(sat, Duration::hours(64)),
+            Some(utc("2026-11-27T16:00:00Z"))
+        );
         // Tuesday: more than 64 hours after Friday 17:00.
         let tue = utc("2026-12-01T11:00:00Z");
         assert_eq!(s.last_at_or_before(tue, Duration::hours(64)), None);

@@ -18,7 +18,9 @@ impl Span {
             .map_err(|e| InvalidValue(format!("{raw:?} is not a duration ({e}); {fix}")))?;
         let secs = i64::try_from(std.as_secs()).unwrap_or(i64::MAX);
         if secs == 0 || secs > 10 * 366 * 86_400 {
-            return Err(InvalidValue(format!("{raw:?} must be between 1 second and 10 years; {fix}")));
+            return Err(InvalidValue(format!(
+                "{raw:?} must be between 1 second and 10 years; {fix}"
+            )));
         }
         Ok(Self(Duration::seconds(secs)))
     }

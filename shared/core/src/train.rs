@@ -51,7 +51,10 @@ pub enum BuildStatus {
 
 impl BuildStatus {
     pub fn is_finished(self) -> bool {
-        matches!(self, BuildStatus::Succeeded | BuildStatus::Failed | BuildStatus::Stopped)
+        matches!(
+            self,
+            BuildStatus::Succeeded | BuildStatus::Failed | BuildStatus::Stopped
+        )
     }
 }
 
@@ -125,6 +128,8 @@ impl ComponentRun {
 /// it started with; a freeze declared in a hurry is a hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
+    /// The train's time zone, for the times in its messages.
+    pub zone: chrono_tz::Tz,
     pub soak: Span,
     pub on_component_failure: FailurePolicy,
     pub build_timeout: Span,
@@ -135,17 +140,40 @@ pub struct Policy {
 #[serde(rename_all = "snake_case", tag = "phase")]
 pub enum Phase {
     Building,
-    Soaking { since: DateTime<Utc>, until: DateTime<Utc> },
-    Promoting { since: DateTime<Utc>, wave: u32 },
-    Released { at: DateTime<Utc> },
-    Cancelled { at: DateTime<Utc>, by: Actor, reason: Reason },
-    Failed { at: DateTime<Utc>, reason: String },
-    Skipped { reason: String },
+    Soaking {
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+    Promoting {
+        since: DateTime<Utc>,
+        wave: u32,
+    },
+    Released {
+        at: DateTime<Utc>,
+    },
+    Cancelled {
+        at: DateTime<Utc>,
+        by: Actor,
+        reason: Reason,
+    },
+    Failed {
+        at: DateTime<Utc>,
+        reason: String,
+    },
+    Skipped {
+        reason: String,
+    },
 }
 
 impl Phase {
     pub fn is_terminal(&self) -> bool {
-        matches!(self, Phase::Released { .. } | Phase::Cancelled { .. } | Phase::Failed { .. } | Phase::Skipped { .. })
+        matches!(
+            self,
+            Phase::Released { .. }
+                | Phase::Cancelled { .. }
+                | Phase::Failed { .. }
+                | Phase::Skipped { .. }
+        )
     }
 }
 
@@ -193,7 +221,10 @@ impl State {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, State::Released | State::Cancelled | State::Failed | State::Skipped)
+        matches!(
+            self,
+            State::Released | State::Cancelled | State::Failed | State::Skipped
+        )
     }
 }
 
@@ -296,10 +327,17 @@ pub struct Metric {
 #[serde(rename_all = "snake_case", tag = "effect")]
 pub enum Effect {
     StartBuild(BuildRequest),
-    StopBuild { component: ComponentName, stage: Stage, build_id: BuildId },
+    StopBuild {
+        component: ComponentName,
+        stage: Stage,
+        build_id: BuildId,
+    },
     Publish(Announcement),
     /// Written once per key: `<train>/<state>.json`.
-    WriteManifest { state: State, train: Box<Train> },
+    WriteManifest {
+        state: State,
+        train: Box<Train>,
+    },
     EmitMetric(Metric),
 }
 
@@ -323,15 +361,38 @@ pub enum BuildOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum Event {
-    BuildStarted { component: ComponentName, stage: Stage, attempt: u32, build_id: BuildId, commit: Option<Commit> },
-    BuildFinished { component: ComponentName, stage: Stage, attempt: u32, build_id: BuildId, outcome: BuildOutcome },
+    BuildStarted {
+        component: ComponentName,
+        stage: Stage,
+        attempt: u32,
+        build_id: BuildId,
+        commit: Option<Commit>,
+    },
+    BuildFinished {
+        component: ComponentName,
+        stage: Stage,
+        attempt: u32,
+        build_id: BuildId,
+        outcome: BuildOutcome,
+    },
     /// The promote schedule fired.
-    PromotionDue { scheduled: DateTime<Utc> },
+    PromotionDue {
+        scheduled: DateTime<Utc>,
+    },
     /// Time passed: re-check timers and gates.
     Tick,
-    Cancel { by: Actor, reason: Reason },
-    Hold { by: Actor, reason: Reason },
-    Resume { by: Actor, reason: Reason },
+    Cancel {
+        by: Actor,
+        reason: Reason,
+    },
+    Hold {
+        by: Actor,
+        reason: Reason,
+    },
+    Resume {
+        by: Actor,
+        reason: Reason,
+    },
 }
 
 /// The new train and the effects to run once it is committed.
@@ -372,21 +433,36 @@ fn reject<T>(kind: RejectionKind, message: String) -> Result<T, Rejection> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "gate")]
 pub enum Blocker {
-    StagingBuilds { running: usize },
-    Soak { until: DateTime<Utc> },
-    Held { by: Actor, reason: Reason },
-    Frozen { window: String, until: DateTime<Utc> },
+    StagingBuilds {
+        running: usize,
+    },
+    Soak {
+        until: DateTime<Utc>,
+    },
+    Held {
+        by: Actor,
+        reason: Reason,
+    },
+    Frozen {
+        window: String,
+        until: DateTime<Utc>,
+    },
     AwaitingPromoteTime,
 }
 
-impl fmt::Display for Blocker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Blocker {
+    /// The gate in words, with times in `zone`.
+    pub fn describe(&self, zone: chrono_tz::Tz) -> String {
         match self {
-            Blocker::StagingBuilds { running } => write!(f, "{running} staging build(s) still running"),
-            Blocker::Soak { until } => write!(f, "soaking until {}", until.format("%Y-%m-%d %H:%M UTC")),
-            Blocker::Held { by, reason } => write!(f, "held by {by}: {reason}"),
-            Blocker::Frozen { window, until } => write!(f, "freeze {window:?} until {}", until.format("%Y-%m-%d %H:%M UTC")),
-            Blocker::AwaitingPromoteTime => f.write_str("waiting for the promote schedule"),
+            Blocker::StagingBuilds { running } => {
+                format!("{running} staging build(s) still running")
+            }
+            Blocker::Soak { until } => format!("soaking until {}", local_time(*until, zone)),
+            Blocker::Held { by, reason } => format!("held by {by}: {reason}"),
+            Blocker::Frozen { window, until } => {
+                format!("freeze {window:?} until {}", local_time(*until, zone))
+            }
+            Blocker::AwaitingPromoteTime => "waiting for the promote schedule".to_owned(),
         }
     }
 }
@@ -401,6 +477,7 @@ impl Train {
             name: settings.name.clone(),
             cut_at: scheduled,
             policy: Policy {
+                zone: settings.zone,
                 soak: settings.soak,
                 on_component_failure: settings.on_component_failure,
                 build_timeout: settings.build_timeout,
@@ -413,7 +490,13 @@ impl Train {
                 .components
                 .iter()
                 .map(|spec| {
-                    let run = ComponentRun { spec: spec.clone(), pinned: None, staging: None, production: None, excluded: None };
+                    let run = ComponentRun {
+                        spec: spec.clone(),
+                        pinned: None,
+                        staging: None,
+                        production: None,
+                        excluded: None,
+                    };
                     (spec.name.clone(), run)
                 })
                 .collect(),
@@ -423,8 +506,13 @@ impl Train {
         let mut effects = Vec::new();
         let cutter = Actor::parse("schedule:cut").expect("valid actor");
         if let Some(FreezeHit { window, until }) = config.freezes.at(scheduled) {
-            let reason = format!("cut falls in freeze {window:?} (until {})", until.format("%Y-%m-%d %H:%M UTC"));
-            train.phase = Phase::Skipped { reason: reason.clone() };
+            let reason = format!(
+                "cut falls in freeze {window:?} (until {})",
+                local_time(until, settings.zone)
+            );
+            train.phase = Phase::Skipped {
+                reason: reason.clone(),
+            };
             train.record(now, &cutter, "cut skipped", Some(reason), State::Building);
         } else {
             train.record(now, &cutter, "cut", None, State::Building);
@@ -435,7 +523,10 @@ impl Train {
             effects.push(metric("TrainsCut", 1.0, Unit::Count, &[]));
         }
         train.announce_if_changed(None, &mut effects, now);
-        let mut t = Transition { train, effects: Vec::new() };
+        let mut t = Transition {
+            train,
+            effects: Vec::new(),
+        };
         t.train.number(effects, &mut t.effects);
         t
     }
@@ -458,20 +549,73 @@ impl Train {
         self.phase.is_terminal()
     }
 
+    /// Ended and with no build still requested or running: nothing will change it again.
+    pub fn is_settled(&self) -> bool {
+        self.is_terminal()
+            && self
+                .active_builds(Stage::Staging)
+                .chain(self.active_builds(Stage::Production))
+                .next()
+                .is_none()
+    }
+
+    /// The build of `component` for `stage` whose builder id is `build_id`.
+    pub fn find_build(&self, build_id: &BuildId) -> Option<(&ComponentName, Stage, &Build)> {
+        self.components.iter().find_map(|(name, run)| {
+            [Stage::Staging, Stage::Production]
+                .into_iter()
+                .find_map(|stage| {
+                    run.build(stage)
+                        .filter(|b| b.build_id.as_ref() == Some(build_id))
+                        .map(|b| (name, stage, b))
+                })
+        })
+    }
+
     /// Decides what `event` at `now` does to this train.
     pub fn on(&self, event: &Event, now: DateTime<Utc>) -> Result<Transition, Rejection> {
         let mut next = self.clone();
         let before = self.state();
         let mut effects = Vec::new();
         match event {
-            Event::BuildStarted { component, stage, attempt, build_id, commit } => {
-                next.build_started(component, *stage, *attempt, build_id, commit.as_ref(), now, &mut effects)?;
+            Event::BuildStarted {
+                component,
+                stage,
+                attempt,
+                build_id,
+                commit,
+            } => {
+                next.build_started(
+                    component,
+                    *stage,
+                    *attempt,
+                    build_id,
+                    commit.as_ref(),
+                    now,
+                    &mut effects,
+                )?;
             }
-            Event::BuildFinished { component, stage, attempt, build_id, outcome } => {
-                next.build_finished(component, *stage, *attempt, build_id, outcome, now, &mut effects)?;
+            Event::BuildFinished {
+                component,
+                stage,
+                attempt,
+                build_id,
+                outcome,
+            } => {
+                next.build_finished(
+                    component,
+                    *stage,
+                    *attempt,
+                    build_id,
+                    outcome,
+                    now,
+                    &mut effects,
+                )?;
             }
             Event::PromotionDue { scheduled } => {
-                if matches!(next.phase, Phase::Building | Phase::Soaking { .. }) && next.promotion_due.is_none() {
+                if matches!(next.phase, Phase::Building | Phase::Soaking { .. })
+                    && next.promotion_due.is_none()
+                {
                     next.promotion_due = Some(*scheduled);
                     let actor = Actor::parse("schedule:promote").expect("valid actor");
                     next.record(now, &actor, "promotion due", None, before);
@@ -484,7 +628,10 @@ impl Train {
         }
         next.advance(now, &mut effects);
         next.announce_if_changed(Some(before), &mut effects, now);
-        let mut t = Transition { train: next, effects: Vec::new() };
+        let mut t = Transition {
+            train: next,
+            effects: Vec::new(),
+        };
         t.train.number(effects, &mut t.effects);
         Ok(t)
     }
@@ -496,14 +643,19 @@ impl Train {
             return out;
         }
         if let Some(h) = &self.hold {
-            out.push(Blocker::Held { by: h.by.clone(), reason: h.reason.clone() });
+            out.push(Blocker::Held {
+                by: h.by.clone(),
+                reason: h.reason.clone(),
+            });
         }
         match &self.phase {
             Phase::Building => {
                 let running = self.active_builds(Stage::Staging).count();
                 out.push(Blocker::StagingBuilds { running });
             }
-            Phase::Soaking { until, .. } if now < *until => out.push(Blocker::Soak { until: *until }),
+            Phase::Soaking { until, .. } if now < *until => {
+                out.push(Blocker::Soak { until: *until })
+            }
             _ => {}
         }
         if let Some(FreezeHit { window, until }) = self.policy.freezes.at(now) {
@@ -519,32 +671,63 @@ impl Train {
     /// its soak, once promotion is due.
     pub fn next_due(&self) -> Option<DateTime<Utc>> {
         match &self.phase {
-            Phase::Soaking { until, .. } if self.promotion_due.is_some() && self.hold.is_none() => Some(*until),
+            Phase::Soaking { until, .. } if self.promotion_due.is_some() && self.hold.is_none() => {
+                Some(*until)
+            }
             _ => None,
         }
     }
 
     /// Builds that have been requested or are running, with their component.
     pub fn active_builds(&self, stage: Stage) -> impl Iterator<Item = (&ComponentName, &Build)> {
-        self.components
-            .iter()
-            .filter_map(move |(name, run)| run.build(stage).filter(|b| b.is_active()).map(|b| (name, b)))
+        self.components.iter().filter_map(move |(name, run)| {
+            run.build(stage)
+                .filter(|b| b.is_active())
+                .map(|b| (name, b))
+        })
     }
 
-    fn record(&mut self, at: DateTime<Utc>, actor: &Actor, action: &str, reason: Option<String>, from: State) {
+    /// `t` in the train's zone, for messages.
+    pub fn local(&self, t: DateTime<Utc>) -> String {
+        local_time(t, self.policy.zone)
+    }
+
+    fn record(
+        &mut self,
+        at: DateTime<Utc>,
+        actor: &Actor,
+        action: &str,
+        reason: Option<String>,
+        from: State,
+    ) {
         let to = self.state();
-        self.history.push(Record { at, actor: actor.clone(), action: action.to_owned(), reason, from, to });
+        self.history.push(Record {
+            at,
+            actor: actor.clone(),
+            action: action.to_owned(),
+            reason,
+            from,
+            to,
+        });
     }
 
     fn number(&mut self, effects: Vec<Effect>, out: &mut Vec<Pending>) {
         for effect in effects {
-            out.push(Pending { id: self.effects_issued, effect });
+            out.push(Pending {
+                id: self.effects_issued,
+                effect,
+            });
             self.effects_issued += 1;
         }
     }
 
     /// Publishes a change of the visible state; writes the final manifest on a terminal one.
-    fn announce_if_changed(&mut self, before: Option<State>, effects: &mut Vec<Effect>, now: DateTime<Utc>) {
+    fn announce_if_changed(
+        &mut self,
+        before: Option<State>,
+        effects: &mut Vec<Effect>,
+        now: DateTime<Utc>,
+    ) {
         let after = self.state();
         if before == Some(after) {
             return;
@@ -559,16 +742,34 @@ impl Train {
             at: now,
         }));
         if self.is_terminal() {
-            effects.push(Effect::WriteManifest { state: after, train: Box::new(self.clone()) });
+            effects.push(Effect::WriteManifest {
+                state: after,
+                train: Box::new(self.clone()),
+            });
         }
     }
 
-    fn request_build(&mut self, name: &ComponentName, stage: Stage, attempt: u32, now: DateTime<Utc>) -> Effect {
-        let run = self.components.get_mut(name).expect("caller passes a component of this train");
+    fn request_build(
+        &mut self,
+        name: &ComponentName,
+        stage: Stage,
+        attempt: u32,
+        now: DateTime<Utc>,
+    ) -> Effect {
+        let run = self
+            .components
+            .get_mut(name)
+            .expect("caller passes a component of this train");
         let (target, revision) = match stage {
-            Stage::Staging => (run.spec.staging.clone(), Revision::Branch(run.spec.branch.clone())),
+            Stage::Staging => (
+                run.spec.staging.clone(),
+                Revision::Branch(run.spec.branch.clone()),
+            ),
             Stage::Production => {
-                let pin = run.pinned.clone().expect("production is requested only for pinned components");
+                let pin = run
+                    .pinned
+                    .clone()
+                    .expect("production is requested only for pinned components");
                 (run.spec.production.clone(), Revision::Commit(pin))
             }
         };
@@ -596,7 +797,12 @@ impl Train {
     fn run_mut(&mut self, component: &ComponentName) -> Result<&mut ComponentRun, Rejection> {
         let id = self.id.clone();
         self.components.get_mut(component).map_or_else(
-            || reject(RejectionKind::Unknown, format!("train {id} has no component {component}")),
+            || {
+                reject(
+                    RejectionKind::Unknown,
+                    format!("train {id} has no component {component}"),
+                )
+            },
             Ok,
         )
     }
@@ -627,11 +833,16 @@ impl Train {
         if stage == Stage::Staging {
             build.commit = commit.cloned();
         }
-        let wrong_commit = stage == Stage::Production && commit.is_some() && commit != pinned.as_ref();
+        let wrong_commit =
+            stage == Stage::Production && commit.is_some() && commit != pinned.as_ref();
         if terminal || wrong_commit {
             // Started after the train ended (the start was already in the outbox), or a
             // builder that did not build the pin: stop it, never let it ship.
-            effects.push(Effect::StopBuild { component: component.clone(), stage, build_id: build_id.clone() });
+            effects.push(Effect::StopBuild {
+                component: component.clone(),
+                stage,
+                build_id: build_id.clone(),
+            });
         }
         if wrong_commit {
             let reason = format!(
@@ -639,7 +850,15 @@ impl Train {
                 commit.map_or("?", Commit::short),
                 pinned.as_ref().map_or("?", Commit::short)
             );
-            return self.finish_build(component, stage, BuildStatus::Failed, Some(reason), None, now, effects);
+            return self.finish_build(
+                component,
+                stage,
+                BuildStatus::Failed,
+                Some(reason),
+                None,
+                now,
+                effects,
+            );
         }
         Ok(())
     }
@@ -706,28 +925,58 @@ impl Train {
         }
         let seconds = build.started_at.map_or(0.0, |s| seconds(now - s));
         if pin {
-            run.pinned = commit;
+            run.pinned.clone_from(&commit);
         }
-        effects.push(metric("BuildDuration", seconds, Unit::Seconds, &[("Component", component.as_str()), ("Stage", &stage.to_string())]));
+        effects.push(metric(
+            "BuildDuration",
+            seconds,
+            Unit::Seconds,
+            &[
+                ("Component", component.as_str()),
+                ("Stage", &stage.to_string()),
+            ],
+        ));
         let action = format!("{stage} build of {component} {}", status_word(status));
         if status != BuildStatus::Succeeded {
-            effects.push(metric("BuildFailures", 1.0, Unit::Count, &[("Component", component.as_str()), ("Stage", &stage.to_string())]));
+            effects.push(metric(
+                "BuildFailures",
+                1.0,
+                Unit::Count,
+                &[
+                    ("Component", component.as_str()),
+                    ("Stage", &stage.to_string()),
+                ],
+            ));
         }
-        self.record(now, &Actor::system(), &action, detail.clone(), before);
+        let note = match (&detail, &commit) {
+            (None, Some(c)) => Some(format!("at {}", c.short())),
+            _ => detail.clone(),
+        };
+        self.record(now, &Actor::system(), &action, note, before);
 
         let in_this_phase = matches!(
             (&self.phase, stage),
             (Phase::Building, Stage::Staging) | (Phase::Promoting { .. }, Stage::Production)
         );
         if status != BuildStatus::Succeeded && in_this_phase {
-            let why = format!("{stage} build of {component} {}: {}", status_word(status), detail.unwrap_or_default());
+            let why = format!(
+                "{stage} build of {component} {}: {}",
+                status_word(status),
+                detail.unwrap_or_default()
+            );
             match policy {
                 FailurePolicy::Halt => self.fail(why, now, effects),
                 FailurePolicy::Exclude => {
                     let run = self.components.get_mut(component).expect("exists");
                     run.excluded = Some(why.clone());
                     let before = self.state();
-                    self.record(now, &Actor::system(), &format!("excluded {component}"), Some(why), before);
+                    self.record(
+                        now,
+                        &Actor::system(),
+                        &format!("excluded {component}"),
+                        Some(why),
+                        before,
+                    );
                     if self.components.values().all(|r| !r.ships()) {
                         self.fail("every component failed".to_owned(), now, effects);
                     }
@@ -742,7 +991,10 @@ impl Train {
         if self.phase == Phase::Building {
             self.stop_active(Stage::Staging, effects);
         }
-        self.phase = Phase::Failed { at: now, reason: reason.clone() };
+        self.phase = Phase::Failed {
+            at: now,
+            reason: reason.clone(),
+        };
         self.record(now, &Actor::system(), "failed", Some(reason), before);
         effects.push(metric("TrainsFailed", 1.0, Unit::Count, &[]));
     }
@@ -750,12 +1002,22 @@ impl Train {
     fn stop_active(&self, stage: Stage, effects: &mut Vec<Effect>) {
         for (name, build) in self.active_builds(stage) {
             if let Some(id) = &build.build_id {
-                effects.push(Effect::StopBuild { component: name.clone(), stage, build_id: id.clone() });
+                effects.push(Effect::StopBuild {
+                    component: name.clone(),
+                    stage,
+                    build_id: id.clone(),
+                });
             }
         }
     }
 
-    fn cancel(&mut self, by: &Actor, reason: &Reason, now: DateTime<Utc>, effects: &mut Vec<Effect>) -> Result<(), Rejection> {
+    fn cancel(
+        &mut self,
+        by: &Actor,
+        reason: &Reason,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Rejection> {
         let before = self.state();
         match &self.phase {
             Phase::Building | Phase::Soaking { .. } => {}
@@ -765,16 +1027,32 @@ impl Train {
                     format!(
                         "train {} is already promoting (since {}): its production builds have started, so cancel no longer applies; let it finish, then roll back",
                         self.id,
-                        since.format("%Y-%m-%d %H:%M UTC")
+                        self.local(*since)
                     ),
                 );
             }
             _ => return reject(RejectionKind::NotNow, self.ended_message("cancel")),
         }
         self.stop_active(Stage::Staging, effects);
-        self.phase = Phase::Cancelled { at: now, by: by.clone(), reason: reason.clone() };
+        self.phase = Phase::Cancelled {
+            at: now,
+            by: by.clone(),
+            reason: reason.clone(),
+        };
         self.record(now, by, "cancel", Some(reason.to_string()), before);
-        effects.push(metric("Cancellations", 1.0, Unit::Count, &[("Cause", if *by == Actor::system() { "superseded" } else { "person" })]));
+        effects.push(metric(
+            "Cancellations",
+            1.0,
+            Unit::Count,
+            &[(
+                "Cause",
+                if *by == Actor::system() {
+                    "superseded"
+                } else {
+                    "person"
+                },
+            )],
+        ));
         Ok(())
     }
 
@@ -783,17 +1061,33 @@ impl Train {
         if let Some(h) = &self.hold {
             return reject(
                 RejectionKind::NotNow,
-                format!("train {} is already held by {} since {}: {}; resume it first", self.id, h.by, h.at.format("%Y-%m-%d %H:%M UTC"), h.reason),
+                format!(
+                    "train {} is already held by {} since {}: {}; resume it first",
+                    self.id,
+                    h.by,
+                    self.local(h.at),
+                    h.reason
+                ),
             );
         }
         match self.phase {
             Phase::Building | Phase::Soaking { .. } => {}
             Phase::Promoting { .. } => {
-                return reject(RejectionKind::NotNow, format!("train {} is already promoting; a hold only blocks a promotion that has not started", self.id));
+                return reject(
+                    RejectionKind::NotNow,
+                    format!(
+                        "train {} is already promoting; a hold only blocks a promotion that has not started",
+                        self.id
+                    ),
+                );
             }
             _ => return reject(RejectionKind::NotNow, self.ended_message("hold")),
         }
-        self.hold = Some(Hold { by: by.clone(), reason: reason.clone(), at: now });
+        self.hold = Some(Hold {
+            by: by.clone(),
+            reason: reason.clone(),
+            at: now,
+        });
         self.record(now, by, "hold", Some(reason.to_string()), before);
         Ok(())
     }
@@ -804,7 +1098,11 @@ impl Train {
             let msg = if self.is_terminal() {
                 self.ended_message("resume")
             } else {
-                format!("train {} is not held (it is {}); nothing to resume", self.id, self.state())
+                format!(
+                    "train {} is not held (it is {}); nothing to resume",
+                    self.id,
+                    self.state()
+                )
             };
             return reject(RejectionKind::NotNow, msg);
         }
@@ -818,12 +1116,26 @@ impl Train {
             Phase::Cancelled { at, by, reason } => format!(
                 "train {} was already cancelled by {by} at {}: {reason}; nothing to {action}",
                 self.id,
-                at.format("%Y-%m-%d %H:%M UTC")
+                self.local(*at)
             ),
-            Phase::Released { at } => format!("train {} was already released at {}; nothing to {action}", self.id, at.format("%Y-%m-%d %H:%M UTC")),
-            Phase::Failed { reason, .. } => format!("train {} has already failed ({reason}); nothing to {action}", self.id),
-            Phase::Skipped { reason } => format!("train {} was skipped ({reason}); nothing to {action}", self.id),
-            _ => format!("train {} is {}; {action} does not apply", self.id, self.state()),
+            Phase::Released { at } => format!(
+                "train {} was already released at {}; nothing to {action}",
+                self.id,
+                self.local(*at)
+            ),
+            Phase::Failed { reason, .. } => format!(
+                "train {} has already failed ({reason}); nothing to {action}",
+                self.id
+            ),
+            Phase::Skipped { reason } => format!(
+                "train {} was skipped ({reason}); nothing to {action}",
+                self.id
+            ),
+            _ => format!(
+                "train {} is {}; {action} does not apply",
+                self.id,
+                self.state()
+            ),
         }
     }
 
@@ -834,25 +1146,52 @@ impl Train {
             let before = self.state();
             let until = now + self.policy.soak.duration();
             self.phase = Phase::Soaking { since: now, until };
-            let reason = format!("every staging build is green; soak {} until {}", self.policy.soak, until.format("%Y-%m-%d %H:%M UTC"));
+            let reason = format!(
+                "every staging build is green; soak {} until {}",
+                self.policy.soak,
+                self.local(until)
+            );
             self.record(now, &Actor::system(), "soak started", Some(reason), before);
-            effects.push(Effect::WriteManifest { state: State::Soaking, train: Box::new(self.clone()) });
+            effects.push(Effect::WriteManifest {
+                state: State::Soaking,
+                train: Box::new(self.clone()),
+            });
         }
-        if let (Phase::Soaking { since, until }, Some(due)) = (self.phase.clone(), self.promotion_due)
+        if let (Phase::Soaking { since, until }, Some(due)) =
+            (self.phase.clone(), self.promotion_due)
             && self.hold.is_none()
             && now >= until
         {
             let before = self.state();
-            if let Some(FreezeHit { window, until: thaw }) = self.policy.freezes.at(now) {
+            if let Some(FreezeHit {
+                window,
+                until: thaw,
+            }) = self.policy.freezes.at(now)
+            {
                 self.promotion_due = None;
                 let reason = format!(
                     "freeze {window:?} until {}; waiting for the first promote time after it",
-                    thaw.format("%Y-%m-%d %H:%M UTC")
+                    self.local(thaw)
                 );
-                self.record(now, &Actor::system(), "promotion deferred", Some(reason), before);
-                effects.push(metric("PromotionsDeferred", 1.0, Unit::Count, &[("Cause", "freeze")]));
+                self.record(
+                    now,
+                    &Actor::system(),
+                    "promotion deferred",
+                    Some(reason),
+                    before,
+                );
+                effects.push(metric(
+                    "PromotionsDeferred",
+                    1.0,
+                    Unit::Count,
+                    &[("Cause", "freeze")],
+                ));
             } else {
-                let reason = format!("soaked {}, promotion due since {}", humanize(now - since), due.format("%Y-%m-%d %H:%M UTC"));
+                let reason = format!(
+                    "soaked {}, promotion due since {}",
+                    humanize(now - since),
+                    self.local(due)
+                );
                 effects.push(metric("SoakTime", seconds(now - since), Unit::Seconds, &[]));
                 self.start_wave(self.first_wave_after(0), now, effects, before, reason);
             }
@@ -869,16 +1208,29 @@ impl Train {
                 None => {
                     self.phase = Phase::Released { at: now };
                     let shipped = self.components.values().filter(|r| r.ships()).count();
-                    let reason = format!("{shipped} of {} components released", self.components.len());
+                    let reason =
+                        format!("{shipped} of {} components released", self.components.len());
                     self.record(now, &Actor::system(), "released", Some(reason), before);
-                    effects.push(metric("TimeToRelease", seconds(now - self.cut_at), Unit::Seconds, &[]));
+                    effects.push(metric(
+                        "TimeToRelease",
+                        seconds(now - self.cut_at),
+                        Unit::Seconds,
+                        &[],
+                    ));
                     effects.push(metric("Releases", 1.0, Unit::Count, &[]));
                 }
             }
         }
     }
 
-    fn start_wave(&mut self, wave: Option<u32>, now: DateTime<Utc>, effects: &mut Vec<Effect>, before: State, reason: String) {
+    fn start_wave(
+        &mut self,
+        wave: Option<u32>,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+        before: State,
+        reason: String,
+    ) {
         let Some(wave) = wave else {
             self.fail("no component is left to promote".to_owned(), now, effects);
             return;
@@ -888,7 +1240,13 @@ impl Train {
             _ => now,
         };
         self.phase = Phase::Promoting { since, wave };
-        self.record(now, &Actor::system(), &format!("promote wave {wave}"), Some(reason), before);
+        self.record(
+            now,
+            &Actor::system(),
+            &format!("promote wave {wave}"),
+            Some(reason),
+            before,
+        );
         let names: Vec<ComponentName> = self
             .components
             .iter()
@@ -901,20 +1259,38 @@ impl Train {
     }
 
     fn first_wave_after(&self, wave: u32) -> Option<u32> {
-        self.components.values().filter(|r| r.ships() && r.spec.wave > wave).map(|r| r.spec.wave).min()
+        self.components
+            .values()
+            .filter(|r| r.ships() && r.spec.wave > wave)
+            .map(|r| r.spec.wave)
+            .min()
     }
 
     fn wave_done(&self, wave: u32) -> bool {
         self.components
             .values()
             .filter(|r| r.ships() && r.spec.wave == wave)
-            .all(|r| r.production.as_ref().is_some_and(|b| b.status == BuildStatus::Succeeded))
+            .all(|r| {
+                r.production
+                    .as_ref()
+                    .is_some_and(|b| b.status == BuildStatus::Succeeded)
+            })
     }
 
     fn all_shipping_done(&self, stage: Stage) -> bool {
         let mut shipping = self.components.values().filter(|r| r.ships()).peekable();
-        shipping.peek().is_some() && shipping.all(|r| r.build(stage).is_some_and(|b| b.status == BuildStatus::Succeeded))
+        shipping.peek().is_some()
+            && shipping.all(|r| {
+                r.build(stage)
+                    .is_some_and(|b| b.status == BuildStatus::Succeeded)
+            })
     }
+}
+
+fn local_time(t: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
+    t.with_timezone(&zone)
+        .format("%a %Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 fn status_word(status: BuildStatus) -> &'static str {
@@ -934,7 +1310,11 @@ fn seconds(d: Duration) -> f64 {
 
 fn humanize(d: Duration) -> String {
     let m = d.num_minutes();
-    if m >= 120 { format!("{}h{:02}m", m / 60, m % 60) } else { format!("{m}m") }
+    if m >= 120 {
+        format!("{}h{:02}m", m / 60, m % 60)
+    } else {
+        format!("{m}m")
+    }
 }
 
 fn metric(name: &str, value: f64, unit: Unit, dims: &[(&str, &str)]) -> Effect {
@@ -942,6 +1322,9 @@ fn metric(name: &str, value: f64, unit: Unit, dims: &[(&str, &str)]) -> Effect {
         name: name.to_owned(),
         value,
         unit,
-        dimensions: dims.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        dimensions: dims
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
     })
 }

@@ -1,1 +1,19 @@
-//! placeholder
+//! Between the pure core and the adapters: the ports, the service layer that commits each
+//! decision together with its effects (the outbox), and the HTTP API both deployments serve.
+//!
+//! No AWS crate and no async runtime here either: the ports are traits, and whoever builds
+//! the [`Engine`] picks the adapters (local mode: `train-local`; AWS: the adapter crate).
+//!
+//! # Layout
+//! - [`ports`]: `TrainStore`, `Builder`, `Manifests`, `EventsOut`, `Metrics`.
+//! - [`service`]: [`Engine`]: cut, promotion due, apply an event, reconcile.
+//! - [`api`]: routes, request and response types, one `handle` function.
+
+pub mod api;
+pub mod ports;
+pub mod service;
+
+pub use ports::{
+    Builder, EventsOut, Manifests, Metrics, Observed, PortError, Ports, Started, TrainStore,
+};
+pub use service::{Applied, Cut, Engine, EngineError, Reconciled};

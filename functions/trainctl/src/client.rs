@@ -1,0 +1,131 @@
+//! The client side: `status`, `cancel`, `hold`, `resume` against a running train's API.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::{Value, json};
+use train_engine::api::{TrainList, TrainView};
+
+use crate::render;
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The train's API.
+    #[arg(long, env = "TRAINCTL_API", default_value = "http://127.0.0.1:7878")]
+    pub api: String,
+    /// Print the API's JSON answer.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ActionArgs {
+    /// The train, e.g. weekly-2026-W48.
+    pub id: String,
+    /// Why (1 to 500 characters); kept in the audit trail.
+    #[arg(long, short)]
+    pub reason: String,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+fn call(method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let res = match body {
+        Some(b) => agent.post(url).send_json(b),
+        None if method == "GET" => agent.get(url).call(),
+        None => return Err(format!("unsupported method {method}")),
+    };
+    let mut res =
+        res.map_err(|e| format!("cannot reach {url}: {e} (is `trainctl serve` running?)"))?;
+    let status = res.status().as_u16();
+    let value: Value = res
+        .body_mut()
+        .read_json()
+        .map_err(|e| format!("{url} answered {status} without JSON: {e}"))?;
+    Ok((status, value))
+}
+
+fn fail(status: u16, body: &Value) -> ExitCode {
+    let msg = body
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .unwrap_or("unexpected answer");
+    eprintln!("error ({status}): {msg}");
+    ExitCode::FAILURE
+}
+
+pub fn status(api: &ApiArgs, id: Option<&str>) -> ExitCode {
+    let url = match id {
+        Some(id) => format!("{}/trains/{id}", api.api.trim_end_matches('/')),
+        None => format!("{}/trains", api.api.trim_end_matches('/')),
+    };
+    match call("GET", &url, None) {
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+        Ok((200, body)) if api.json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok((200, body)) => {
+            if id.is_some() {
+                match serde_json::from_value::<TrainView>(body) {
+                    Ok(v) => print!("{}", render::train(&v, chrono_tz::UTC)),
+                    Err(e) => eprintln!("unexpected answer: {e}"),
+                }
+            } else if let Ok(list) = serde_json::from_value::<TrainList>(body) {
+                println!(
+                    "{:<28} {:<10} {:<17} SUMMARY",
+                    "TRAIN", "STATE", "CUT (UTC)"
+                );
+                for t in list.trains {
+                    println!(
+                        "{:<28} {:<10} {:<17} {}",
+                        t.id.as_str(),
+                        t.state.as_str(),
+                        t.cut_at.format("%Y-%m-%d %H:%M"),
+                        t.summary
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => fail(status, &body),
+    }
+}
+
+pub fn act(action: &str, args: &ActionArgs) -> ExitCode {
+    let url = format!(
+        "{}/trains/{}/{action}",
+        args.api.api.trim_end_matches('/'),
+        args.id
+    );
+    match call("POST", &url, Some(&json!({ "reason": args.reason }))) {
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+        Ok((200, body)) => {
+            if args.api.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&body).unwrap_or_default()
+                );
+            } else {
+                let state = body.get("state").and_then(Value::as_str).unwrap_or("?");
+                let summary = body.get("summary").and_then(Value::as_str).unwrap_or("");
+                println!("{}: {state}: {summary}", args.id);
+            }
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => fail(status, &body),
+    }
+}

@@ -1,0 +1,73 @@
+//! Text for people: timeline lines and the status of a train.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use train_core::train::Record;
+use train_engine::api::TrainView;
+
+pub fn local(t: DateTime<Utc>, zone: Tz) -> String {
+    t.with_timezone(&zone).format("%a %d %b %H:%M").to_string()
+}
+
+/// One audit record as a timeline line.
+pub fn record(r: &Record, zone: Tz) -> String {
+    let change = if r.from == r.to {
+        String::new()
+    } else {
+        format!("  [{} -> {}]", r.from, r.to)
+    };
+    let reason = r
+        .reason
+        .as_deref()
+        .map(|s| format!(": {}", s.lines().next().unwrap_or("")))
+        .unwrap_or_default();
+    format!(
+        "{}  {:<16} {}{reason}{change}",
+        local(r.at, zone),
+        r.actor.as_str(),
+        r.action
+    )
+}
+
+/// A train in detail: state, why, components, history.
+pub fn train(v: &TrainView, zone: Tz) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{}  {}  {}",
+        v.id,
+        v.state.as_str().to_uppercase(),
+        v.summary
+    );
+    if !v.blocked_by.is_empty() {
+        let _ = writeln!(s, "blocked by: {}", v.blocked_by.join("; "));
+    }
+    let _ = writeln!(
+        s,
+        "\n{:<20} {:>4}  {:<12}  {:<10} {:<10}",
+        "COMPONENT", "WAVE", "PINNED", "STAGING", "PRODUCTION"
+    );
+    for c in &v.components {
+        let status = |b: &Option<train_core::Build>| {
+            b.as_ref()
+                .map_or("-".to_owned(), |b| format!("{:?}", b.status).to_lowercase())
+        };
+        let pin = c.pinned.as_ref().map_or("-", |p| p.short());
+        let _ = writeln!(
+            s,
+            "{:<20} {:>4}  {:<12}  {:<10} {:<10}",
+            c.name.as_str(),
+            c.wave,
+            pin,
+            status(&c.staging),
+            status(&c.production)
+        );
+    }
+    let _ = writeln!(s, "\nHISTORY");
+    for r in &v.history {
+        let _ = writeln!(s, "  {}", record(r, zone));
+    }
+    s
+}

@@ -1,0 +1,141 @@
+//! `trainctl serve`: the scheduler loop and the HTTP API, in one process.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Json};
+use serde_json::json;
+use tracing::warn;
+use train_engine::api;
+use train_local::{Clock, LocalMode, Runner, SystemClock};
+
+use crate::local::{load_config, local_actor};
+
+#[derive(Clone)]
+struct App {
+    runner: Runner,
+}
+
+pub fn run(config_path: &Path, data: &Path, listen: SocketAddr) -> ExitCode {
+    let (config, config_dir) = match load_config(config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let local = match LocalMode::open(config, &config_dir, data) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("trainctl serve: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("trainctl serve: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(local, data, listen))
+}
+
+async fn serve(local: LocalMode, data: &Path, listen: SocketAddr) -> ExitCode {
+    if !listen.ip().is_loopback() {
+        eprintln!(
+            "trainctl serve: local mode has no authentication, so it listens on loopback only; use 127.0.0.1"
+        );
+        return ExitCode::from(crate::EXIT_CONFIG);
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let runner = Runner::new(
+        local.engine.clone(),
+        clock,
+        std::time::Duration::from_secs(1),
+    );
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("trainctl serve: cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = listener.local_addr().unwrap_or(listen);
+    let _ = std::fs::write(data.join("serve.addr"), format!("http://{addr}\n"));
+    let zone = local.engine.config().train.zone;
+    let next_cut = local
+        .engine
+        .config()
+        .train
+        .cut
+        .next_after(chrono::Utc::now());
+    println!(
+        "release-train serving http://{addr} (data in {})",
+        data.display()
+    );
+    if let Some(t) = next_cut {
+        println!(
+            "next cut: {}",
+            t.with_timezone(&zone).format("%a %Y-%m-%d %H:%M %Z")
+        );
+    }
+
+    let looping = runner.clone();
+    tokio::spawn(async move {
+        loop {
+            match looping.step().await {
+                Ok(step) => looping.wait(&step, None).await,
+                Err(e) => {
+                    warn!(error = %e, "reconcile pass failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+            }
+        }
+    });
+
+    let app = Router::new().fallback(route).with_state(App { runner });
+    let shutdown = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = async { if let Some(t) = term.as_mut() { t.recv().await; } else { std::future::pending::<()>().await } } => {}
+        }
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        eprintln!("trainctl serve: {e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Every request goes through the shared, framework-free handler.
+async fn route(State(app): State<App>, method: Method, uri: Uri, body: Body) -> impl IntoResponse {
+    let Ok(bytes) = axum::body::to_bytes(body, api::MAX_BODY).await else {
+        let body = json!({"error": {"code": "body_too_large", "message": format!("send at most {} bytes", api::MAX_BODY)}});
+        return (StatusCode::PAYLOAD_TOO_LARGE, Json(body));
+    };
+    let req = api::Request {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query(),
+        body: &bytes,
+        actor: Some(local_actor()),
+    };
+    let engine = app.runner.engine();
+    let res = api::handle(engine, req, app.runner.clock().now()).await;
+    if method == Method::POST {
+        app.runner.waker().notify_one();
+    }
+    (
+        StatusCode::from_u16(res.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+        Json(res.body),
+    )
+}

@@ -1,0 +1,377 @@
+//! The HTTP API, independent of any web framework: local mode serves it with axum, the
+//! Lambda function with `lambda_http`; both hand over a [`Request`] and send back the
+//! [`Response`]. Routes, request and response types are therefore identical.
+//!
+//! - `GET /trains[?state=soaking&limit=20]`
+//! - `GET /trains/{id}`
+//! - `POST /trains/{id}/cancel|hold|resume` with `{"reason": "..."}`
+//!
+//! The actor is the authenticated caller, never a field of the body. Every answer is JSON;
+//! errors are `{"error": {"code", "message"}}` with a message that says what to do. No input
+//! produces a 500: a store fault is a 503 to retry.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use train_core::train::{Hold, Record};
+use train_core::{
+    Actor, Blocker, Build, Commit, ComponentName, Event, Phase, Reason, RejectionKind, State,
+    Train, TrainId,
+};
+
+use crate::ports::ListQuery;
+use crate::service::{Applied, Engine, EngineError};
+
+/// Larger bodies are refused before parsing.
+pub const MAX_BODY: usize = 16 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The path without the query string, e.g. `/trains/weekly-2026-W48/cancel`.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub body: &'a [u8],
+    /// Who is calling, from the authenticated context (IAM principal, local user).
+    pub actor: Option<Actor>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// The body of every `POST /trains/{id}/{action}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    pub reason: String,
+}
+
+/// One line of `GET /trains`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSummary {
+    pub id: TrainId,
+    pub state: State,
+    pub cut_at: DateTime<Utc>,
+    pub components: usize,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainList {
+    pub trains: Vec<TrainSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentView {
+    pub name: ComponentName,
+    pub wave: u32,
+    pub branch: String,
+    pub pinned: Option<Commit>,
+    pub excluded: Option<String>,
+    pub staging: Option<Build>,
+    pub production: Option<Build>,
+}
+
+/// `GET /trains/{id}` and the answer to every action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainView {
+    pub id: TrainId,
+    pub name: String,
+    pub state: State,
+    pub summary: String,
+    pub phase: Phase,
+    pub cut_at: DateTime<Utc>,
+    pub soak: String,
+    pub hold: Option<Hold>,
+    pub promotion_due: Option<DateTime<Utc>>,
+    /// Why it is not promoting now, in words and as data.
+    pub blocked_by: Vec<String>,
+    pub gates: Vec<Blocker>,
+    pub components: Vec<ComponentView>,
+    pub history: Vec<Record>,
+}
+
+impl TrainView {
+    pub fn new(train: &Train, now: DateTime<Utc>) -> Self {
+        let gates = train.blockers(now);
+        Self {
+            id: train.id.clone(),
+            name: train.name.to_string(),
+            state: train.state(),
+            summary: summary(train, now),
+            phase: train.phase.clone(),
+            cut_at: train.cut_at,
+            soak: train.policy.soak.to_string(),
+            hold: train.hold.clone(),
+            promotion_due: train.promotion_due,
+            blocked_by: gates
+                .iter()
+                .map(|g| g.describe(train.policy.zone))
+                .collect(),
+            gates,
+            components: train
+                .components
+                .iter()
+                .map(|(name, run)| ComponentView {
+                    name: name.clone(),
+                    wave: run.spec.wave,
+                    branch: run.spec.branch.clone(),
+                    pinned: run.pinned.clone(),
+                    excluded: run.excluded.clone(),
+                    staging: run.staging.clone(),
+                    production: run.production.clone(),
+                })
+                .collect(),
+            history: train.history.clone(),
+        }
+    }
+}
+
+/// One sentence on what the train is doing and why.
+pub fn summary(train: &Train, now: DateTime<Utc>) -> String {
+    let fmt = |t: &DateTime<Utc>| train.local(*t);
+    let total = train.components.len();
+    match &train.phase {
+        Phase::Building => {
+            let green = train
+                .components
+                .values()
+                .filter(|r| {
+                    r.staging
+                        .as_ref()
+                        .is_some_and(|b| b.status == train_core::BuildStatus::Succeeded)
+                })
+                .count();
+            format!("staging builds: {green} of {total} green")
+        }
+        Phase::Soaking { until, .. } if now < *until => format!("soaking until {}", fmt(until)),
+        Phase::Soaking { .. } => {
+            let gates: Vec<String> = train
+                .blockers(now)
+                .iter()
+                .map(|g| g.describe(train.policy.zone))
+                .collect();
+            if gates.is_empty() {
+                "soak complete; promoting on the next pass".to_owned()
+            } else {
+                format!("soak complete; {}", gates.join("; "))
+            }
+        }
+        Phase::Promoting { wave, .. } => format!("promoting wave {wave}"),
+        Phase::Released { at } => format!("released at {}", fmt(at)),
+        Phase::Cancelled { by, reason, at } => {
+            format!("cancelled by {by} at {}: {reason}", fmt(at))
+        }
+        Phase::Failed { reason, .. } => format!("failed: {reason}"),
+        Phase::Skipped { reason } => format!("skipped: {reason}"),
+    }
+}
+
+fn error(status: u16, code: &str, message: impl Into<String>) -> Response {
+    Response {
+        status,
+        body: json!({ "error": { "code": code, "message": message.into() } }),
+    }
+}
+
+fn ok<T: Serialize>(value: &T) -> Response {
+    match serde_json::to_value(value) {
+        Ok(body) => Response { status: 200, body },
+        Err(e) => error(
+            503,
+            "unavailable",
+            format!("could not encode the answer ({e}); try again"),
+        ),
+    }
+}
+
+fn engine_error(e: &EngineError) -> Response {
+    let hint = if e.is_retryable() {
+        "try again in a few seconds"
+    } else {
+        "the train's store needs attention; check the service logs"
+    };
+    error(503, "unavailable", format!("{e}; {hint}"))
+}
+
+/// Answers one request. Never panics and never answers 500.
+pub async fn handle(engine: &Engine, req: Request<'_>, now: DateTime<Utc>) -> Response {
+    let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+    match (req.method, segments.as_slice()) {
+        ("GET", ["trains"]) => list(engine, req.query, now).await,
+        ("GET", ["trains", id]) => show(engine, id, now).await,
+        ("POST", ["trains", id, action]) => act(engine, id, action, &req, now).await,
+        (_, ["trains"] | ["trains", _]) => error(
+            405,
+            "method_not_allowed",
+            "use GET here; actions are POST /trains/{id}/cancel, /hold or /resume",
+        ),
+        (_, ["trains", _, _]) => error(
+            405,
+            "method_not_allowed",
+            "actions are POST requests with a JSON body {\"reason\": \"...\"}",
+        ),
+        _ => error(
+            404,
+            "not_found",
+            format!("no route {} {}; see GET /trains", req.method, req.path),
+        ),
+    }
+}
+
+fn parse_id(raw: &str) -> Result<TrainId, Response> {
+    TrainId::parse(raw).map_err(|e| error(400, "bad_train_id", e.to_string()))
+}
+
+async fn list(engine: &Engine, query: Option<&str>, now: DateTime<Utc>) -> Response {
+    let mut q = ListQuery {
+        name: None,
+        state: None,
+        limit: 20,
+    };
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "state" => match State::parse(value) {
+                Some(s) => q.state = Some(s),
+                None => {
+                    let all: Vec<&str> = State::ALL.iter().map(|s| s.as_str()).collect();
+                    return error(
+                        400,
+                        "bad_query",
+                        format!("unknown state {value:?}; use one of {}", all.join(", ")),
+                    );
+                }
+            },
+            "limit" => match value.parse::<usize>() {
+                Ok(n) if (1..=200).contains(&n) => q.limit = n,
+                _ => {
+                    return error(
+                        400,
+                        "bad_query",
+                        format!("limit {value:?} must be a whole number from 1 to 200"),
+                    );
+                }
+            },
+            other => {
+                return error(
+                    400,
+                    "bad_query",
+                    format!("unknown query parameter {other:?}; use state and limit"),
+                );
+            }
+        }
+    }
+    match engine.list(&q).await {
+        Ok(trains) => ok(&TrainList {
+            trains: trains
+                .iter()
+                .map(|t| TrainSummary {
+                    id: t.id.clone(),
+                    state: t.state(),
+                    cut_at: t.cut_at,
+                    components: t.components.len(),
+                    summary: summary(t, now),
+                })
+                .collect(),
+        }),
+        Err(e) => engine_error(&e),
+    }
+}
+
+async fn show(engine: &Engine, id: &str, now: DateTime<Utc>) -> Response {
+    let id = match parse_id(id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match engine.train(&id).await {
+        Ok(Some(t)) => ok(&TrainView::new(&t, now)),
+        Ok(None) => not_found(&id),
+        Err(e) => engine_error(&e),
+    }
+}
+
+fn not_found(id: &TrainId) -> Response {
+    error(
+        404,
+        "train_not_found",
+        format!("there is no train {id}; GET /trains lists them"),
+    )
+}
+
+async fn act(
+    engine: &Engine,
+    id: &str,
+    action: &str,
+    req: &Request<'_>,
+    now: DateTime<Utc>,
+) -> Response {
+    let id = match parse_id(id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    if !matches!(action, "cancel" | "hold" | "resume") {
+        return error(
+            404,
+            "unknown_action",
+            format!("unknown action {action:?}; use cancel, hold or resume"),
+        );
+    }
+    let Some(actor) = req.actor.clone() else {
+        return error(
+            401,
+            "unauthenticated",
+            "this action needs an authenticated caller",
+        );
+    };
+    if req.body.len() > MAX_BODY {
+        return error(
+            413,
+            "body_too_large",
+            format!(
+                "the body is {} bytes; send at most {MAX_BODY}",
+                req.body.len()
+            ),
+        );
+    }
+    let body: ActionRequest = match serde_json::from_slice(req.body) {
+        Ok(b) => b,
+        Err(e) => {
+            let msg = e.to_string();
+            let hint = if msg.contains("unknown field") {
+                format!(
+                    "{msg}; send only {{\"reason\": \"...\"}} (the actor is the authenticated caller)"
+                )
+            } else {
+                format!(
+                    "the body must be JSON like {{\"reason\": \"checkout errors in staging\"}} ({msg})"
+                )
+            };
+            return error(400, "bad_request", hint);
+        }
+    };
+    let reason = match Reason::parse(&body.reason) {
+        Ok(r) => r,
+        Err(e) => return error(400, "bad_reason", e.to_string()),
+    };
+    let event = match action {
+        "cancel" => Event::Cancel { by: actor, reason },
+        "hold" => Event::Hold { by: actor, reason },
+        _ => Event::Resume { by: actor, reason },
+    };
+    match engine.apply(&id, &event, now).await {
+        Ok(Applied::Done(train)) => ok(&TrainView::new(&train, now)),
+        Ok(Applied::NotFound) => not_found(&id),
+        Ok(Applied::Rejected(r)) => {
+            let code = match r.kind {
+                RejectionKind::NotNow => "not_applicable",
+                RejectionKind::Unknown => "unknown",
+            };
+            error(409, code, r.message)
+        }
+        Err(e) => engine_error(&e),
+    }
+}

@@ -1,0 +1,159 @@
+//! The narrow interfaces the engine drives. Each has a local-mode implementation
+//! (`train-local`) and an AWS one; both keep their storage formats to themselves.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use train_core::{
+    Announcement, BuildId, BuildOutcome, BuildRequest, Commit, Metric, Pending, State, Train,
+    TrainId, TrainName, Transition,
+};
+
+/// A train's version in the store; every commit is conditional on it.
+pub type Version = u64;
+
+/// A fault in an adapter. `retryable` faults (throttling, timeouts, a busy database) leave
+/// the work pending for the next pass; the others need a person.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct PortError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl PortError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+/// A train as stored, with the version to commit against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub train: Train,
+    pub version: Version,
+}
+
+/// The outcome of creating a train: a lost race is an outcome, not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Created,
+    AlreadyExists,
+}
+
+/// The outcome of a conditional commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    Committed(Version),
+    /// Someone else committed first; load again and re-decide.
+    Conflict,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    pub name: Option<TrainName>,
+    pub state: Option<State>,
+    pub limit: usize,
+}
+
+/// Trains and their outboxes. A commit stores the new train and its pending effects in one
+/// conditional write, so a decision and what it must cause are never separated.
+#[async_trait]
+pub trait TrainStore: Send + Sync {
+    /// Stores a freshly cut train and its effects unless a train with its id exists.
+    async fn insert(&self, transition: &Transition) -> Result<Inserted, PortError>;
+    /// A strongly consistent read.
+    async fn load(&self, id: &TrainId) -> Result<Option<Stored>, PortError>;
+    /// Stores `transition` if the train is still at `expected`.
+    async fn commit(&self, expected: Version, transition: &Transition) -> Result<Saved, PortError>;
+    /// Effects committed but not yet marked done, oldest first.
+    async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError>;
+    async fn mark_done(&self, id: &TrainId, effect: u64) -> Result<(), PortError>;
+    /// Trains, newest cut first.
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Train>, PortError>;
+    /// Trains that may still change: not settled, or with effects still pending.
+    async fn unsettled(&self) -> Result<Vec<TrainId>, PortError>;
+    /// The last schedule firing handled for `schedule` (local mode's own scheduler).
+    async fn cursor(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, PortError>;
+    async fn set_cursor(&self, schedule: &str, at: DateTime<Utc>) -> Result<(), PortError>;
+}
+
+/// A build the builder accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub build_id: BuildId,
+    /// The commit being built, when the builder knows it at start.
+    pub commit: Option<Commit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    Running,
+    Finished(BuildOutcome),
+}
+
+/// Runs builds. `start` is idempotent by the request's key: a second call returns the first
+/// build, never a new one.
+#[async_trait]
+pub trait Builder: Send + Sync {
+    async fn start(&self, request: &BuildRequest) -> Result<Started, PortError>;
+    /// What each build is doing now (builds the builder does not know are left out).
+    async fn poll(&self, builds: &[BuildId]) -> Result<Vec<(BuildId, Observed)>, PortError>;
+    async fn stop(&self, build: &BuildId) -> Result<(), PortError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    /// The key was written before (a retried effect): the first write stands.
+    AlreadyExists,
+}
+
+/// Write-once manifests, one per train and state.
+#[async_trait]
+pub trait Manifests: Send + Sync {
+    async fn put(&self, train: &TrainId, state: State, body: &[u8]) -> Result<Written, PortError>;
+}
+
+/// Where state changes are announced. Delivery is at least once.
+#[async_trait]
+pub trait EventsOut: Send + Sync {
+    async fn publish(&self, announcement: &Announcement) -> Result<(), PortError>;
+}
+
+#[async_trait]
+pub trait Metrics: Send + Sync {
+    async fn emit(
+        &self,
+        train: &TrainId,
+        metric: &Metric,
+        at: DateTime<Utc>,
+    ) -> Result<(), PortError>;
+}
+
+/// Every port the engine needs, built once per process.
+#[derive(Clone)]
+pub struct Ports {
+    pub store: Arc<dyn TrainStore>,
+    pub builder: Arc<dyn Builder>,
+    pub manifests: Arc<dyn Manifests>,
+    pub events: Arc<dyn EventsOut>,
+    pub metrics: Arc<dyn Metrics>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ports")
+    }
+}

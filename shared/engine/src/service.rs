@@ -1,0 +1,376 @@
+//! The service layer: load a train, let the core decide, commit the new state and its
+//! effects in one conditional write, then run the effects and mark each one done.
+//!
+//! Effects run after the commit and may run again (a crash, a retry, two passes racing), so
+//! each is idempotent: builds by their idempotency key, manifests by their write-once key.
+//! Whatever is left pending is run by the next [`Engine::reconcile`] pass.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tracing::{debug, info, warn};
+use train_core::{
+    Actor, BuildId, Config, Effect, Event, Pending, Reason, Rejection, Stage, Train, TrainId,
+    Transition,
+};
+
+use crate::ports::{Inserted, ListQuery, Observed, PortError, Ports, Saved, Stored};
+
+/// How many times a decision is re-made after losing a conditional write before giving up
+/// (the caller retries later; nothing was committed).
+const MAX_CONFLICTS: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error("train {0} is changing too fast to commit; try again")]
+    Contention(TrainId),
+}
+
+impl EngineError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            EngineError::Port(e) => e.retryable,
+            EngineError::Contention(_) => true,
+        }
+    }
+}
+
+/// The result of applying an event to a stored train.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// The train after the event (unchanged when the event was a repeat).
+    Done(Train),
+    Rejected(Rejection),
+    NotFound,
+}
+
+/// The result of a cut firing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cut {
+    Created(Train),
+    /// Another delivery of the same firing already cut it.
+    AlreadyCut(Train),
+}
+
+/// What one reconcile pass did, for logs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    pub trains: usize,
+    pub builds_finished: usize,
+    pub effects_run: usize,
+    pub effects_failed: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Engine {
+    ports: Ports,
+    config: Arc<Config>,
+}
+
+impl Engine {
+    pub fn new(ports: Ports, config: Arc<Config>) -> Self {
+        Self { ports, config }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    /// Handles one delivery of the cut firing at `scheduled`. A repeat is a no-op.
+    pub async fn cut(
+        &self,
+        scheduled: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Cut, EngineError> {
+        let transition = Train::cut(&self.config, scheduled, now);
+        let id = transition.train.id.clone();
+        match self.ports.store.insert(&transition).await? {
+            Inserted::AlreadyExists => {
+                debug!(train = %id, "cut already happened");
+                let stored = self.ports.store.load(&id).await?;
+                // Finish whatever an interrupted first delivery left behind.
+                self.settle(&id, self.ports.store.pending(&id).await?, now)
+                    .await;
+                Ok(Cut::AlreadyCut(
+                    stored.map_or(transition.train, |s| s.train),
+                ))
+            }
+            Inserted::Created => {
+                info!(train = %id, state = %transition.train.state(), "train cut");
+                if !transition.train.is_terminal() {
+                    self.supersede_older(&transition.train, now).await?;
+                }
+                self.settle(&id, transition.effects.clone(), now).await;
+                Ok(Cut::Created(transition.train))
+            }
+        }
+    }
+
+    /// A new cut replaces older trains of the same name that have not started promoting:
+    /// they would otherwise ship older commits after the new train.
+    async fn supersede_older(&self, new: &Train, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let query = ListQuery {
+            name: Some(new.name.clone()),
+            state: None,
+            limit: 100,
+        };
+        let reason = Reason::parse(&format!("superseded by {}", new.id)).expect("short reason");
+        for old in self.ports.store.list(&query).await? {
+            if old.id != new.id && old.cut_at < new.cut_at && !old.is_terminal() {
+                let event = Event::Cancel {
+                    by: Actor::system(),
+                    reason: reason.clone(),
+                };
+                if let Applied::Rejected(r) = self.apply(&old.id, &event, now).await? {
+                    info!(train = %old.id, reason = %r, "older train not superseded");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles one delivery of the promote firing at `scheduled`, for every train cut
+    /// before it that is still on its way.
+    pub async fn promotion_due(
+        &self,
+        scheduled: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Train>, EngineError> {
+        let mut out = Vec::new();
+        for id in self.ports.store.unsettled().await? {
+            let Some(stored) = self.ports.store.load(&id).await? else {
+                continue;
+            };
+            if stored.train.is_terminal() || stored.train.cut_at > scheduled {
+                continue;
+            }
+            if let Applied::Done(train) = self
+                .apply(&id, &Event::PromotionDue { scheduled }, now)
+                .await?
+            {
+                out.push(train);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies `event` to train `id`: decide, commit, then run the effects.
+    pub async fn apply(
+        &self,
+        id: &TrainId,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, EngineError> {
+        let (applied, effects) = self.decide_and_commit(id, event, now).await?;
+        self.settle(id, effects, now).await;
+        Ok(applied)
+    }
+
+    pub async fn train(&self, id: &TrainId) -> Result<Option<Train>, EngineError> {
+        Ok(self.ports.store.load(id).await?.map(|s| s.train))
+    }
+
+    pub async fn list(&self, query: &ListQuery) -> Result<Vec<Train>, EngineError> {
+        Ok(self.ports.store.list(query).await?)
+    }
+
+    async fn decide_and_commit(
+        &self,
+        id: &TrainId,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<(Applied, Vec<Pending>), EngineError> {
+        for _ in 0..MAX_CONFLICTS {
+            let Some(Stored { train, version }) = self.ports.store.load(id).await? else {
+                return Ok((Applied::NotFound, Vec::new()));
+            };
+            let transition = match train.on(event, now) {
+                Ok(t) => t,
+                Err(rejection) => return Ok((Applied::Rejected(rejection), Vec::new())),
+            };
+            if !transition.changed(&train) {
+                return Ok((Applied::Done(train), Vec::new()));
+            }
+            match self.ports.store.commit(version, &transition).await? {
+                Saved::Committed(_) => {
+                    log_transition(&train, &transition);
+                    return Ok((Applied::Done(transition.train), transition.effects));
+                }
+                Saved::Conflict => debug!(train = %id, "lost a conditional write; deciding again"),
+            }
+        }
+        Err(EngineError::Contention(id.clone()))
+    }
+
+    /// Runs effects in order, feeding what they report (a build's id) back as events. An
+    /// effect that fails stays pending for the next pass.
+    async fn settle(
+        &self,
+        id: &TrainId,
+        effects: Vec<Pending>,
+        now: DateTime<Utc>,
+    ) -> (usize, usize) {
+        let mut queue: VecDeque<Pending> = effects.into();
+        let (mut ran, mut failed) = (0, 0);
+        while let Some(pending) = queue.pop_front() {
+            match self.perform(id, &pending.effect, now).await {
+                Ok(follow_up) => {
+                    if let Some(event) = follow_up {
+                        match self.decide_and_commit(id, &event, now).await {
+                            Ok((_, more)) => queue.extend(more),
+                            Err(e) => {
+                                warn!(train = %id, effect = pending.id, error = %e, "could not record an effect's result; will retry");
+                                failed += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    if let Err(e) = self.ports.store.mark_done(id, pending.id).await {
+                        warn!(train = %id, effect = pending.id, error = %e, "could not mark effect done; it will run again");
+                    }
+                    ran += 1;
+                }
+                Err(e) => {
+                    warn!(train = %id, effect = pending.id, error = %e, retryable = e.retryable, "effect failed; left pending");
+                    failed += 1;
+                }
+            }
+        }
+        (ran, failed)
+    }
+
+    async fn perform(
+        &self,
+        id: &TrainId,
+        effect: &Effect,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Event>, PortError> {
+        match effect {
+            Effect::StartBuild(request) => {
+                let started = self.ports.builder.start(request).await?;
+                info!(train = %request.train, component = %request.component, stage = %request.stage, build = %started.build_id, "build started");
+                Ok(Some(Event::BuildStarted {
+                    component: request.component.clone(),
+                    stage: request.stage,
+                    attempt: request.attempt,
+                    build_id: started.build_id,
+                    commit: started.commit,
+                }))
+            }
+            Effect::StopBuild { build_id, .. } => {
+                self.ports.builder.stop(build_id).await.map(|()| None)
+            }
+            Effect::Publish(announcement) => {
+                self.ports.events.publish(announcement).await.map(|()| None)
+            }
+            Effect::WriteManifest { state, train } => {
+                let body = serde_json::to_vec_pretty(train)
+                    .map_err(|e| PortError::fatal(format!("manifest: {e}")))?;
+                self.ports
+                    .manifests
+                    .put(&train.id, *state, &body)
+                    .await
+                    .map(|_| None)
+            }
+            Effect::EmitMetric(metric) => self
+                .ports
+                .metrics
+                .emit(id, metric, now)
+                .await
+                .map(|()| None),
+        }
+    }
+
+    /// One pass over every train that may still change: run leftover effects, collect
+    /// finished builds, and let timers (the soak) fire. A lost build event or a crash
+    /// between steps delays a train by one pass; it never wedges it.
+    pub async fn reconcile(&self, now: DateTime<Utc>) -> Result<Reconciled, EngineError> {
+        let mut report = Reconciled::default();
+        for id in self.ports.store.unsettled().await? {
+            report.trains += 1;
+            let (ran, failed) = self
+                .settle(&id, self.ports.store.pending(&id).await?, now)
+                .await;
+            report.effects_run += ran;
+            report.effects_failed += failed;
+            let Some(stored) = self.ports.store.load(&id).await? else {
+                continue;
+            };
+            let running: Vec<BuildId> = [Stage::Staging, Stage::Production]
+                .into_iter()
+                .flat_map(|stage| stored.train.active_builds(stage))
+                .filter_map(|(_, b)| b.build_id.clone())
+                .collect();
+            if !running.is_empty() {
+                for (build_id, observed) in self.ports.builder.poll(&running).await? {
+                    let Observed::Finished(outcome) = observed else {
+                        continue;
+                    };
+                    let Some((component, stage, build)) = stored.train.find_build(&build_id) else {
+                        continue;
+                    };
+                    let event = Event::BuildFinished {
+                        component: component.clone(),
+                        stage,
+                        attempt: build.attempt,
+                        build_id,
+                        outcome,
+                    };
+                    self.apply(&id, &event, now).await?;
+                    report.builds_finished += 1;
+                }
+            }
+            self.apply(&id, &Event::Tick, now).await?;
+        }
+        Ok(report)
+    }
+
+    /// The earliest time a train needs a pass without any outside event.
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, EngineError> {
+        let mut next: Option<DateTime<Utc>> = None;
+        for id in self.ports.store.unsettled().await? {
+            if let Some(t) = self
+                .ports
+                .store
+                .load(&id)
+                .await?
+                .and_then(|s| s.train.next_due())
+            {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        }
+        Ok(next)
+    }
+
+    /// Whether any build is requested or running in any train (local mode polls meanwhile).
+    pub async fn builds_in_flight(&self) -> Result<usize, EngineError> {
+        let mut n = 0;
+        for id in self.ports.store.unsettled().await? {
+            if let Some(s) = self.ports.store.load(&id).await? {
+                n += s.train.active_builds(Stage::Staging).count()
+                    + s.train.active_builds(Stage::Production).count();
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn log_transition(before: &Train, after: &Transition) {
+    let (from, to) = (before.state(), after.train.state());
+    if from != to {
+        let why = after
+            .train
+            .history
+            .last()
+            .and_then(|r| r.reason.as_deref())
+            .unwrap_or("");
+        info!(train = %after.train.id, %from, %to, reason = why, "state changed");
+    }
+}

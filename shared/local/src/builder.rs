@@ -1,0 +1,394 @@
+//! Local builds: the component's repository is mirrored into the data directory, the
+//! exact commit is checked out into a git worktree, and the buildspec's phases run with
+//! bash under a timeout, logging to `builds/<id>/build.log`.
+//!
+//! Builds run detached from `trainctl` (their own process group), like CodeBuild builds run
+//! apart from the Lambda that started them: a killed `serve` finds them still running, or
+//! finished, when it comes back. Each build directory holds:
+//!
+//! - `meta.json`: the request and the resolved commit, written before the build is spawned;
+//! - `claim/`: created by the wrapper with `mkdir`, which succeeds once: a build spawned a
+//!   second time (a retried effect, a restart) exits at once, so no build runs twice;
+//! - `pid`, `build.log`, and `exit` (the exit status) when it ends; `stopped` if stopped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::process::Command;
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+use train_core::{BuildId, BuildOutcome, BuildRequest, Commit, Revision};
+use train_engine::{Builder, Observed, PortError, Started};
+
+use crate::buildspec::{Buildspec, quote};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    key: String,
+    train: String,
+    component: String,
+    stage: String,
+    commit: Option<Commit>,
+}
+
+#[derive(Debug)]
+pub struct LocalBuilder {
+    builds: PathBuf,
+    mirrors: PathBuf,
+    /// Relative `source` paths in the config are relative to the config file.
+    config_dir: PathBuf,
+    /// Serialises `start` within this process so one key is never set up twice at once.
+    starting: Mutex<()>,
+}
+
+fn io(context: &str, e: &std::io::Error) -> PortError {
+    PortError::retryable(format!("{context}: {e}"))
+}
+
+/// A directory name from the idempotency key: one key, one directory.
+fn build_id_for(key: &str) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '.'
+            }
+        })
+        .collect()
+}
+
+async fn git(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("git")
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .await
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // Linux: a zombie still has a /proc entry, but its state field is Z.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+impl LocalBuilder {
+    pub fn new(data_dir: &Path, config_dir: &Path) -> Result<Self, PortError> {
+        let builds = data_dir.join("builds");
+        let mirrors = data_dir.join("repos");
+        for d in [&builds, &mirrors] {
+            std::fs::create_dir_all(d).map_err(|e| io("creating the data directory", &e))?;
+        }
+        Ok(Self {
+            builds,
+            mirrors,
+            config_dir: config_dir.to_path_buf(),
+            starting: Mutex::new(()),
+        })
+    }
+
+    /// Where a build's files live (its log is `build.log` there).
+    pub fn build_dir(&self, id: &BuildId) -> PathBuf {
+        self.builds.join(id.as_str())
+    }
+
+    fn source_url(&self, source: &str) -> String {
+        if source.contains("://") || source.starts_with("git@") {
+            source.to_owned()
+        } else {
+            self.config_dir.join(source).to_string_lossy().into_owned()
+        }
+    }
+
+    /// Brings the component's mirror up to date with its source.
+    async fn sync_mirror(&self, component: &str, source: &str) -> Result<PathBuf, String> {
+        let mirror = self.mirrors.join(format!("{component}.git"));
+        let url = self.source_url(source);
+        let m = mirror.to_string_lossy().into_owned();
+        if mirror.join("HEAD").exists() {
+            git(&[
+                "-C",
+                &m,
+                "fetch",
+                "--quiet",
+                "--prune",
+                "--force",
+                &url,
+                "+refs/heads/*:refs/heads/*",
+            ])
+            .await?;
+        } else {
+            git(&["clone", "--quiet", "--mirror", &url, &m])
+                .await
+                .map_err(|e| format!("cannot clone {url}: {e}"))?;
+        }
+        Ok(mirror)
+    }
+
+    async fn resolve(&self, mirror: &Path, revision: &Revision) -> Result<Commit, String> {
+        let m = mirror.to_string_lossy();
+        let spec = match revision {
+            Revision::Branch(b) => format!("refs/heads/{b}^{{commit}}"),
+            Revision::Commit(c) => format!("{c}^{{commit}}"),
+        };
+        let sha = git(&["-C", &m, "rev-parse", "--verify", "--quiet", &spec])
+            .await
+            .map_err(|_| match revision {
+                Revision::Branch(b) => format!("branch {b:?} does not exist in the repository"),
+                Revision::Commit(c) => {
+                    format!("commit {c} is not in the repository (was history rewritten?)")
+                }
+            })?;
+        Commit::parse(&sha).map_err(|e| e.to_string())
+    }
+
+    /// Everything up to spawning: mirror, commit, buildspec, scripts. An error here is the
+    /// build's failure, written to its log, not a reason to retry forever.
+    async fn prepare(
+        &self,
+        req: &BuildRequest,
+        dir: &Path,
+    ) -> Result<Commit, (Option<Commit>, String)> {
+        let mirror = self
+            .sync_mirror(req.component.as_str(), &req.source)
+            .await
+            .map_err(|e| (None, e))?;
+        let commit = self
+            .resolve(&mirror, &req.revision)
+            .await
+            .map_err(|e| (None, e))?;
+        let path = req.target.buildspec.as_deref().unwrap_or("buildspec.yml");
+        let m = mirror.to_string_lossy().into_owned();
+        let text = git(&["-C", &m, "show", &format!("{commit}:{path}")])
+            .await
+            .map_err(|_| {
+                (
+                    Some(commit.clone()),
+                    format!("buildspec {path} not found at commit {}", commit.short()),
+                )
+            })?;
+        let spec =
+            Buildspec::parse(&text).map_err(|e| (Some(commit.clone()), format!("{path}: {e}")))?;
+        let src = dir.join("src");
+        let env = BTreeMap::from([
+            ("RELEASE_TRAIN_ID".to_owned(), req.train.to_string()),
+            ("RELEASE_COMPONENT".to_owned(), req.component.to_string()),
+            ("RELEASE_STAGE".to_owned(), req.stage.to_string()),
+            ("RELEASE_COMMIT".to_owned(), commit.to_string()),
+            ("PREVIOUS_RELEASE_COMMIT".to_owned(), String::new()),
+            (
+                "CODEBUILD_BUILD_ID".to_owned(),
+                build_id_for(&req.idempotency_key),
+            ),
+            (
+                "CODEBUILD_SRC_DIR".to_owned(),
+                src.to_string_lossy().into_owned(),
+            ),
+            (
+                "CODEBUILD_RESOLVED_SOURCE_VERSION".to_owned(),
+                commit.to_string(),
+            ),
+        ]);
+        let phases = format!(
+            "cd {} || exit 1\n{}",
+            quote(&src.to_string_lossy()),
+            spec.script(&env)
+        );
+        let secs = req.timeout.duration().num_seconds();
+        let wrapper = format!(
+            r#"#!/usr/bin/env bash
+# One build, at most once: the mkdir below succeeds for one process only.
+cd {dir} || exit 1
+mkdir claim 2>/dev/null || exit 0
+echo $$ > pid
+finish() {{ echo "$1" > exit.tmp && mv exit.tmp exit; }}
+echo "[release-train] {key}: checking out {commit} into src" >> build.log
+git -C {mirror} worktree add --detach --force {src} {commit} >> build.log 2>&1 || {{ finish 1; exit 0; }}
+timeout --kill-after=10 {secs} bash phases.sh >> build.log 2>&1
+code=$?
+[ "$code" = 124 ] && echo "[release-train] build timed out after {timeout}" >> build.log
+git -C {mirror} worktree remove --force {src} >/dev/null 2>&1
+finish "$code"
+"#,
+            dir = quote(&dir.to_string_lossy()),
+            key = req.idempotency_key,
+            mirror = quote(&m),
+            src = quote(&src.to_string_lossy()),
+            timeout = req.timeout,
+        );
+        std::fs::write(dir.join("phases.sh"), phases)
+            .map_err(|e| (Some(commit.clone()), e.to_string()))?;
+        std::fs::write(dir.join("run.sh"), wrapper)
+            .map_err(|e| (Some(commit.clone()), e.to_string()))?;
+        Ok(commit)
+    }
+
+    fn spawn(dir: &Path) -> Result<(), PortError> {
+        let mut child = Command::new("bash")
+            .arg(dir.join("run.sh"))
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| io("spawning a build", &e))?;
+        // Reap it when it ends; if this process dies first, init does.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        Ok(())
+    }
+
+    fn observe(&self, id: &BuildId) -> Option<Observed> {
+        let dir = self.build_dir(id);
+        let meta: Meta =
+            serde_json::from_slice(&std::fs::read(dir.join("meta.json")).ok()?).ok()?;
+        let log = dir.join("build.log");
+        if let Ok(code) = std::fs::read_to_string(dir.join("exit")) {
+            let code = code.trim();
+            return Some(Observed::Finished(if code == "0" {
+                BuildOutcome::Succeeded {
+                    commit: meta.commit,
+                }
+            } else if dir.join("stopped").exists() {
+                BuildOutcome::Stopped
+            } else {
+                let why = if code == "124" {
+                    "timed out".to_owned()
+                } else {
+                    format!("exit status {code}")
+                };
+                BuildOutcome::Failed {
+                    reason: format!("{why}; log {}:\n{}", log.display(), tail(&log, 5)),
+                }
+            }));
+        }
+        if dir.join("stopped").exists() {
+            return Some(Observed::Finished(BuildOutcome::Stopped));
+        }
+        match std::fs::read_to_string(dir.join("pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+        {
+            Some(pid) if pid_alive(pid) => Some(Observed::Running),
+            Some(_) => Some(Observed::Finished(BuildOutcome::Failed {
+                reason: format!(
+                    "the build process ended without a result (killed?); log {}",
+                    log.display()
+                ),
+            })),
+            None if dir.join("claim").exists() => Some(Observed::Running), // between mkdir and writing pid
+            None => {
+                // Prepared but never spawned (the process that started it died first).
+                // Spawning again is safe: the claim lets one run through.
+                let age = std::fs::metadata(dir.join("run.sh"))
+                    .and_then(|m| m.modified())
+                    .ok()?;
+                if SystemTime::now().duration_since(age).unwrap_or_default()
+                    > Duration::from_secs(2)
+                {
+                    warn!(build = %id, "build was prepared but not running; spawning it");
+                    let _ = Self::spawn(&dir);
+                }
+                Some(Observed::Running)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Builder for LocalBuilder {
+    async fn start(&self, req: &BuildRequest) -> Result<Started, PortError> {
+        let _one_at_a_time = self.starting.lock().await;
+        let build_id = BuildId::parse(&build_id_for(&req.idempotency_key))
+            .map_err(|e| PortError::fatal(e.to_string()))?;
+        let dir = self.build_dir(&build_id);
+        if let Ok(bytes) = std::fs::read(dir.join("meta.json")) {
+            let meta: Meta = serde_json::from_slice(&bytes)
+                .map_err(|e| PortError::fatal(format!("{}: {e}", dir.display())))?;
+            return Ok(Started {
+                build_id,
+                commit: meta.commit,
+            });
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| io("creating the build directory", &e))?;
+        let prepared = self.prepare(req, &dir).await;
+        let commit = match &prepared {
+            Ok(c) => Some(c.clone()),
+            Err((c, _)) => c.clone(),
+        };
+        let meta = Meta {
+            key: req.idempotency_key.clone(),
+            train: req.train.to_string(),
+            component: req.component.to_string(),
+            stage: req.stage.to_string(),
+            commit: commit.clone(),
+        };
+        let meta = serde_json::to_vec_pretty(&meta).map_err(|e| PortError::fatal(e.to_string()))?;
+        match prepared {
+            Ok(_) => {
+                std::fs::write(dir.join("meta.json"), meta)
+                    .map_err(|e| io("writing meta.json", &e))?;
+                Self::spawn(&dir)?;
+                info!(build = %build_id, commit = ?commit.as_ref().map(Commit::short), "local build spawned");
+            }
+            Err((_, why)) => {
+                // The build fails at once; the train decides what that means.
+                std::fs::write(
+                    dir.join("build.log"),
+                    format!("[release-train] cannot start: {why}\n"),
+                )
+                .map_err(|e| io("writing build.log", &e))?;
+                std::fs::write(dir.join("meta.json"), meta)
+                    .map_err(|e| io("writing meta.json", &e))?;
+                std::fs::write(dir.join("exit"), "2\n").map_err(|e| io("writing exit", &e))?;
+                warn!(build = %build_id, reason = %why, "build failed before it started");
+            }
+        }
+        Ok(Started { build_id, commit })
+    }
+
+    async fn poll(&self, builds: &[BuildId]) -> Result<Vec<(BuildId, Observed)>, PortError> {
+        Ok(builds
+            .iter()
+            .filter_map(|id| self.observe(id).map(|o| (id.clone(), o)))
+            .collect())
+    }
+
+    async fn stop(&self, id: &BuildId) -> Result<(), PortError> {
+        let dir = self.build_dir(id);
+        if !dir.exists() || dir.join("exit").exists() {
+            return Ok(());
+        }
+        std::fs::write(dir.join("stopped"), "").map_err(|e| io("writing stopped", &e))?;
+        if let Some(pid) = std::fs::read_to_string(dir.join("pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+        {
+            // The wrapper leads its own process group: stop the phases it runs too.
+            let _ = Command::new("kill")
+                .args(["-TERM", "--", &format!("-{pid}")])
+                .status()
+                .await;
+        }
+        info!(build = %id, "build stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! Local mode's scheduler: fires the cut and promote schedules in the train's zone, runs
+//! reconcile passes, and sleeps (or, on the simulated clock, jumps) until the next due time.
+//! On AWS, EventBridge Scheduler and the functions do this work.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use tokio::sync::Notify;
+use tracing::info;
+use train_engine::{Engine, EngineError};
+
+use crate::clock::Clock;
+
+/// Missed firings older than this are not caught up after downtime.
+const CATCH_UP: i64 = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Firing {
+    Cut,
+    Promote,
+}
+
+impl Firing {
+    fn key(self) -> &'static str {
+        match self {
+            Firing::Cut => "cut",
+            Firing::Promote => "promote",
+        }
+    }
+}
+
+/// What one step saw, and when the next one is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub now: DateTime<Utc>,
+    pub next: Option<DateTime<Utc>>,
+    pub in_flight: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Runner {
+    engine: Engine,
+    clock: Arc<dyn Clock>,
+    poll_every: std::time::Duration,
+    wake: Arc<Notify>,
+}
+
+impl Runner {
+    pub fn new(engine: Engine, clock: Arc<dyn Clock>, poll_every: std::time::Duration) -> Self {
+        Self {
+            engine,
+            clock,
+            poll_every,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Wakes a waiting runner early (after a command changed a train).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Fires what is due, reconciles every unsettled train, and reports the next due time.
+    pub async fn step(&self) -> Result<Step, EngineError> {
+        let now = self.clock.now();
+        let store = &self.engine.ports().store;
+        let mut next: Option<DateTime<Utc>> = None;
+        for firing in [Firing::Cut, Firing::Promote] {
+            let settings = &self.engine.config().train;
+            let schedule = if firing == Firing::Cut {
+                &settings.cut
+            } else {
+                &settings.promote
+            };
+            // The first start fires nothing from the past.
+            let cursor = match store.cursor(firing.key()).await? {
+                Some(c) => c,
+                None => {
+                    store.set_cursor(firing.key(), now).await?;
+                    now
+                }
+            };
+            // After downtime only the latest missed firing counts: one train, not one per
+            // missed week.
+            let floor = cursor.max(now - Duration::days(CATCH_UP));
+            if let Some(at) = schedule.upcoming(floor).take_while(|f| *f <= now).last() {
+                info!(schedule = firing.key(), %at, "schedule fired");
+                match firing {
+                    Firing::Cut => drop(self.engine.cut(at, now).await?),
+                    Firing::Promote => drop(self.engine.promotion_due(at, now).await?),
+                }
+                store.set_cursor(firing.key(), at).await?;
+            }
+            next = earliest(next, schedule.next_after(now));
+        }
+        self.engine.reconcile(now).await?;
+        next = earliest(next, self.engine.next_due().await?);
+        let in_flight = self.engine.builds_in_flight().await?;
+        Ok(Step {
+            now,
+            next,
+            in_flight,
+        })
+    }
+
+    /// Waits for the next step: polls while builds run; otherwise sleeps until the next due
+    /// time (or `also`, if sooner), or jumps there on a simulated clock. Returns early when
+    /// woken.
+    pub async fn wait(&self, step: &Step, also: Option<DateTime<Utc>>) {
+        let target = earliest(step.next, also);
+        if step.in_flight == 0
+            && let Some(t) = target
+            && self.clock.jump_to(t)
+        {
+            return;
+        }
+        let until_target = target
+            .map(|t| (t - self.clock.now()).to_std().unwrap_or_default())
+            .unwrap_or(std::time::Duration::from_secs(60));
+        let nap = if step.in_flight > 0 {
+            self.poll_every.min(until_target)
+        } else {
+            until_target.min(std::time::Duration::from_secs(30))
+        };
+        tokio::select! {
+            () = tokio::time::sleep(nap) => {}
+            () = self.wake.notified() => {}
+        }
+    }
+}
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}

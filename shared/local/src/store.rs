@@ -1,0 +1,275 @@
+//! The train store on an embedded SQLite file, with the DynamoDB store's semantics: a
+//! commit is conditional on the train's version and carries its outbox in the same
+//! transaction.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use train_core::{Pending, Train, TrainId, Transition};
+use train_engine::ports::{Inserted, ListQuery, Saved, Stored, Version};
+use train_engine::{PortError, TrainStore};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS trains (
+    id      TEXT PRIMARY KEY,
+    name    TEXT NOT NULL,
+    cut_at  TEXT NOT NULL,
+    state   TEXT NOT NULL,
+    settled INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    body    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trains_by_name ON trains (name, cut_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    train_id TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    body     TEXT NOT NULL,
+    done     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (train_id, seq)
+);
+CREATE TABLE IF NOT EXISTS cursors (
+    schedule TEXT PRIMARY KEY,
+    at       TEXT NOT NULL
+);
+";
+
+/// Local mode's store. Calls are short synchronous SQLite statements made while holding
+/// the connection's lock; at local scale they take microseconds, so they run inline on the
+/// async task rather than on a blocking pool.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn fault(e: &rusqlite::Error) -> PortError {
+    // A busy or locked database clears up; anything else is worth a person's look.
+    let busy = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    PortError {
+        message: format!("sqlite: {e}"),
+        retryable: busy,
+    }
+}
+
+fn json_fault(e: &serde_json::Error) -> PortError {
+    PortError::fatal(format!("stored train does not decode: {e}"))
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self, PortError> {
+        let conn = Connection::open(path).map_err(|e| fault(&e))?;
+        // WAL survives a killed process with every committed transaction intact.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
+        )
+        .and_then(|()| conn.execute_batch(SCHEMA))
+        .map_err(|e| fault(&e))?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-written transaction (SQLite
+        // rolls it back), so a poisoned lock is still safe to use.
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn write_outbox(
+    tx: &rusqlite::Transaction<'_>,
+    id: &TrainId,
+    effects: &[Pending],
+) -> Result<(), PortError> {
+    let mut stmt = tx
+        .prepare_cached("INSERT OR IGNORE INTO outbox (train_id, seq, body) VALUES (?1, ?2, ?3)")
+        .map_err(|e| fault(&e))?;
+    for p in effects {
+        let body = serde_json::to_string(p).map_err(|e| json_fault(&e))?;
+        stmt.execute(params![
+            id.as_str(),
+            i64::try_from(p.id).unwrap_or(i64::MAX),
+            body
+        ])
+        .map_err(|e| fault(&e))?;
+    }
+    Ok(())
+}
+
+fn row_values(train: &Train) -> Result<(String, String, bool, String), PortError> {
+    let body = serde_json::to_string(train).map_err(|e| json_fault(&e))?;
+    Ok((
+        ts(train.cut_at),
+        train.state().to_string(),
+        train.is_settled(),
+        body,
+    ))
+}
+
+#[async_trait]
+impl TrainStore for SqliteStore {
+    async fn insert(&self, t: &Transition) -> Result<Inserted, PortError> {
+        let (cut_at, state, settled, body) = row_values(&t.train)?;
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| fault(&e))?;
+        let n = tx
+            .execute(
+                "INSERT OR IGNORE INTO trains (id, name, cut_at, state, settled, version, body) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)",
+                params![t.train.id.as_str(), t.train.name.as_str(), cut_at, state, settled, body],
+            )
+            .map_err(|e| fault(&e))?;
+        if n == 0 {
+            return Ok(Inserted::AlreadyExists);
+        }
+        write_outbox(&tx, &t.train.id, &t.effects)?;
+        tx.commit().map_err(|e| fault(&e))?;
+        Ok(Inserted::Created)
+    }
+
+    async fn load(&self, id: &TrainId) -> Result<Option<Stored>, PortError> {
+        let row: Option<(String, i64)> = self
+            .conn()
+            .query_row(
+                "SELECT body, version FROM trains WHERE id = ?1",
+                [id.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| fault(&e))?;
+        row.map(|(body, version)| {
+            let train = serde_json::from_str(&body).map_err(|e| json_fault(&e))?;
+            Ok(Stored {
+                train,
+                version: Version::try_from(version).unwrap_or(0),
+            })
+        })
+        .transpose()
+    }
+
+    async fn commit(&self, expected: Version, t: &Transition) -> Result<Saved, PortError> {
+        let (_, state, settled, body) = row_values(&t.train)?;
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| fault(&e))?;
+        let expected = i64::try_from(expected).unwrap_or(i64::MAX);
+        let n = tx
+            .execute(
+                "UPDATE trains SET state = ?1, settled = ?2, body = ?3, version = version + 1 WHERE id = ?4 AND version = ?5",
+                params![state, settled, body, t.train.id.as_str(), expected],
+            )
+            .map_err(|e| fault(&e))?;
+        if n == 0 {
+            return Ok(Saved::Conflict);
+        }
+        write_outbox(&tx, &t.train.id, &t.effects)?;
+        tx.commit().map_err(|e| fault(&e))?;
+        Ok(Saved::Committed(
+            Version::try_from(expected + 1).unwrap_or(0),
+        ))
+    }
+
+    async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT body FROM outbox WHERE train_id = ?1 AND done = 0 ORDER BY seq")
+            .map_err(|e| fault(&e))?;
+        let bodies: Vec<String> = stmt
+            .query_map([id.as_str()], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| fault(&e))?;
+        bodies
+            .iter()
+            .map(|b| serde_json::from_str(b).map_err(|e| json_fault(&e)))
+            .collect()
+    }
+
+    async fn mark_done(&self, id: &TrainId, effect: u64) -> Result<(), PortError> {
+        self.conn()
+            .execute(
+                "UPDATE outbox SET done = 1 WHERE train_id = ?1 AND seq = ?2",
+                params![id.as_str(), i64::try_from(effect).unwrap_or(i64::MAX)],
+            )
+            .map(drop)
+            .map_err(|e| fault(&e))
+    }
+
+    async fn list(&self, q: &ListQuery) -> Result<Vec<Train>, PortError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT body FROM trains WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY cut_at DESC, id DESC LIMIT ?3",
+            )
+            .map_err(|e| fault(&e))?;
+        let limit = i64::try_from(if q.limit == 0 { 100 } else { q.limit }).unwrap_or(100);
+        let bodies: Vec<String> = stmt
+            .query_map(
+                params![
+                    q.name.as_ref().map(|n| n.as_str()),
+                    q.state.map(|s| s.as_str()),
+                    limit
+                ],
+                |r| r.get(0),
+            )
+            .and_then(Iterator::collect)
+            .map_err(|e| fault(&e))?;
+        bodies
+            .iter()
+            .map(|b| serde_json::from_str(b).map_err(|e| json_fault(&e)))
+            .collect()
+    }
+
+    async fn unsettled(&self) -> Result<Vec<TrainId>, PortError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id FROM trains WHERE settled = 0
+                 UNION SELECT DISTINCT train_id FROM outbox WHERE done = 0
+                 ORDER BY 1",
+            )
+            .map_err(|e| fault(&e))?;
+        let ids: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| fault(&e))?;
+        Ok(ids.iter().filter_map(|i| TrainId::parse(i).ok()).collect())
+    }
+
+    async fn cursor(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, PortError> {
+        let raw: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT at FROM cursors WHERE schedule = ?1",
+                [schedule],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| fault(&e))?;
+        Ok(raw
+            .and_then(|r| DateTime::parse_from_rfc3339(&r).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    async fn set_cursor(&self, schedule: &str, at: DateTime<Utc>) -> Result<(), PortError> {
+        self.conn()
+            .execute(
+                "INSERT INTO cursors (schedule, at) VALUES (?1, ?2) ON CONFLICT (schedule) DO UPDATE SET at = excluded.at",
+                params![schedule, ts(at)],
+            )
+            .map(drop)
+            .map_err(|e| fault(&e))
+    }
+}
