@@ -1,6 +1,7 @@
 //! `trainctl demo`: a whole week on a simulated clock, with real git repositories and real
 //! buildspecs, printed as a timeline. With `--cancel`, someone cancels during the soak.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
@@ -58,9 +59,10 @@ build_timeout = "10m"
 "#,
     );
     for (name, wave) in COMPONENTS {
-        s.push_str(&format!(
+        let _ = write!(
+            s,
             "\n[[component]]\nname = \"{name}\"\nsource = \"repos/{name}\"\nbranch = \"main\"\nstaging = {{ buildspec = \"buildspec-staging.yml\" }}\nproduction = {{ buildspec = \"buildspec-production.yml\" }}\nwave = {wave}\n"
-        ));
+        );
     }
     s
 }

@@ -154,7 +154,7 @@ fn parse_rate(body: &str) -> Result<Expression, ScheduleError> {
             "rate({body}): {value:?} is not a positive whole number; {fix}"
         ));
     };
-    if n < 1 || n > 100_000 {
+    if !(1..=100_000).contains(&n) {
         return err(format!("rate({body}): the value must be 1 or more; {fix}"));
     }
     // AWS insists on the singular for 1 and the plural otherwise.
@@ -392,7 +392,11 @@ impl Cron {
     }
 
     fn year_matches(&self, year: i32) -> bool {
-        (FIRST_YEAR..=LAST_YEAR).contains(&year) && self.years[(year - FIRST_YEAR) as usize]
+        usize::try_from(year - FIRST_YEAR)
+            .ok()
+            .and_then(|i| self.years.get(i))
+            .copied()
+            .unwrap_or(false)
     }
 
     fn day_matches(&self, date: NaiveDate) -> bool {

@@ -654,7 +654,7 @@ impl Train {
                 out.push(Blocker::StagingBuilds { running });
             }
             Phase::Soaking { until, .. } if now < *until => {
-                out.push(Blocker::Soak { until: *until })
+                out.push(Blocker::Soak { until: *until });
             }
             _ => {}
         }
@@ -898,7 +898,15 @@ impl Train {
             BuildOutcome::Failed { reason } => (BuildStatus::Failed, Some(reason.clone()), None),
             BuildOutcome::Stopped => (BuildStatus::Stopped, Some("stopped".to_owned()), None),
         };
-        self.finish_build(component, stage, status, detail, commit, now, effects)
+        self.finish_build(
+            component,
+            stage,
+            status,
+            detail,
+            commit.as_ref(),
+            now,
+            effects,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -908,10 +916,11 @@ impl Train {
         stage: Stage,
         status: BuildStatus,
         detail: Option<String>,
-        commit: Option<Commit>,
+        commit: Option<&Commit>,
         now: DateTime<Utc>,
         effects: &mut Vec<Effect>,
     ) -> Result<(), Rejection> {
+        let commit = commit.cloned();
         let before = self.state();
         let policy = self.policy.on_component_failure;
         let run = self.run_mut(component)?;
@@ -1200,25 +1209,21 @@ impl Train {
             && self.wave_done(wave)
         {
             let before = self.state();
-            match self.first_wave_after(wave) {
-                Some(next) => {
-                    let reason = format!("wave {wave} released");
-                    self.start_wave(Some(next), now, effects, before, reason);
-                }
-                None => {
-                    self.phase = Phase::Released { at: now };
-                    let shipped = self.components.values().filter(|r| r.ships()).count();
-                    let reason =
-                        format!("{shipped} of {} components released", self.components.len());
-                    self.record(now, &Actor::system(), "released", Some(reason), before);
-                    effects.push(metric(
-                        "TimeToRelease",
-                        seconds(now - self.cut_at),
-                        Unit::Seconds,
-                        &[],
-                    ));
-                    effects.push(metric("Releases", 1.0, Unit::Count, &[]));
-                }
+            if let Some(next) = self.first_wave_after(wave) {
+                let reason = format!("wave {wave} released");
+                self.start_wave(Some(next), now, effects, before, reason);
+            } else {
+                self.phase = Phase::Released { at: now };
+                let shipped = self.components.values().filter(|r| r.ships()).count();
+                let reason = format!("{shipped} of {} components released", self.components.len());
+                self.record(now, &Actor::system(), "released", Some(reason), before);
+                effects.push(metric(
+                    "TimeToRelease",
+                    seconds(now - self.cut_at),
+                    Unit::Seconds,
+                    &[],
+                ));
+                effects.push(metric("Releases", 1.0, Unit::Count, &[]));
             }
         }
     }

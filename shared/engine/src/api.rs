@@ -235,17 +235,14 @@ async fn list(engine: &Engine, query: Option<&str>, now: DateTime<Utc>) -> Respo
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
-            "state" => match State::parse(value) {
-                Some(s) => q.state = Some(s),
-                None => {
+            "state" => {
+                let Some(state) = State::parse(value) else {
                     let all: Vec<&str> = State::ALL.iter().map(|s| s.as_str()).collect();
-                    return error(
-                        400,
-                        "bad_query",
-                        format!("unknown state {value:?}; use one of {}", all.join(", ")),
-                    );
-                }
-            },
+                    let message = format!("unknown state {value:?}; use one of {}", all.join(", "));
+                    return error(400, "bad_query", message);
+                };
+                q.state = Some(state);
+            }
             "limit" => match value.parse::<usize>() {
                 Ok(n) if (1..=200).contains(&n) => q.limit = n,
                 _ => {

@@ -81,12 +81,11 @@ impl Runner {
                 &settings.promote
             };
             // The first start fires nothing from the past.
-            let cursor = match store.cursor(firing.key()).await? {
-                Some(c) => c,
-                None => {
-                    store.set_cursor(firing.key(), now).await?;
-                    now
-                }
+            let cursor = if let Some(c) = store.cursor(firing.key()).await? {
+                c
+            } else {
+                store.set_cursor(firing.key(), now).await?;
+                now
             };
             // After downtime only the latest missed firing counts: one train, not one per
             // missed week.
@@ -122,9 +121,9 @@ impl Runner {
         {
             return;
         }
-        let until_target = target
-            .map(|t| (t - self.clock.now()).to_std().unwrap_or_default())
-            .unwrap_or(std::time::Duration::from_secs(60));
+        let until_target = target.map_or(std::time::Duration::from_mins(1), |t| {
+            (t - self.clock.now()).to_std().unwrap_or_default()
+        });
         let nap = if step.in_flight > 0 {
             self.poll_every.min(until_target)
         } else {

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use train_core::{Pending, Train, TrainId, Transition};
+use train_core::{Pending, State, Train, TrainId, TrainName, Transition};
 use train_engine::ports::{Inserted, ListQuery, Saved, Stored, Version};
 use train_engine::{PortError, TrainStore};
 
@@ -218,8 +218,8 @@ impl TrainStore for SqliteStore {
         let bodies: Vec<String> = stmt
             .query_map(
                 params![
-                    q.name.as_ref().map(|n| n.as_str()),
-                    q.state.map(|s| s.as_str()),
+                    q.name.as_ref().map(TrainName::as_str),
+                    q.state.map(State::as_str),
                     limit
                 ],
                 |r| r.get(0),
