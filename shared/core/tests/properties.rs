@@ -1,0 +1,314 @@
+//! Properties of the state machine over random event sequences, with duplicates,
+//! reorderings, holds, cancels and time jumps mixed in.
+
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::*;
+use proptest::prelude::*;
+use train_core::{
+    BuildOutcome, BuildStatus, Config, Effect, Event, Phase, Revision, Stage, State, Train,
+};
+
+const COMPONENTS: [&str; 3] = ["api", "web", "worker"];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Start(usize, Stage),
+    Finish(usize, Stage, u8),
+    Promote,
+    Advance(i64),
+    Cancel,
+    Hold,
+    Resume,
+    Repeat,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let stage = prop_oneof![Just(Stage::Staging), Just(Stage::Production)];
+    prop_oneof![
+        4 => (0..3usize, stage.clone()).prop_map(|(c, s)| Op::Start(c, s)),
+        6 => (0..3usize, stage, 0..10u8).prop_map(|(c, s, o)| Op::Finish(c, s, o)),
+        2 => Just(Op::Promote),
+        3 => (0..80i64).prop_map(Op::Advance),
+        1 => Just(Op::Cancel),
+        1 => Just(Op::Hold),
+        1 => Just(Op::Resume),
+        2 => Just(Op::Repeat),
+    ]
+}
+
+fn event_for(op: &Op, train: &Train, last: Option<&Event>) -> Option<Event> {
+    Some(match op {
+        Op::Start(c, stage) => {
+            let commit = match stage {
+                Stage::Staging => Some(commit(u8::try_from(*c).unwrap() + 1)),
+                Stage::Production => train.components[&name(COMPONENTS[*c])].pinned.clone(),
+            };
+            started(COMPONENTS[*c], *stage, commit)
+        }
+        // Mostly successes, some failures and stops; staging success reports the commit.
+        Op::Finish(c, stage, o) => {
+            let outcome = match o {
+                0 => BuildOutcome::Failed {
+                    reason: "tests failed".into(),
+                },
+                1 => BuildOutcome::Stopped,
+                _ if *stage == Stage::Staging => BuildOutcome::Succeeded {
+                    commit: Some(commit(u8::try_from(*c).unwrap() + 1)),
+                },
+                _ => BuildOutcome::Succeeded { commit: None },
+            };
+            finished(COMPONENTS[*c], *stage, outcome)
+        }
+        Op::Promote => Event::PromotionDue {
+            scheduled: monday() + Duration::hours(48),
+        },
+        Op::Advance(_) => Event::Tick,
+        Op::Cancel => Event::Cancel {
+            by: alice(),
+            reason: reason("random cancel"),
+        },
+        Op::Hold => Event::Hold {
+            by: alice(),
+            reason: reason("random hold"),
+        },
+        Op::Resume => Event::Resume {
+            by: alice(),
+            reason: reason("random resume"),
+        },
+        Op::Repeat => last?.clone(),
+    })
+}
+
+/// Checks what every production start must satisfy, given the train before the event.
+fn check_production_starts(
+    before: &Train,
+    after: &Train,
+    event: &Event,
+    effects: &[Effect],
+    now: DateTime<Utc>,
+) -> Result<(), TestCaseError> {
+    for e in effects {
+        let Effect::StartBuild(req) = e else { continue };
+        if req.stage != Stage::Production {
+            continue;
+        }
+        prop_assert!(
+            !matches!(
+                before.phase,
+                Phase::Cancelled { .. }
+                    | Phase::Failed { .. }
+                    | Phase::Released { .. }
+                    | Phase::Skipped { .. }
+            ),
+            "production start from a terminal train"
+        );
+        prop_assert!(after.hold.is_none(), "production start while held");
+        let run = &before.components[&req.component];
+        let staging = run.staging.as_ref().expect("staging build exists");
+        prop_assert_eq!(
+            staging.status,
+            BuildStatus::Succeeded,
+            "production without green staging"
+        );
+        prop_assert_eq!(
+            &req.revision,
+            &Revision::Commit(run.pinned.clone().expect("pinned")),
+            "production of another commit"
+        );
+        prop_assert_eq!(staging.commit.as_ref(), run.pinned.as_ref());
+        if let Phase::Soaking { until, .. } = before.phase {
+            prop_assert!(now >= until, "production before the soak ended");
+        }
+        prop_assert!(
+            matches!(
+                before.phase,
+                Phase::Soaking { .. } | Phase::Promoting { .. }
+            ) || before.hold.is_some(),
+            "production start from {:?}",
+            before.phase
+        );
+        let due = before.promotion_due.is_some() || matches!(event, Event::PromotionDue { .. });
+        prop_assert!(
+            due || matches!(before.phase, Phase::Promoting { .. }),
+            "production before the promote schedule"
+        );
+    }
+    Ok(())
+}
+
+fn run(config: &Config, ops: &[Op]) -> Result<Train, TestCaseError> {
+    let mut train = Train::cut(config, monday(), monday()).train;
+    let mut now = monday();
+    let mut last: Option<Event> = None;
+    let mut ever_cancelled = false;
+    for op in ops {
+        if let Op::Advance(h) = op {
+            now += Duration::hours(*h);
+        }
+        let Some(event) = event_for(op, &train, last.as_ref()) else {
+            continue;
+        };
+        let was_terminal = train.is_terminal();
+        let phase_before = train.phase.clone();
+        match train.on(&event, now) {
+            Ok(t) => {
+                let effects: Vec<Effect> = t.effects.iter().map(|p| p.effect.clone()).collect();
+                check_production_starts(&train, &t.train, &event, &effects, now)?;
+                if ever_cancelled {
+                    prop_assert!(
+                        !effects.iter().any(
+                            |e| matches!(e, Effect::StartBuild(r) if r.stage == Stage::Production)
+                        ),
+                        "a cancelled train started a production build"
+                    );
+                }
+                if was_terminal {
+                    prop_assert_eq!(
+                        &t.train.phase,
+                        &phase_before,
+                        "a terminal train changed phase"
+                    );
+                }
+                // The same event again, at the same moment, changes nothing.
+                if let Ok(again) = t.train.on(&event, now) {
+                    prop_assert!(
+                        !again.changed(&t.train),
+                        "repeat of {:?} changed the train",
+                        event
+                    );
+                    prop_assert!(again.effects.is_empty());
+                }
+                train = t.train;
+            }
+            Err(_) => {}
+        }
+        ever_cancelled |= matches!(train.phase, Phase::Cancelled { .. });
+        last = Some(event);
+    }
+    Ok(train)
+}
+
+/// Finishes whatever is open, successfully, so the train must end.
+fn drive_to_end(mut train: Train, mut now: DateTime<Utc>) -> Train {
+    for _ in 0..10 {
+        now += Duration::hours(100);
+        if train.hold.is_some() {
+            train = train
+                .on(
+                    &Event::Resume {
+                        by: alice(),
+                        reason: reason("end"),
+                    },
+                    now,
+                )
+                .map(|t| t.train)
+                .unwrap_or(train);
+        }
+        for stage in [Stage::Staging, Stage::Production] {
+            let open: Vec<(String, u32)> = train
+                .active_builds(stage)
+                .map(|(n, b)| (n.to_string(), b.attempt))
+                .collect();
+            for (c, _) in open {
+                let i = COMPONENTS.iter().position(|x| *x == c).unwrap();
+                let ok = if stage == Stage::Staging {
+                    BuildOutcome::Succeeded {
+                        commit: Some(commit(u8::try_from(i).unwrap() + 1)),
+                    }
+                } else {
+                    BuildOutcome::Succeeded { commit: None }
+                };
+                train = train
+                    .on(&finished(&c, stage, ok), now)
+                    .map(|t| t.train)
+                    .unwrap_or(train);
+            }
+        }
+        train = train
+            .on(&Event::PromotionDue { scheduled: now }, now)
+            .map(|t| t.train)
+            .unwrap_or(train);
+        train = train
+            .on(&Event::Tick, now + Duration::hours(60))
+            .map(|t| t.train)
+            .unwrap_or(train);
+        if train.is_terminal() {
+            break;
+        }
+    }
+    train
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+
+    #[test]
+    fn safety_holds_over_random_sequences(ops in prop::collection::vec(op(), 0..60), exclude in any::<bool>()) {
+        let config = config_with(if exclude { "exclude" } else { "halt" }, "");
+        run(&config, &ops)?;
+    }
+
+    #[test]
+    fn every_train_ends_in_exactly_one_terminal_state(ops in prop::collection::vec(op(), 0..40), exclude in any::<bool>()) {
+        let config = config_with(if exclude { "exclude" } else { "halt" }, "");
+        let train = run(&config, &ops)?;
+        let end = drive_to_end(train, monday() + Duration::days(30));
+        prop_assert!(end.is_terminal(), "ended {:?}", end.phase);
+        let terminals = State::ALL.iter().filter(|s| s.is_terminal() && **s == end.state()).count();
+        prop_assert_eq!(terminals, 1);
+        if let Phase::Released { .. } = end.phase {
+            for run in end.components.values().filter(|r| r.excluded.is_none()) {
+                let prod = run.production.as_ref().expect("released components have a production build");
+                prop_assert_eq!(prod.status, BuildStatus::Succeeded);
+                prop_assert_eq!(prod.commit.as_ref(), run.pinned.as_ref());
+            }
+        }
+    }
+
+    #[test]
+    fn reordered_build_reports_reach_the_same_state(order in Just((0..6usize).collect::<Vec<_>>()).prop_shuffle()) {
+        // Starts and finishes of the three staging builds, in any order.
+        let t = Train::cut(&config(), monday(), monday()).train;
+        let events: Vec<Event> = COMPONENTS.iter().enumerate().flat_map(|(i, c)| {
+            let seed = u8::try_from(i).unwrap() + 1;
+            [started(c, Stage::Staging, Some(commit(seed))), green(c, seed)]
+        }).collect();
+        let at = monday() + Duration::minutes(5);
+        let in_order = events.iter().fold(t.clone(), |t, e| t.on(e, at).map(|x| x.train).unwrap_or(t));
+        let shuffled = order.iter().fold(t, |t, i| t.on(&events[*i], at).map(|x| x.train).unwrap_or(t));
+        prop_assert_eq!(in_order.state(), State::Soaking);
+        prop_assert_eq!(shuffled.state(), State::Soaking);
+        let pins = |t: &Train| t.components.values().map(|r| r.pinned.clone()).collect::<Vec<_>>();
+        prop_assert_eq!(pins(&in_order), pins(&shuffled));
+    }
+
+    #[test]
+    fn config_parsing_never_panics(text in "\\PC{0,400}") {
+        let _ = Config::parse(&text);
+    }
+
+    #[test]
+    fn config_mutations_are_rejected_with_a_line_or_accepted(cut in 0..MINIMAL.len(), insert in "[\\[\\]=\" a-z0-9\n]{0,8}") {
+        let mut text = MINIMAL.to_owned();
+        let at = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        text.insert_str(at, &insert);
+        if let Err(e) = Config::parse(&text) {
+            let lines = text.lines().count() + 1;
+            for issue in e.issues {
+                prop_assert!(issue.line >= 1 && issue.line <= lines, "line {} out of range", issue.line);
+                prop_assert!(!issue.message.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn schedule_parsing_never_panics_and_firings_increase(expr in "cron\\([0-9*?/,LW# A-Z-]{0,30}\\)") {
+        if let Ok(s) = train_core::Schedule::parse(&expr, chrono_tz::Europe::Berlin) {
+            let firings: Vec<_> = s.upcoming(monday()).take(5).collect();
+            prop_assert!(firings.windows(2).all(|w| w[0] < w[1]));
+            prop_assert!(firings.iter().all(|f| *f > monday()));
+        }
+    }
+}
