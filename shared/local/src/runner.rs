@@ -114,7 +114,9 @@ impl Runner {
     /// time (or `also`, if sooner), or jumps there on a simulated clock. Returns early when
     /// woken.
     pub async fn wait(&self, step: &Step, also: Option<DateTime<Utc>>) {
-        let target = earliest(step.next, also);
+        let now = self.clock.now();
+        // A target already passed would make a jump a no-op and this loop spin.
+        let target = earliest(step.next, also).filter(|t| *t > now);
         if step.in_flight == 0
             && let Some(t) = target
             && self.clock.jump_to(t)
@@ -122,13 +124,14 @@ impl Runner {
             return;
         }
         let until_target = target.map_or(std::time::Duration::from_mins(1), |t| {
-            (t - self.clock.now()).to_std().unwrap_or_default()
+            (t - now).to_std().unwrap_or_default()
         });
         let nap = if step.in_flight > 0 {
             self.poll_every.min(until_target)
         } else {
             until_target.min(std::time::Duration::from_secs(30))
-        };
+        }
+        .max(std::time::Duration::from_millis(5));
         tokio::select! {
             () = tokio::time::sleep(nap) => {}
             () = self.wake.notified() => {}

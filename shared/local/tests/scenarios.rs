@@ -1,0 +1,404 @@
+//! Whole trains in local mode: real git, real bash, real SQLite, simulated clock.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use train_core::{Actor, BuildRequest, Event, Reason, Revision, Span, Stage, State};
+use train_engine::{Builder, Cut, Observed};
+
+#[tokio::test]
+async fn a_week_releases_exactly_the_commits_that_soaked_even_when_the_branch_moves() {
+    let world = World::new(
+        &[
+            repo("api"),
+            Repo {
+                wave: 2,
+                ..repo("web")
+            },
+        ],
+        "",
+    );
+    let mut moved: Option<String> = None;
+    let train = world
+        .run_until(
+            8,
+            |w, _, t| {
+                if moved.is_none() && t.is_some_and(|t| t.state() == State::Soaking) {
+                    moved = Some(w.commit("api", "v2, never tested"));
+                }
+                None
+            },
+            |t, _| t.is_settled(),
+        )
+        .await;
+    assert_eq!(train.state(), State::Released, "{:#?}", train.history);
+    let moved = moved.expect("a commit landed during the soak");
+    for (name, run) in &train.components {
+        let pin = run.pinned.clone().expect("pinned");
+        let prod = run.production.as_ref().expect("production build");
+        assert_eq!(
+            prod.commit.as_ref(),
+            Some(&pin),
+            "{name}: production commit is the pin"
+        );
+        let dir = world
+            .local
+            .builder
+            .build_dir(prod.build_id.as_ref().unwrap());
+        let log = world.log(&dir);
+        assert!(
+            log.contains(&format!("production build of {name} at {pin}")),
+            "{name} built the pin: {log}"
+        );
+    }
+    let api_pin = train.components[&train_core::ComponentName::parse("api").unwrap()]
+        .pinned
+        .clone()
+        .unwrap();
+    assert_ne!(
+        api_pin.as_str(),
+        moved,
+        "the branch moved; the train kept its pin"
+    );
+    // The soak ran its full 48 hours from the last green build, and promotion came after.
+    let soak = train
+        .history
+        .iter()
+        .find(|r| r.action == "soak started")
+        .unwrap()
+        .at;
+    let promoted = train
+        .history
+        .iter()
+        .find(|r| r.action.starts_with("promote wave"))
+        .unwrap()
+        .at;
+    assert!(promoted - soak >= Duration::hours(48));
+    let manifests = world
+        .root
+        .path()
+        .join("data/manifests")
+        .join(train.id.as_str());
+    assert!(manifests.join("soaking.json").exists() && manifests.join("released.json").exists());
+    let events = std::fs::read_to_string(world.root.path().join("data/events.jsonl")).unwrap();
+    for state in [
+        "\"to\":\"building\"",
+        "\"to\":\"soaking\"",
+        "\"to\":\"promoting\"",
+        "\"to\":\"released\"",
+    ] {
+        assert_eq!(
+            events.matches(state).count(),
+            1,
+            "one {state} event in {events}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_during_the_soak_means_no_production_build_ever_starts() {
+    let world = World::new(&[repo("api"), repo("web")], "");
+    let tuesday = start() + Duration::hours(29);
+    let mut cancelled = false;
+    let wednesday_noon = start() + Duration::hours(51);
+    let train = world
+        .run_until(
+            8,
+            |w, now, t| {
+                if !cancelled && now >= tuesday && t.is_some_and(|t| t.state() == State::Soaking) {
+                    let id = t.unwrap().id.clone();
+                    let event = Event::Cancel {
+                        by: Actor::parse("local:alice").unwrap(),
+                        reason: Reason::parse("checkout errors").unwrap(),
+                    };
+                    let engine = w.local.engine.clone();
+                    cancelled = true;
+                    // Run the cancel on this runtime, like the API would.
+                    tokio::task::block_in_place(|| {
+                        tokio::runtime::Handle::current().block_on(engine.apply(&id, &event, now))
+                    })
+                    .unwrap();
+                }
+                Some(if cancelled { wednesday_noon } else { tuesday })
+            },
+            |t, now| t.is_settled() && now > wednesday_noon,
+        )
+        .await;
+    assert_eq!(train.state(), State::Cancelled);
+    assert!(
+        world.build_dirs(Stage::Production).is_empty(),
+        "no production build directory exists"
+    );
+    assert!(train.components.values().all(|r| r.production.is_none()));
+    let record = train.history.iter().find(|r| r.action == "cancel").unwrap();
+    assert_eq!(
+        (record.actor.as_str(), record.reason.as_deref()),
+        ("local:alice", Some("checkout errors"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_races_promote_and_exactly_one_wins() {
+    // The cancel commits first (production never starts) or the promotion does (cancel is
+    // rejected with a reason); never both.
+    let world = World::new(&[repo("api")], "");
+    let soaked = world
+        .run_until(3, |_, _, _| None, |t, _| t.state() == State::Soaking)
+        .await;
+    let engine = world.local.engine.clone();
+    let at = start() + Duration::hours(60);
+    let e2 = engine.clone();
+    let id = soaked.id.clone();
+    let cancel = tokio::spawn(async move {
+        let event = Event::Cancel {
+            by: Actor::parse("local:bob").unwrap(),
+            reason: Reason::parse("race").unwrap(),
+        };
+        e2.apply(&id, &event, at).await.unwrap()
+    });
+    let promote = engine.promotion_due(at, at).await.unwrap();
+    let cancel = cancel.await.unwrap();
+    let train = engine.train(&soaked.id).await.unwrap().unwrap();
+    match train.state() {
+        State::Cancelled => {
+            assert!(train.components.values().all(|r| r.production.is_none()));
+            assert!(promote.iter().all(|t| t.state() != State::Promoting));
+        }
+        State::Promoting | State::Released => {
+            assert!(
+                matches!(cancel, train_engine::Applied::Rejected(ref r) if r.message.contains("already promoting")),
+                "{cancel:?}"
+            );
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_failing_staging_build_halts_the_train_with_its_log() {
+    let world = World::new(
+        &[
+            repo("api"),
+            Repo {
+                staging: RED,
+                ..repo("worker")
+            },
+        ],
+        "",
+    );
+    let train = world
+        .run_until(8, |_, _, _| None, |t, _| t.is_settled())
+        .await;
+    assert_eq!(train.state(), State::Failed);
+    let train_core::Phase::Failed { reason, .. } = &train.phase else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains("staging build of worker failed") && reason.contains("exit status 1"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("Command did not exit successfully: test 1 = 2"),
+        "the reason carries the log's tail: {reason}"
+    );
+    assert!(world.build_dirs(Stage::Production).is_empty());
+}
+
+#[tokio::test]
+async fn under_exclude_the_healthy_components_ship_and_the_failed_one_is_named() {
+    let world = World::new(
+        &[
+            repo("api"),
+            Repo {
+                staging: RED,
+                ..repo("worker")
+            },
+        ],
+        "on_component_failure = \"exclude\"",
+    );
+    let train = world
+        .run_until(8, |_, _, _| None, |t, _| t.is_settled())
+        .await;
+    assert_eq!(train.state(), State::Released);
+    let worker = &train.components[&train_core::ComponentName::parse("worker").unwrap()];
+    assert!(
+        worker
+            .excluded
+            .as_deref()
+            .unwrap()
+            .contains("staging build of worker failed")
+    );
+    assert!(worker.production.is_none());
+    assert_eq!(world.build_dirs(Stage::Production).len(), 1);
+}
+
+#[tokio::test]
+async fn a_duplicate_cut_delivery_is_one_train_with_one_build_per_component() {
+    let world = World::new(&[repo("api"), repo("web")], "");
+    let at = start() + Duration::minutes(1);
+    let first = world.local.engine.cut(at, at).await.unwrap();
+    let second = world
+        .local
+        .engine
+        .cut(at, at + Duration::seconds(3))
+        .await
+        .unwrap();
+    assert!(matches!(first, Cut::Created(_)));
+    assert!(matches!(second, Cut::AlreadyCut(ref t) if t.id.as_str() == "weekly-2026-W48"));
+    let train = world
+        .run_until(8, |_, _, _| None, |t, _| t.state() == State::Soaking)
+        .await;
+    assert_eq!(world.build_dirs(Stage::Staging).len(), 2);
+    for dir in world.build_dirs(Stage::Staging) {
+        assert_eq!(
+            world.log(&dir).matches("Entering phase BUILD").count(),
+            1,
+            "{}",
+            dir.display()
+        );
+    }
+    assert_eq!(
+        world
+            .local
+            .engine
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "{train:?}"
+    );
+}
+
+fn request(world: &World, key_suffix: &str, timeout: &str) -> BuildRequest {
+    BuildRequest {
+        train: train_core::TrainId::parse("weekly-2026-W48").unwrap(),
+        component: train_core::ComponentName::parse("api").unwrap(),
+        stage: Stage::Staging,
+        attempt: 1,
+        source: world.repo("api").to_string_lossy().into_owned(),
+        revision: Revision::Branch("main".into()),
+        target: train_core::config::StageTarget {
+            buildspec: Some("staging.yml".into()),
+            project: None,
+        },
+        timeout: Span::parse(timeout).unwrap(),
+        idempotency_key: format!("weekly-2026-W48/api/staging/{key_suffix}"),
+    }
+}
+
+async fn wait_finished(
+    builder: &train_local::LocalBuilder,
+    id: &train_core::BuildId,
+) -> train_core::BuildOutcome {
+    for _ in 0..400 {
+        if let Some((_, Observed::Finished(o))) =
+            builder.poll(std::slice::from_ref(id)).await.unwrap().pop()
+        {
+            return o;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("build {id} did not finish");
+}
+
+#[tokio::test]
+async fn the_builder_runs_a_key_once_however_often_it_is_started() {
+    let world = World::new(&[repo("api")], "");
+    let builder = &world.local.builder;
+    let req = request(&world, "1", "1m");
+    let a = builder.start(&req).await.unwrap();
+    let b = builder.start(&req).await.unwrap();
+    assert_eq!(a, b, "same key, same build");
+    let head = git(&world.repo("api"), &["rev-parse", "HEAD"]);
+    assert_eq!(
+        a.commit.as_ref().map(train_core::Commit::as_str),
+        Some(head.as_str()),
+        "the branch head is resolved at start"
+    );
+    let outcome = wait_finished(builder, &a.build_id).await;
+    assert!(
+        matches!(outcome, train_core::BuildOutcome::Succeeded { .. }),
+        "{outcome:?}"
+    );
+    // A second spawn of the same build (a crash between spawn and record) exits at once.
+    let dir = builder.build_dir(&a.build_id);
+    let status = std::process::Command::new("bash")
+        .arg(dir.join("run.sh"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(world.log(&dir).matches("Entering phase BUILD").count(), 1);
+}
+
+#[tokio::test]
+async fn a_build_past_its_timeout_fails_as_timed_out() {
+    let slow = "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 30\n";
+    let world = World::new(
+        &[Repo {
+            staging: slow,
+            ..repo("api")
+        }],
+        "",
+    );
+    let builder = &world.local.builder;
+    let started = std::time::Instant::now();
+    let s = builder.start(&request(&world, "slow", "1s")).await.unwrap();
+    let outcome = wait_finished(builder, &s.build_id).await;
+    assert!(
+        matches!(&outcome, train_core::BuildOutcome::Failed { reason } if reason.starts_with("timed out")),
+        "{outcome:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+}
+
+#[tokio::test]
+async fn stopping_a_build_kills_its_phases_and_reports_stopped() {
+    let slow = "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 30\n";
+    let world = World::new(
+        &[Repo {
+            staging: slow,
+            ..repo("api")
+        }],
+        "",
+    );
+    let builder = &world.local.builder;
+    let s = builder.start(&request(&world, "stop", "1m")).await.unwrap();
+    for _ in 0..200 {
+        if world
+            .log(&builder.build_dir(&s.build_id))
+            .contains("Running command sleep 30")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    builder.stop(&s.build_id).await.unwrap();
+    assert_eq!(
+        wait_finished(builder, &s.build_id).await,
+        train_core::BuildOutcome::Stopped
+    );
+}
+
+#[tokio::test]
+async fn a_missing_buildspec_or_branch_fails_the_build_with_the_reason() {
+    let world = World::new(&[repo("api")], "");
+    let builder = &world.local.builder;
+    let mut req = request(&world, "nospec", "1m");
+    req.target.buildspec = Some("missing.yml".into());
+    let s = builder.start(&req).await.unwrap();
+    let outcome = wait_finished(builder, &s.build_id).await;
+    assert!(
+        matches!(&outcome, train_core::BuildOutcome::Failed { reason } if reason.contains("buildspec missing.yml not found")),
+        "{outcome:?}"
+    );
+    let mut req = request(&world, "nobranch", "1m");
+    req.revision = Revision::Branch("release".into());
+    let s = builder.start(&req).await.unwrap();
+    let outcome = wait_finished(builder, &s.build_id).await;
+    assert!(
+        matches!(&outcome, train_core::BuildOutcome::Failed { reason } if reason.contains("branch \"release\" does not exist")),
+        "{outcome:?}"
+    );
+}
