@@ -1,0 +1,343 @@
+//! The HTTP API over a real local-mode engine: every route, every rejection, and random
+//! input that must only ever get a 2xx or 4xx JSON answer.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use proptest::prelude::*;
+use serde_json::Value;
+use train_core::{Actor, State};
+use train_engine::api::{self, Request, Response};
+
+fn alice() -> Option<Actor> {
+    Some(Actor::parse("local:alice").unwrap())
+}
+
+async fn call(world: &World, method: &str, path: &str, body: &str) -> Response {
+    let (path, query) = path
+        .split_once('?')
+        .map_or((path, None), |(p, q)| (p, Some(q)));
+    let req = Request {
+        method,
+        path,
+        query,
+        body: body.as_bytes(),
+        actor: alice(),
+    };
+    api::handle(&world.local.engine, req, world.clock_now()).await
+}
+
+trait Now {
+    fn clock_now(&self) -> chrono::DateTime<chrono::Utc>;
+}
+
+impl Now for World {
+    fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use train_local::Clock;
+        self.clock.now()
+    }
+}
+
+fn message(r: &Response) -> &str {
+    r.body
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no error message in {}", r.body))
+}
+
+async fn soaking_world() -> (World, String) {
+    let world = World::new(&[repo("api")], "");
+    let t = world
+        .run_until(3, |_, _, _| None, |t, _| t.state() == State::Soaking)
+        .await;
+    (world, t.id.to_string())
+}
+
+#[tokio::test]
+async fn list_and_show_describe_the_train_and_what_blocks_it() {
+    let (world, id) = soaking_world().await;
+    let r = call(&world, "GET", "/trains", "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["trains"][0]["id"], id.as_str());
+    assert_eq!(r.body["trains"][0]["state"], "soaking");
+    let r = call(&world, "GET", "/trains?state=released", "").await;
+    assert_eq!(r.body["trains"].as_array().unwrap().len(), 0);
+    let r = call(&world, "GET", &format!("/trains/{id}"), "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["components"][0]["name"], "api");
+    assert!(r.body["components"][0]["pinned"].as_str().unwrap().len() == 40);
+    let blocked: Vec<&str> = r.body["blocked_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        blocked
+            .iter()
+            .any(|b| b.starts_with("soaking until Wed 2026-11-25 09:00")),
+        "{blocked:?}"
+    );
+    assert!(
+        blocked.contains(&"waiting for the promote schedule"),
+        "{blocked:?}"
+    );
+}
+
+#[tokio::test]
+async fn cancel_records_the_authenticated_actor_and_a_second_cancel_is_a_409() {
+    let (world, id) = soaking_world().await;
+    let r = call(
+        &world,
+        "POST",
+        &format!("/trains/{id}/cancel"),
+        r#"{"reason": "checkout errors in staging"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["state"], "cancelled");
+    let last = r.body["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["actor"].as_str(), last["reason"].as_str()),
+        (Some("local:alice"), Some("checkout errors in staging"))
+    );
+    let r = call(
+        &world,
+        "POST",
+        &format!("/trains/{id}/cancel"),
+        r#"{"reason": "again"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 409);
+    assert!(
+        message(&r).contains("already cancelled by local:alice"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn hold_and_resume_round_trip_with_409s_when_they_do_not_apply() {
+    let (world, id) = soaking_world().await;
+    let r = call(
+        &world,
+        "POST",
+        &format!("/trains/{id}/resume"),
+        r#"{"reason": "nothing held"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 409);
+    assert!(message(&r).contains("is not held"));
+    let r = call(
+        &world,
+        "POST",
+        &format!("/trains/{id}/hold"),
+        r#"{"reason": "p99 latency up"}"#,
+    )
+    .await;
+    assert_eq!((r.status, r.body["state"].as_str()), (200, Some("held")));
+    let r = call(
+        &world,
+        "POST",
+        &format!("/trains/{id}/hold"),
+        r#"{"reason": "again"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 409);
+    let r = call(
+        &world,
+        "POST",
+        &format!("/trains/{id}/resume"),
+        r#"{"reason": "dashboard bug"}"#,
+    )
+    .await;
+    assert_eq!((r.status, r.body["state"].as_str()), (200, Some("soaking")));
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_4xx_that_says_what_to_do() {
+    let (world, id) = soaking_world().await;
+    let cancel = format!("/trains/{id}/cancel");
+    let cases: Vec<(&str, String, &str, u16, &str)> = vec![
+        (
+            "POST",
+            cancel.clone(),
+            "{not json",
+            400,
+            "must be JSON like",
+        ),
+        ("POST", cancel.clone(), "{}", 400, "missing field `reason`"),
+        (
+            "POST",
+            cancel.clone(),
+            r#"{"reason": ""}"#,
+            400,
+            "1 to 500 characters",
+        ),
+        (
+            "POST",
+            cancel.clone(),
+            r#"{"reason": 42}"#,
+            400,
+            "must be JSON like",
+        ),
+        (
+            "POST",
+            cancel.clone(),
+            r#"{"reason": "x", "actor": "mallory"}"#,
+            400,
+            "the actor is the authenticated caller",
+        ),
+        (
+            "POST",
+            "/trains/weekly-2030-W01/cancel".into(),
+            r#"{"reason": "x"}"#,
+            404,
+            "there is no train weekly-2030-W01",
+        ),
+        (
+            "GET",
+            "/trains/weekly-2030-W01".into(),
+            "",
+            404,
+            "GET /trains lists them",
+        ),
+        (
+            "GET",
+            "/trains/bad id!".into(),
+            "",
+            400,
+            "train ids look like",
+        ),
+        (
+            "POST",
+            format!("/trains/{id}/explode"),
+            r#"{"reason": "x"}"#,
+            404,
+            "use cancel, hold or resume",
+        ),
+        ("PUT", "/trains".into(), "", 405, "use GET"),
+        ("GET", "/nowhere".into(), "", 404, "see GET /trains"),
+        (
+            "GET",
+            "/trains?state=lost".into(),
+            "",
+            400,
+            "use one of building",
+        ),
+        ("GET", "/trains?limit=0".into(), "", 400, "1 to 200"),
+    ];
+    for (method, path, body, status, hint) in cases {
+        let r = call(&world, method, &path, body).await;
+        assert_eq!(r.status, status, "{method} {path} {body}: {}", r.body);
+        assert!(
+            message(&r).contains(hint),
+            "{method} {path} {body}: {} should say {hint:?}",
+            r.body
+        );
+    }
+    let big = format!(r#"{{"reason": "{}"}}"#, "x".repeat(api::MAX_BODY));
+    assert_eq!(call(&world, "POST", &cancel, &big).await.status, 413);
+    let unauthenticated = api::handle(
+        &world.local.engine,
+        Request {
+            method: "POST",
+            path: &cancel,
+            query: None,
+            body: b"{\"reason\":\"x\"}",
+            actor: None,
+        },
+        world.clock_now(),
+    )
+    .await;
+    assert_eq!(unauthenticated.status, 401);
+    // Nothing above changed the train.
+    let r = call(&world, "GET", &format!("/trains/{id}"), "").await;
+    assert_eq!(r.body["state"], "soaking");
+}
+
+#[tokio::test]
+async fn cancel_after_promotion_started_is_rejected_with_what_applies() {
+    let slow = "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 3\n";
+    let world = World::new(
+        &[Repo {
+            production: slow,
+            ..repo("api")
+        }],
+        "",
+    );
+    let t = world
+        .run_until(4, |_, _, _| None, |t, _| t.state() == State::Promoting)
+        .await;
+    let r = call(
+        &world,
+        "POST",
+        &format!("/trains/{}/cancel", t.id),
+        r#"{"reason": "too late"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        message(&r).contains("already promoting") && message(&r).contains("roll back"),
+        "{}",
+        r.body
+    );
+    let after = call(&world, "GET", &format!("/trains/{}", t.id), "").await;
+    assert_eq!(
+        after.body["state"], "promoting",
+        "the rejected cancel changed nothing"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
+
+    #[test]
+    fn no_input_gets_a_500_or_a_panic(
+        method in prop_oneof![Just("GET".to_owned()), Just("POST".to_owned()), Just("PUT".to_owned()), Just("DELETE".to_owned()), "[A-Z]{0,8}"],
+        path in prop_oneof![
+            Just("/trains".to_owned()),
+            "/trains/[a-zA-Z0-9%._-]{0,40}",
+            "/trains/weekly-2026-W48/[a-z]{0,10}",
+            "/[ -~]{0,60}",
+        ],
+        body in prop_oneof![
+            Just(String::new()),
+            "\\PC{0,200}",
+            "\\{\"reason\": \"[ -~]{0,40}\"\\}",
+            "\\{\"reason\": [0-9]{1,4}\\}",
+            "\\{\"[a-z]{1,8}\": \"[a-z]{0,8}\"\\}",
+        ],
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let world = WORLD.with(|w| w.clone());
+        let r = runtime.block_on(async {
+            let (path, query) = path.split_once('?').map_or((path.as_str(), None), |(p, q)| (p, Some(q)));
+            api::handle(&world.0, Request { method: &method, path, query, body: body.as_bytes(), actor: alice() }, chrono::Utc::now()).await
+        });
+        prop_assert!(r.status < 500, "{} {} {:?} -> {} {}", method, path, body, r.status, r.body);
+        prop_assert!(r.body.is_object());
+        if r.status >= 400 {
+            prop_assert!(r.body.pointer("/error/message").and_then(Value::as_str).is_some_and(|m| !m.is_empty()));
+        }
+    }
+}
+
+/// One engine for the fuzz cases, with a train in it, built once per test thread.
+#[derive(Clone)]
+struct Shared(train_engine::Engine, std::sync::Arc<World>);
+
+thread_local! {
+    static WORLD: Shared = {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (world, _) = runtime.block_on(soaking_world());
+        let world = std::sync::Arc::new(world);
+        Shared(world.local.engine.clone(), world)
+    };
+}
