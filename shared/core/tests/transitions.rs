@@ -492,6 +492,7 @@ fn a_cancelled_train_never_promotes() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // a table: one row per rejection
 fn rejections_say_why_and_what_applies() {
     let (promoting, _) = promoted(&config());
     let cases: Vec<(Train, Event, &str)> = vec![

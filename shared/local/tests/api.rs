@@ -3,15 +3,14 @@
 
 mod common;
 
-use chrono::Duration;
 use common::*;
 use proptest::prelude::*;
 use serde_json::Value;
 use train_core::{Actor, State};
 use train_engine::api::{self, Request, Response};
 
-fn alice() -> Option<Actor> {
-    Some(Actor::parse("local:alice").unwrap())
+fn alice() -> Actor {
+    Actor::parse("local:alice").unwrap()
 }
 
 async fn call(world: &World, method: &str, path: &str, body: &str) -> Response {
@@ -23,7 +22,7 @@ async fn call(world: &World, method: &str, path: &str, body: &str) -> Response {
         path,
         query,
         body: body.as_bytes(),
-        actor: alice(),
+        actor: Some(alice()),
     };
     api::handle(&world.local.engine, req, world.clock_now()).await
 }
@@ -316,10 +315,10 @@ proptest! {
         ],
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let world = WORLD.with(|w| w.clone());
+        let world = WORLD.with(Clone::clone);
         let r = runtime.block_on(async {
             let (path, query) = path.split_once('?').map_or((path.as_str(), None), |(p, q)| (p, Some(q)));
-            api::handle(&world.0, Request { method: &method, path, query, body: body.as_bytes(), actor: alice() }, chrono::Utc::now()).await
+            api::handle(&world.engine, Request { method: &method, path, query, body: body.as_bytes(), actor: Some(alice()) }, chrono::Utc::now()).await
         });
         prop_assert!(r.status < 500, "{} {} {:?} -> {} {}", method, path, body, r.status, r.body);
         prop_assert!(r.body.is_object());
@@ -331,13 +330,17 @@ proptest! {
 
 /// One engine for the fuzz cases, with a train in it, built once per test thread.
 #[derive(Clone)]
-struct Shared(train_engine::Engine, std::sync::Arc<World>);
+struct Shared {
+    engine: train_engine::Engine,
+    /// Keeps the data directory alive for the engine.
+    _world: std::sync::Arc<World>,
+}
 
 thread_local! {
     static WORLD: Shared = {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let (world, _) = runtime.block_on(soaking_world());
         let world = std::sync::Arc::new(world);
-        Shared(world.local.engine.clone(), world)
+        Shared { engine: world.local.engine.clone(), _world: world }
     };
 }

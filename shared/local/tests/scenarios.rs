@@ -5,6 +5,7 @@ mod common;
 use chrono::Duration;
 use common::*;
 use train_core::{Actor, BuildRequest, Event, Reason, Revision, Span, Stage, State};
+use train_engine::ports::ListQuery;
 use train_engine::{Builder, Cut, Observed};
 
 #[tokio::test]
@@ -46,7 +47,7 @@ async fn a_week_releases_exactly_the_commits_that_soaked_even_when_the_branch_mo
             .local
             .builder
             .build_dir(prod.build_id.as_ref().unwrap());
-        let log = world.log(&dir);
+        let log = World::log(&dir);
         assert!(
             log.contains(&format!("production build of {name} at {pin}")),
             "{name} built the pin: {log}"
@@ -252,7 +253,7 @@ async fn a_duplicate_cut_delivery_is_one_train_with_one_build_per_component() {
     assert_eq!(world.build_dirs(Stage::Staging).len(), 2);
     for dir in world.build_dirs(Stage::Staging) {
         assert_eq!(
-            world.log(&dir).matches("Entering phase BUILD").count(),
+            World::log(&dir).matches("Entering phase BUILD").count(),
             1,
             "{}",
             dir.display()
@@ -262,7 +263,7 @@ async fn a_duplicate_cut_delivery_is_one_train_with_one_build_per_component() {
         world
             .local
             .engine
-            .list(&Default::default())
+            .list(&ListQuery::default())
             .await
             .unwrap()
             .len(),
@@ -329,7 +330,7 @@ async fn the_builder_runs_a_key_once_however_often_it_is_started() {
         .status()
         .unwrap();
     assert!(status.success());
-    assert_eq!(world.log(&dir).matches("Entering phase BUILD").count(), 1);
+    assert_eq!(World::log(&dir).matches("Entering phase BUILD").count(), 1);
 }
 
 #[tokio::test]
@@ -366,10 +367,7 @@ async fn stopping_a_build_kills_its_phases_and_reports_stopped() {
     let builder = &world.local.builder;
     let s = builder.start(&request(&world, "stop", "1m")).await.unwrap();
     for _ in 0..200 {
-        if world
-            .log(&builder.build_dir(&s.build_id))
-            .contains("Running command sleep 30")
-        {
+        if World::log(&builder.build_dir(&s.build_id)).contains("Running command sleep 30") {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;

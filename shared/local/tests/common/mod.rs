@@ -2,6 +2,7 @@
 //! a SQLite data directory, real bash builds, and a simulated clock.
 #![allow(dead_code)]
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -41,7 +42,7 @@ pub struct Repo<'a> {
     pub wave: u32,
 }
 
-pub fn repo<'a>(name: &'a str) -> Repo<'a> {
+pub fn repo(name: &str) -> Repo<'_> {
     Repo {
         name,
         staging: GREEN,
@@ -95,10 +96,11 @@ impl World {
             std::fs::write(dir.join("app.txt"), "v1\n").unwrap();
             git(&dir, &["add", "."]);
             git(&dir, &["commit", "-q", "-m", "v1"]);
-            config.push_str(&format!(
+            let _ = write!(
+                config,
                 "\n[[component]]\nname = \"{}\"\nsource = \"repos/{}\"\nstaging = {{ buildspec = \"staging.yml\" }}\nproduction = {{ buildspec = \"production.yml\" }}\nwave = {}\n",
                 r.name, r.name, r.wave
-            ));
+            );
         }
         std::fs::write(root.path().join("release-train.toml"), &config).unwrap();
         let config = Arc::new(Config::parse(&config).unwrap());
@@ -180,7 +182,7 @@ impl World {
         dirs
     }
 
-    pub fn log(&self, dir: &Path) -> String {
+    pub fn log(dir: &Path) -> String {
         std::fs::read_to_string(dir.join("build.log")).unwrap_or_default()
     }
 }

@@ -1,0 +1,440 @@
+//! `trainctl` as a person uses it: the demo, validate and plan, and `serve` driven over
+//! HTTP and killed with SIGKILL mid-train.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const TRAINCTL: &str = env!("CARGO_BIN_EXE_trainctl");
+
+fn trainctl(args: &[&str]) -> Output {
+    Command::new(TRAINCTL)
+        .args(args)
+        .env_remove("TRAINCTL_API")
+        .output()
+        .expect("trainctl runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn the_demo_runs_a_week_and_releases_the_pinned_commits() {
+    let out = trainctl(&["demo"]);
+    let s = text(&out);
+    assert!(out.status.success(), "{s}");
+    assert!(
+        s.contains("cut")
+            && s.contains("soak started")
+            && s.contains("promote wave 1")
+            && s.contains("[promoting -> released]"),
+        "{s}"
+    );
+    assert!(s.contains("lands on api/main during the soak"), "{s}");
+    assert!(s.contains("RELEASED weekly-"), "{s}");
+}
+
+#[test]
+fn the_demo_with_cancel_starts_no_production_build() {
+    let out = trainctl(&["demo", "--cancel"]);
+    let s = text(&out);
+    assert!(out.status.success(), "{s}");
+    assert!(s.contains("[soaking -> cancelled]"), "{s}");
+    assert!(
+        s.contains("CANCELLED weekly-") && s.contains("no production builds started"),
+        "{s}"
+    );
+    assert!(!s.contains("production build of"), "{s}");
+}
+
+fn fixture() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/minimal.toml"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn validate_accepts_a_good_file_and_names_line_field_and_fix_for_each_mistake() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("release-train.toml");
+    std::fs::write(&path, fixture()).unwrap();
+    let out = trainctl(&["validate", "--config", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("valid"));
+
+    let mistakes = [
+        (
+            "time_zone = \"Europe/Berlin\"",
+            "time_zone = \"Mars/Olympus\"",
+            ":4: train.time_zone: unknown time zone",
+        ),
+        ("soak = \"48h\"", "soak = \"a while\"", ":7: train.soak:"),
+        (
+            "cut = \"cron(0 9 ? * MON *)\"",
+            "cut = \"cron(0 9 * * MON *)\"",
+            ":5: train.cut:",
+        ),
+        (
+            "wave = 2\n",
+            "wave = 0\n",
+            "wave: must be a whole number from 1 to 100",
+        ),
+        ("soak = \"48h\"", "soak = 48h", ":7: syntax:"),
+        (
+            "soak = \"48h\"",
+            "soak = \"48h\"\nsoke = 1",
+            ":8: syntax: unknown field `soke`",
+        ),
+    ];
+    for (from, to, want) in mistakes {
+        std::fs::write(&path, fixture().replacen(from, to, 1)).unwrap();
+        let out = trainctl(&["validate", "--config", path.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{to}: {err}");
+        assert!(err.contains(want), "{to}: {err:?} should contain {want:?}");
+        assert_eq!(err.trim().lines().count(), 1, "one line per mistake: {err}");
+        assert!(err.starts_with(path.to_str().unwrap()), "{err}");
+    }
+    let missing = trainctl(&["validate", "--config", "/nonexistent/release-train.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn plan_lists_cuts_and_promotions_and_marks_frozen_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("release-train.toml");
+    let frozen = format!(
+        "{}\n[[freeze]]\nname = \"always\"\nstarts = \"cron(0 0 ? * MON *)\"\nlasts = \"10h\"\n",
+        fixture()
+    );
+    std::fs::write(&path, frozen).unwrap();
+    let out = trainctl(&["plan", "--config", path.to_str().unwrap(), "--count", "2"]);
+    let s = text(&out);
+    assert!(out.status.success(), "{s}");
+    let cuts: Vec<&str> = s
+        .lines()
+        .filter(|l| l.trim_start().starts_with("cut"))
+        .collect();
+    let promotes: Vec<&str> = s
+        .lines()
+        .filter(|l| l.trim_start().starts_with("promote"))
+        .collect();
+    assert_eq!((cuts.len(), promotes.len()), (2, 2), "{s}");
+    assert!(
+        cuts.iter().all(|l| l.contains("Mon")
+            && l.contains("09:00")
+            && l.contains("weekly-")
+            && l.contains("FROZEN by \"always\"")),
+        "{s}"
+    );
+    assert!(
+        promotes
+            .iter()
+            .all(|l| l.contains("Wed") && !l.contains("FROZEN")),
+        "{s}"
+    );
+}
+
+/// A running `trainctl serve` over a data directory.
+struct Serve {
+    child: Child,
+    api: String,
+}
+
+impl Serve {
+    fn start(root: &Path) -> Self {
+        let data = root.join("data");
+        let _ = std::fs::remove_file(data.join("serve.addr"));
+        let child = Command::new(TRAINCTL)
+            .args([
+                "serve",
+                "--config",
+                root.join("release-train.toml").to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Owned from here on, so a failed start is still killed and reaped by Drop.
+        let mut serve = Self {
+            child,
+            api: String::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(addr) = std::fs::read_to_string(data.join("serve.addr")) {
+                addr.trim().clone_into(&mut serve.api);
+                return serve;
+            }
+            assert!(Instant::now() < deadline, "serve did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!("{}{path}", self.api);
+        let mut res = match (method, body) {
+            ("GET", _) => agent.get(&url).call().unwrap(),
+            (_, Some(b)) => agent
+                .post(&url)
+                .content_type("application/json")
+                .send(b)
+                .unwrap(),
+            _ => agent.post(&url).send_empty().unwrap(),
+        };
+        let status = res.status().as_u16();
+        (
+            status,
+            res.body_mut().read_json().expect("every answer is JSON"),
+        )
+    }
+
+    fn train(&self) -> Option<Value> {
+        let (_, list) = self.call("GET", "/trains", None);
+        let id = list["trains"].get(0)?["id"].as_str()?.to_owned();
+        Some(self.call("GET", &format!("/trains/{id}"), None).1)
+    }
+
+    fn wait_for(&self, what: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(t) = self.train()
+                && done(&t)
+            {
+                return t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {:#?}",
+                self.train()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn at(offset: Duration) -> String {
+    let t = chrono::Utc::now() + chrono::Duration::from_std(offset).unwrap();
+    format!("at({})", t.format("%Y-%m-%dT%H:%M:%S"))
+}
+
+/// Repositories and a config whose cut and promote fire a few seconds from now.
+fn live_train(root: &Path, staging_secs: u32, cut_in: u64, promote_in: u64, soak: &str) -> PathBuf {
+    let mut config = format!(
+        "[train]\nname = \"live\"\ntime_zone = \"UTC\"\ncut = \"{}\"\npromote = \"{}\"\nsoak = \"{soak}\"\n",
+        at(Duration::from_secs(cut_in)),
+        at(Duration::from_secs(promote_in))
+    );
+    for name in ["api", "web"] {
+        let dir = root.join("repos").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        git(&dir, &["init", "-q", "-b", "main"]);
+        let staging = format!(
+            "version: 0.2\nphases:\n  build:\n    commands:\n      - echo staging $RELEASE_COMMIT\n      - sleep {staging_secs}\n"
+        );
+        let production = "version: 0.2\nphases:\n  build:\n    commands:\n      - test \"$(git rev-parse HEAD)\" = \"$RELEASE_COMMIT\"\n      - echo production $RELEASE_COMMIT\n";
+        std::fs::write(dir.join("staging.yml"), staging).unwrap();
+        std::fs::write(dir.join("production.yml"), production).unwrap();
+        git(&dir, &["add", "."]);
+        git(&dir, &["commit", "-q", "-m", "v1"]);
+        let _ = write!(
+            config,
+            "\n[[component]]\nname = \"{name}\"\nsource = \"repos/{name}\"\nstaging = {{ buildspec = \"staging.yml\" }}\nproduction = {{ buildspec = \"production.yml\" }}\n"
+        );
+    }
+    let path = root.join("release-train.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+fn builds(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("data/builds"))
+        .map(|r| r.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn serve_killed_during_a_staging_build_and_during_the_soak_still_ships_once() {
+    let root = tempfile::tempdir().unwrap();
+    live_train(root.path(), 4, 2, 14, "2s");
+    let serve = Serve::start(root.path());
+    // Kill it while both staging builds are running.
+    serve.wait_for("staging builds running", 30, |t| {
+        t["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["staging"]["status"] == "running")
+    });
+    serve.kill9();
+    let serve = Serve::start(root.path());
+    let soaking = serve.wait_for("the soak", 30, |t| t["state"] == "soaking");
+    serve.kill9();
+    let serve = Serve::start(root.path());
+    let released = serve.wait_for("the release", 60, |t| {
+        t["state"] == "released"
+            && t["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["production"]["status"] == "succeeded")
+    });
+
+    assert_eq!(released["id"], soaking["id"]);
+    let dirs = builds(root.path());
+    assert_eq!(
+        dirs.len(),
+        4,
+        "one staging and one production build per component: {dirs:?}"
+    );
+    for dir in &dirs {
+        let log = std::fs::read_to_string(dir.join("build.log")).unwrap();
+        assert_eq!(
+            log.matches("Entering phase BUILD").count(),
+            1,
+            "{} ran once: {log}",
+            dir.display()
+        );
+    }
+    for c in released["components"].as_array().unwrap() {
+        assert_eq!(c["production"]["commit"], c["pinned"], "{c}");
+        assert_eq!(c["staging"]["commit"], c["pinned"], "{c}");
+    }
+    let (status, list) = serve.call("GET", "/trains", None);
+    assert_eq!(
+        (status, list["trains"].as_array().unwrap().len()),
+        (200, 1),
+        "a restart never cuts twice"
+    );
+}
+
+#[test]
+fn serve_answers_bad_requests_with_json_errors_and_cancels_with_trainctl() {
+    let root = tempfile::tempdir().unwrap();
+    live_train(root.path(), 0, 1, 3600, "1h");
+    let serve = Serve::start(root.path());
+    let train = serve.wait_for("the soak", 30, |t| t["state"] == "soaking");
+    let id = train["id"].as_str().unwrap().to_owned();
+
+    let (status, body) = serve.call("POST", &format!("/trains/{id}/cancel"), Some("{oops"));
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be JSON"),
+        "{body}"
+    );
+    let (status, body) = serve.call("POST", &format!("/trains/{id}/cancel"), Some("{}"));
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = serve.call("GET", "/trains/live-1999-01-01", None);
+    assert_eq!(status, 404, "{body}");
+    let huge = format!("{{\"reason\": \"{}\"}}", "x".repeat(100_000));
+    let (status, _) = serve.call("POST", &format!("/trains/{id}/cancel"), Some(&huge));
+    assert_eq!(status, 413);
+
+    let out = trainctl(&[
+        "cancel",
+        &id,
+        "--reason",
+        "smoke tests failing",
+        "--api",
+        &serve.api,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("cancelled"), "{}", text(&out));
+    let out = trainctl(&["status", &id, "--api", &serve.api]);
+    let s = text(&out);
+    assert!(
+        s.contains("CANCELLED") && s.contains("smoke tests failing") && s.contains("HISTORY"),
+        "{s}"
+    );
+    let out = trainctl(&["cancel", &id, "--reason", "again", "--api", &serve.api]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("error (409)") && text(&out).contains("already cancelled"),
+        "{}",
+        text(&out)
+    );
+    let out = trainctl(&["status", "--api", &serve.api]);
+    assert!(text(&out).contains(&id), "{}", text(&out));
+}
+
+#[test]
+fn a_second_serve_on_the_same_data_directory_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    live_train(root.path(), 0, 3600, 7200, "1h");
+    let _first = Serve::start(root.path());
+    let out = Command::new(TRAINCTL)
+        .args([
+            "serve",
+            "--config",
+            root.path().join("release-train.toml").to_str().unwrap(),
+            "--data",
+            root.path().join("data").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("in use by another trainctl"),
+        "{}",
+        text(&out)
+    );
+}
