@@ -11,11 +11,16 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Json};
 use serde_json::json;
+use std::collections::HashMap;
 use tracing::warn;
-use train_engine::api;
+
+use train_core::TrainId;
+use train_engine::ports::ListQuery;
+use train_engine::{Engine, api};
 use train_local::{Clock, LocalMode, Runner, SystemClock};
 
 use crate::local::{load_config, local_actor};
+use crate::render;
 
 #[derive(Clone)]
 struct App {
@@ -86,9 +91,13 @@ async fn serve(local: LocalMode, data: &Path, listen: SocketAddr) -> ExitCode {
 
     let looping = runner.clone();
     tokio::spawn(async move {
+        let mut timeline = Timeline::default();
         loop {
             match looping.step().await {
-                Ok(step) => looping.wait(&step, None).await,
+                Ok(step) => {
+                    timeline.print_new(looping.engine(), zone).await;
+                    looping.wait(&step, None).await;
+                }
                 Err(e) => {
                     warn!(error = %e, "reconcile pass failed; retrying");
                     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -114,6 +123,34 @@ async fn serve(local: LocalMode, data: &Path, listen: SocketAddr) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Prints each train's new audit records as they appear, so the terminal shows what the
+/// train is doing and why.
+#[derive(Default)]
+struct Timeline {
+    printed: HashMap<TrainId, usize>,
+}
+
+impl Timeline {
+    async fn print_new(&mut self, engine: &Engine, zone: chrono_tz::Tz) {
+        let Ok(trains) = engine
+            .list(&ListQuery {
+                limit: 10,
+                ..ListQuery::default()
+            })
+            .await
+        else {
+            return;
+        };
+        for train in trains.iter().rev() {
+            let seen = self.printed.entry(train.id.clone()).or_insert(0);
+            for r in train.history.iter().skip(*seen) {
+                println!("{}  {}", train.id, render::record(r, zone));
+            }
+            *seen = train.history.len();
+        }
+    }
 }
 
 /// Every request goes through the shared, framework-free handler.
