@@ -264,6 +264,9 @@ pub struct Train {
     pub hold: Option<Hold>,
     /// The promote firing this train is waiting to honour, once its gates pass.
     pub promotion_due: Option<DateTime<Utc>>,
+    /// The last promote firing a freeze deferred: a repeat of it is not a new request.
+    #[serde(default)]
+    pub deferred: Option<DateTime<Utc>>,
     pub components: BTreeMap<ComponentName, ComponentRun>,
     pub history: Vec<Record>,
     /// How many effects this train has issued; the next effect's id.
@@ -486,6 +489,7 @@ impl Train {
             phase: Phase::Building,
             hold: None,
             promotion_due: None,
+            deferred: None,
             components: config
                 .components
                 .iter()
@@ -615,6 +619,7 @@ impl Train {
             Event::PromotionDue { scheduled } => {
                 if matches!(next.phase, Phase::Building | Phase::Soaking { .. })
                     && next.promotion_due.is_none()
+                    && next.deferred != Some(*scheduled)
                 {
                     next.promotion_due = Some(*scheduled);
                     let actor = Actor::parse("schedule:promote").expect("valid actor");
@@ -1177,7 +1182,7 @@ impl Train {
                 until: thaw,
             }) = self.policy.freezes.at(now)
             {
-                self.promotion_due = None;
+                self.deferred = self.promotion_due.take();
                 let reason = format!(
                     "freeze {window:?} until {}; waiting for the first promote time after it",
                     self.local(thaw)

@@ -245,6 +245,9 @@ proptest! {
     fn safety_holds_over_random_sequences(ops in prop::collection::vec(op(), 0..60), exclude in any::<bool>()) {
         let config = config_with(if exclude { "exclude" } else { "halt" }, "");
         run(&config, &ops)?;
+        // The same, with a freeze over the promote time of the first week.
+        let frozen = Config::parse(&format!("{MINIMAL}\n[[freeze]]\nname = \"midweek\"\nfrom = \"2026-11-25T06:00\"\nuntil = \"2026-11-27T00:00\"\n")).unwrap();
+        run(&frozen, &ops)?;
     }
 
     #[test]

@@ -132,6 +132,19 @@ impl TrainView {
 
 /// One sentence on what the train is doing and why.
 pub fn summary(train: &Train, now: DateTime<Utc>) -> String {
+    let doing = phase_summary(train, now);
+    match &train.hold {
+        Some(h) if !train.is_terminal() => format!(
+            "held by {} since {}: {}; {doing}",
+            h.by,
+            train.local(h.at),
+            h.reason
+        ),
+        _ => doing,
+    }
+}
+
+fn phase_summary(train: &Train, now: DateTime<Utc>) -> String {
     let fmt = |t: &DateTime<Utc>| train.local(*t);
     let total = train.components.len();
     match &train.phase {
