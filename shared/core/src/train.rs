@@ -336,10 +336,12 @@ pub enum Effect {
         build_id: BuildId,
     },
     Publish(Announcement),
-    /// Written once per key: `<train>/<state>.json`.
+    /// Written once per key, `<train>/<state>.json`, from the train as it is when the
+    /// effect runs: the pins no longer change once the soak starts, and an ended train only
+    /// records late build results. (Carrying the train here would not fit a 400 KB outbox
+    /// item for a train of a thousand components.)
     WriteManifest {
         state: State,
-        train: Box<Train>,
     },
     EmitMetric(Metric),
 }
@@ -747,10 +749,7 @@ impl Train {
             at: now,
         }));
         if self.is_terminal() {
-            effects.push(Effect::WriteManifest {
-                state: after,
-                train: Box::new(self.clone()),
-            });
+            effects.push(Effect::WriteManifest { state: after });
         }
     }
 
@@ -1168,7 +1167,6 @@ impl Train {
             self.record(now, &Actor::system(), "soak started", Some(reason), before);
             effects.push(Effect::WriteManifest {
                 state: State::Soaking,
-                train: Box::new(self.clone()),
             });
         }
         if let (Phase::Soaking { since, until }, Some(due)) =

@@ -112,12 +112,21 @@ fn last_green_staging_build_starts_the_soak_from_that_moment() {
 fn entering_the_soak_writes_the_pinned_manifest() {
     let t = cut(&config());
     let at = monday() + Duration::minutes(5);
-    let (_, effects) = apply(
+    let (t, effects) = apply(
         &t,
         &[green("api", 1), green("web", 2), green("worker", 3)],
         at,
     );
-    assert!(effects.iter().any(|e| matches!(e, Effect::WriteManifest { state: State::Soaking, train } if train.components.values().all(|r| r.pinned.is_some()))));
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::WriteManifest {
+            state: State::Soaking
+        }
+    )));
+    assert!(
+        t.components.values().all(|r| r.pinned.is_some()),
+        "the manifest written now has every pin"
+    );
 }
 
 #[test]

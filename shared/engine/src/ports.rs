@@ -75,8 +75,9 @@ pub trait TrainStore: Send + Sync {
     async fn insert(&self, transition: &Transition) -> Result<Inserted, PortError>;
     /// A strongly consistent read.
     async fn load(&self, id: &TrainId) -> Result<Option<Stored>, PortError>;
-    /// Stores `transition` if the train is still at `expected`.
-    async fn commit(&self, expected: Version, transition: &Transition) -> Result<Saved, PortError>;
+    /// Stores `transition` if the train is still at `before.version`. `before` is the train
+    /// the transition was decided from, so a store can write only what changed.
+    async fn commit(&self, before: &Stored, transition: &Transition) -> Result<Saved, PortError>;
     /// Effects committed but not yet marked done, oldest first.
     async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError>;
     async fn mark_done(&self, id: &TrainId, effect: u64) -> Result<(), PortError>;
@@ -84,6 +85,9 @@ pub trait TrainStore: Send + Sync {
     async fn list(&self, query: &ListQuery) -> Result<Vec<Train>, PortError>;
     /// Trains that may still change: not settled, or with effects still pending.
     async fn unsettled(&self) -> Result<Vec<TrainId>, PortError>;
+    /// The train is settled and its outbox empty at `version`: it may leave `unsettled`.
+    /// A store that derives `unsettled` from the data can ignore this.
+    async fn close(&self, id: &TrainId, version: Version) -> Result<(), PortError>;
     /// The last schedule firing handled for `schedule` (local mode's own scheduler).
     async fn cursor(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, PortError>;
     async fn set_cursor(&self, schedule: &str, at: DateTime<Utc>) -> Result<(), PortError>;

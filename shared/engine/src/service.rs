@@ -179,8 +179,13 @@ impl Engine {
         Ok(self.ports.store.load(id).await?.map(|s| s.train))
     }
 
+    /// Trains of this deployment's train name unless the query names another.
     pub async fn list(&self, query: &ListQuery) -> Result<Vec<Train>, EngineError> {
-        Ok(self.ports.store.list(query).await?)
+        let mut query = query.clone();
+        query
+            .name
+            .get_or_insert_with(|| self.config.train.name.clone());
+        Ok(self.ports.store.list(&query).await?)
     }
 
     async fn decide_and_commit(
@@ -190,19 +195,20 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<(Applied, Vec<Pending>), EngineError> {
         for _ in 0..MAX_CONFLICTS {
-            let Some(Stored { train, version }) = self.ports.store.load(id).await? else {
+            let Some(before) = self.ports.store.load(id).await? else {
                 return Ok((Applied::NotFound, Vec::new()));
             };
+            let train = &before.train;
             let transition = match train.on(event, now) {
                 Ok(t) => t,
                 Err(rejection) => return Ok((Applied::Rejected(rejection), Vec::new())),
             };
-            if !transition.changed(&train) {
-                return Ok((Applied::Done(train), Vec::new()));
+            if !transition.changed(train) {
+                return Ok((Applied::Done(before.train), Vec::new()));
             }
-            match self.ports.store.commit(version, &transition).await? {
+            match self.ports.store.commit(&before, &transition).await? {
                 Saved::Committed(_) => {
-                    log_transition(&train, &transition);
+                    log_transition(train, &transition);
                     return Ok((Applied::Done(transition.train), transition.effects));
                 }
                 Saved::Conflict => debug!(train = %id, "lost a conditional write; deciding again"),
@@ -272,12 +278,19 @@ impl Engine {
             Effect::Publish(announcement) => {
                 self.ports.events.publish(announcement).await.map(|()| None)
             }
-            Effect::WriteManifest { state, train } => {
-                let body = serde_json::to_vec_pretty(train)
+            Effect::WriteManifest { state } => {
+                let Some(stored) = self.ports.store.load(id).await? else {
+                    return Err(PortError::fatal(format!(
+                        "manifest for {id}: the train is gone"
+                    )));
+                };
+                let manifest =
+                    serde_json::json!({ "state": state, "written_at": now, "train": stored.train });
+                let body = serde_json::to_vec_pretty(&manifest)
                     .map_err(|e| PortError::fatal(format!("manifest: {e}")))?;
                 self.ports
                     .manifests
-                    .put(&train.id, *state, &body)
+                    .put(id, *state, &body)
                     .await
                     .map(|_| None)
             }
@@ -329,9 +342,24 @@ impl Engine {
                     report.builds_finished += 1;
                 }
             }
-            self.apply(&id, &Event::Tick, now).await?;
+            let ticked = self.apply(&id, &Event::Tick, now).await?;
+            if matches!(&ticked, Applied::Done(t) if t.is_settled()) {
+                self.close_if_done(&id).await?;
+            }
         }
         Ok(report)
+    }
+
+    /// Stops listing a settled train whose outbox is empty among the unsettled ones.
+    async fn close_if_done(&self, id: &TrainId) -> Result<(), EngineError> {
+        let store = &self.ports.store;
+        if let Some(Stored { train, version }) = store.load(id).await?
+            && train.is_settled()
+            && store.pending(id).await?.is_empty()
+        {
+            store.close(id, version).await?;
+        }
+        Ok(())
     }
 
     /// The earliest time a train needs a pass without any outside event.

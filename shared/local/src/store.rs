@@ -159,7 +159,8 @@ impl TrainStore for SqliteStore {
         .transpose()
     }
 
-    async fn commit(&self, expected: Version, t: &Transition) -> Result<Saved, PortError> {
+    async fn commit(&self, before: &Stored, t: &Transition) -> Result<Saved, PortError> {
+        let expected = before.version;
         let (_, state, settled, body) = row_values(&t.train)?;
         let mut conn = self.conn();
         let tx = conn
@@ -246,6 +247,10 @@ impl TrainStore for SqliteStore {
             .and_then(Iterator::collect)
             .map_err(|e| fault(&e))?;
         Ok(ids.iter().filter_map(|i| TrainId::parse(i).ok()).collect())
+    }
+
+    async fn close(&self, _: &TrainId, _: Version) -> Result<(), PortError> {
+        Ok(()) // `unsettled` is a query over the trains and the outbox
     }
 
     async fn cursor(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, PortError> {
