@@ -3,20 +3,42 @@
 #
 #   bash tests/run.sh          formatting, clippy (pedantic, warnings denied), every test
 #
-# It installs what the tests need. Local mode needs only the Rust toolchain, git, bash and
-# coreutils' `timeout`, all on the machine image; the AWS emulator joins here with the AWS
-# adapters. CARGO_TARGET_DIR may point at a target directory kept between runs.
+# It installs what the tests need: local mode needs only the Rust toolchain, git, bash and
+# coreutils' `timeout`; the AWS adapter tests need moto, the AWS emulator, which this script
+# installs into .venv (pinned in tests/requirements-moto.txt) and serves on 127.0.0.1 for
+# the length of the run. CARGO_TARGET_DIR may point at a target directory kept between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
-for tool in cargo git bash timeout; do
+for tool in cargo git bash timeout python3; do
   command -v "$tool" >/dev/null || { echo "tests/run.sh: $tool is required and not installed" >&2; exit 1; }
 done
 # The tests never reach the network and never sign commits with a person's identity.
 export GIT_TERMINAL_PROMPT=0 GIT_CONFIG_NOSYSTEM=1
 export CARGO_TERM_COLOR=never
+
+step "AWS emulator (moto) on 127.0.0.1"
+if ! .venv/bin/python -c 'import moto' 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-moto.txt
+fi
+mkdir -p tests/.work
+rm -f tests/.work/moto.port
+.venv/bin/python tests/moto_serial.py tests/.work/moto.port > tests/.work/moto.log 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  [ -s tests/.work/moto.port ] && break
+  kill -0 "$moto_pid" 2>/dev/null || { cat tests/.work/moto.log >&2; echo "moto did not start" >&2; exit 1; }
+  sleep 0.2
+done
+[ -s tests/.work/moto.port ] || { echo "moto did not report its port" >&2; exit 1; }
+export MOTO_ENDPOINT="http://127.0.0.1:$(cat tests/.work/moto.port)"
+# The SDK's credential chain must never look for an instance metadata service.
+export AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-east-1
+echo "moto $(.venv/bin/python -c 'import moto; print(moto.__version__)') at $MOTO_ENDPOINT (pid $moto_pid)"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -270,7 +270,9 @@ fn at(offset: Duration) -> String {
     format!("at({})", t.format("%Y-%m-%dT%H:%M:%S"))
 }
 
-/// Repositories and a config whose cut and promote fire a few seconds from now.
+/// Repositories and a config whose cut and promote fire a few seconds from now. `serve`
+/// fires nothing that was due before its first start, so `cut_in` leaves it time to start
+/// on a loaded machine.
 fn live_train(root: &Path, staging_secs: u32, cut_in: u64, promote_in: u64, soak: &str) -> PathBuf {
     let mut config = format!(
         "[train]\nname = \"live\"\ntime_zone = \"UTC\"\ncut = \"{}\"\npromote = \"{}\"\nsoak = \"{soak}\"\n",
@@ -310,7 +312,7 @@ fn builds(root: &Path) -> Vec<PathBuf> {
 #[test]
 fn serve_killed_during_a_staging_build_and_during_the_soak_still_ships_once() {
     let root = tempfile::tempdir().unwrap();
-    live_train(root.path(), 4, 2, 14, "2s");
+    live_train(root.path(), 4, 4, 16, "2s");
     let serve = Serve::start(root.path());
     // Kill it while both staging builds are running.
     serve.wait_for("staging builds running", 30, |t| {
@@ -365,7 +367,7 @@ fn serve_killed_during_a_staging_build_and_during_the_soak_still_ships_once() {
 #[test]
 fn serve_answers_bad_requests_with_json_errors_and_cancels_with_trainctl() {
     let root = tempfile::tempdir().unwrap();
-    live_train(root.path(), 0, 1, 3600, "1h");
+    live_train(root.path(), 0, 4, 3600, "1h");
     let serve = Serve::start(root.path());
     let train = serve.wait_for("the soak", 30, |t| t["state"] == "soaking");
     let id = train["id"].as_str().unwrap().to_owned();

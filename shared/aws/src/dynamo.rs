@@ -1,0 +1,815 @@
+//! The train store on one DynamoDB table.
+//!
+//! # Items (partition key `pk`, sort key `sk`)
+//!
+//! | `sk` | item | written |
+//! | --- | --- | --- |
+//! | `H` | the header: version `v`, state, the train without components and history | every commit, conditionally |
+//! | `C#<component>` | one component with its builds, and the version `v` that wrote it | when it changed |
+//! | `A#<seq>` | one audit record | once |
+//! | `O#<seq>` | one pending effect; `done` once run (kept, so it can never come back) | once, then marked |
+//! | `J#<v>#<token>#<part>` | a commit too large for one transaction, gzipped | transiently |
+//!
+//! A train with a thousand components stays far below 400 KB per item.
+//!
+//! # Commits
+//!
+//! A commit is conditional on the header's version. Most transitions touch one component,
+//! so they are one `TransactWriteItems`: the header and the changed items, all or nothing.
+//! A transition with more than 100 items (a cut or a wave of a thousand components) is
+//! written as a journal first; the conditional header write that names the journal is the
+//! commit point; the journal's items are then applied in transactions of 100, each item
+//! conditional on not overwriting a newer version. Any reader that finds a journal named
+//! on the header applies it before reading, so a crash half-way is rolled forward, never
+//! seen. Writes therefore grow with N/100 calls, not N.
+//!
+//! A lost condition is an outcome ([`Saved::Conflict`], [`Inserted::AlreadyExists`]), not
+//! an error. Throttling, timeouts and 5xx are retryable [`PortError`]s.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::debug;
+use train_core::train::{ComponentRun, Record};
+use train_core::{Pending, Train, TrainId, Transition};
+use train_engine::PortError;
+use train_engine::TrainStore;
+use train_engine::ports::{Inserted, ListQuery, Saved, Stored, Version};
+
+/// Items per `TransactWriteItems` call (DynamoDB's limit).
+const TRANSACTION_ITEMS: usize = 100;
+/// Journal bytes per item, well under the 400 KB item limit.
+const JOURNAL_PART: usize = 300 * 1024;
+const BY_NAME: &str = "by-name";
+const OPEN: &str = "open";
+
+/// The DynamoDB train store.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    /// Fault injection: stop right after a journaled commit point, as a crash would.
+    crash_before_apply: bool,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn pk(id: &TrainId) -> String {
+    format!("T#{id}")
+}
+
+/// Classifies an SDK error: throttling, conflicts, timeouts and server faults are retryable.
+pub(crate) fn sdk_fault<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    context: &str,
+    e: &SdkError<E, R>,
+) -> PortError {
+    let retryable = match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or_default();
+            code.contains("Throttl")
+                || code.contains("LimitExceeded")
+                || code.contains("InternalServer")
+                || code.contains("ServiceUnavailable")
+                || code == "TransactionConflictException"
+                || code == "TransactionInProgressException"
+        }
+        _ => false,
+    };
+    let code = e.code().unwrap_or("");
+    let msg = e.message().unwrap_or("");
+    PortError {
+        message: format!("{context}: {code} {msg} ({e:?})")
+            .chars()
+            .take(600)
+            .collect(),
+        retryable,
+    }
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+fn json_fault(e: &serde_json::Error) -> PortError {
+    PortError::fatal(format!("a stored train does not decode: {e}"))
+}
+
+fn body<T: Serialize>(value: &T) -> Result<String, PortError> {
+    serde_json::to_string(value).map_err(|e| PortError::fatal(format!("encoding: {e}")))
+}
+
+/// One item the commit writes besides the header, with the condition that keeps a late or
+/// repeated write from overwriting newer data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Entry {
+    sk: String,
+    body: String,
+}
+
+impl Entry {
+    fn to_put(&self, table: &str, pk: &str, version: Version) -> Result<Put, PortError> {
+        let mut item = Item::from([
+            ("pk".into(), s(pk)),
+            ("sk".into(), s(&self.sk)),
+            ("body".into(), s(&self.body)),
+        ]);
+        let put = if self.sk.starts_with("C#") {
+            // A component may be rewritten, but never by an older commit.
+            item.insert("v".into(), n(version));
+            Put::builder()
+                .condition_expression("attribute_not_exists(v) OR v <= :v")
+                .expression_attribute_values(":v", n(version))
+        } else {
+            // Audit records and effects are written once; a repeat is a no-op.
+            Put::builder().condition_expression("attribute_not_exists(sk)")
+        };
+        put.table_name(table)
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| PortError::fatal(e.to_string()))
+    }
+}
+
+/// What a commit writes: the header and the entries that changed.
+struct Plan {
+    header: Item,
+    entries: Vec<Entry>,
+    version: Version,
+}
+
+fn plan(before: Option<&Train>, t: &Transition, version: Version) -> Result<Plan, PortError> {
+    let train = &t.train;
+    let mut entries = Vec::new();
+    for (name, run) in &train.components {
+        if before.and_then(|b| b.components.get(name)) != Some(run) {
+            entries.push(Entry {
+                sk: format!("C#{name}"),
+                body: body(run)?,
+            });
+        }
+    }
+    let seen = before.map_or(0, |b| b.history.len());
+    for (i, record) in train.history.iter().enumerate().skip(seen) {
+        entries.push(Entry {
+            sk: format!("A#{i:08}"),
+            body: body(record)?,
+        });
+    }
+    for p in &t.effects {
+        entries.push(Entry {
+            sk: format!("O#{:010}", p.id),
+            body: body(p)?,
+        });
+    }
+    let mut core = train.clone();
+    core.components.clear();
+    core.history.clear();
+    let mut header = Item::from([
+        ("pk".into(), s(pk(&train.id))),
+        ("sk".into(), s("H")),
+        ("v".into(), n(version)),
+        ("body".into(), s(body(&core)?)),
+        ("name".into(), s(train.name.as_str())),
+        (
+            "cut".into(),
+            s(format!(
+                "{}#{}",
+                train.cut_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                train.id
+            )),
+        ),
+        ("state".into(), s(train.state().as_str())),
+        ("settled".into(), AttributeValue::Bool(train.is_settled())),
+    ]);
+    if !train.is_settled() || !t.effects.is_empty() {
+        header.insert(OPEN.into(), s("open"));
+    }
+    Ok(Plan {
+        header,
+        entries,
+        version,
+    })
+}
+
+fn gzip(data: &[u8]) -> Result<Vec<u8>, PortError> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data)
+        .and_then(|()| enc.finish())
+        .map_err(|e| PortError::fatal(format!("gzip: {e}")))
+}
+
+fn gunzip(data: &[u8]) -> Result<Vec<u8>, PortError> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data)
+        .read_to_end(&mut out)
+        .map_err(|e| PortError::fatal(format!("journal: {e}")))?;
+    Ok(out)
+}
+
+/// A unique-enough token for a journal: the process, the time, a counter.
+fn token() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    format!(
+        "{:x}{:x}{:x}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            crash_before_apply: false,
+        }
+    }
+
+    /// For crash tests: every journaled commit stops after its commit point and before its
+    /// items are applied, returning an error as a crashed process would never return.
+    #[must_use]
+    pub fn crashing_before_apply(mut self) -> Self {
+        self.crash_before_apply = true;
+        self
+    }
+
+    /// Creates the table with its indexes, as the SAM template declares it; for tests and
+    /// for trying the service against an emulator.
+    pub async fn create_table(client: &Client, table: &str) -> Result<(), PortError> {
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let index = |name: &str,
+                     hash: &str,
+                     range: &str|
+         -> Result<GlobalSecondaryIndex, PortError> {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash).map_err(|e| PortError::fatal(e.to_string()))?)
+                .key_schema(
+                    key(range, KeyType::Range).map_err(|e| PortError::fatal(e.to_string()))?,
+                )
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .map_err(|e| PortError::fatal(e.to_string()))
+        };
+        let fatal = |e: aws_sdk_dynamodb::error::BuildError| PortError::fatal(e.to_string());
+        client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash).map_err(fatal)?)
+            .key_schema(key("sk", KeyType::Range).map_err(fatal)?)
+            .attribute_definitions(attr("pk").map_err(fatal)?)
+            .attribute_definitions(attr("sk").map_err(fatal)?)
+            .attribute_definitions(attr("name").map_err(fatal)?)
+            .attribute_definitions(attr("cut").map_err(fatal)?)
+            .attribute_definitions(attr(OPEN).map_err(fatal)?)
+            .global_secondary_indexes(index(BY_NAME, "name", "cut")?)
+            .global_secondary_indexes(index(OPEN, OPEN, "pk")?)
+            .send()
+            .await
+            .map_err(|e| sdk_fault("CreateTable", &e))?;
+        Ok(())
+    }
+
+    /// Every item of a train's partition, strongly consistent, all pages.
+    async fn partition(&self, id: &TrainId) -> Result<Vec<Item>, PortError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk(id)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_fault("Query", &e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Writes entries in transactions of up to 100. An item whose condition fails (already
+    /// written, or newer) is dropped and the rest retried: the write is idempotent.
+    async fn put_entries(
+        &self,
+        pk: &str,
+        entries: &[Entry],
+        version: Version,
+    ) -> Result<(), PortError> {
+        for chunk in entries.chunks(TRANSACTION_ITEMS) {
+            let mut remaining: Vec<&Entry> = chunk.iter().collect();
+            for _ in 0..=TRANSACTION_ITEMS {
+                if remaining.is_empty() {
+                    break;
+                }
+                let items = remaining
+                    .iter()
+                    .map(|e| {
+                        e.to_put(&self.table, pk, version)
+                            .map(|p| TransactWriteItem::builder().put(p).build())
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                match self
+                    .client
+                    .transact_write_items()
+                    .set_transact_items(Some(items))
+                    .send()
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(e) => {
+                        let failed = cancelled_items(&e);
+                        if failed.is_empty() {
+                            return Err(sdk_fault("TransactWriteItems", &e));
+                        }
+                        remaining = remaining
+                            .into_iter()
+                            .enumerate()
+                            .filter(|(i, _)| !failed.contains(i))
+                            .map(|(_, e)| e)
+                            .collect();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores `plan` under the header condition; `None` when the condition failed.
+    async fn write(
+        &self,
+        plan: Plan,
+        condition: &str,
+        values: Item,
+    ) -> Result<Option<Version>, PortError> {
+        let pk = match plan.header.get("pk") {
+            Some(AttributeValue::S(p)) => p.clone(),
+            _ => return Err(PortError::fatal("header without pk")),
+        };
+        let header_put = |header: Item| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(header))
+                .condition_expression(condition)
+                .set_expression_attribute_values((!values.is_empty()).then(|| values.clone()))
+                .build()
+                .map_err(|e| PortError::fatal(e.to_string()))
+        };
+        if plan.entries.len() < TRANSACTION_ITEMS {
+            let mut items = vec![
+                TransactWriteItem::builder()
+                    .put(header_put(plan.header)?)
+                    .build(),
+            ];
+            for e in &plan.entries {
+                items.push(
+                    TransactWriteItem::builder()
+                        .put(e.to_put(&self.table, &pk, plan.version)?)
+                        .build(),
+                );
+            }
+            return match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+            {
+                Ok(_) => Ok(Some(plan.version)),
+                Err(e) if cancelled_items(&e).contains(&0) => Ok(None),
+                Err(e) => Err(sdk_fault("TransactWriteItems", &e)),
+            };
+        }
+        // Too large for one transaction: journal, then the header as the commit point.
+        let journal = gzip(body(&plan.entries)?.as_bytes())?;
+        let parts: Vec<&[u8]> = journal.chunks(JOURNAL_PART).collect();
+        let name = format!("{}#{}#{}", plan.version, token(), parts.len());
+        for (i, part) in parts.iter().enumerate() {
+            let item = Item::from([
+                ("pk".into(), s(&pk)),
+                ("sk".into(), s(format!("J#{name}#{i:03}"))),
+                (
+                    "data".into(),
+                    AttributeValue::B(aws_smithy_types::Blob::new(part.to_vec())),
+                ),
+            ]);
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| sdk_fault("PutItem", &e))?;
+        }
+        let mut header = plan.header;
+        header.insert("journal".into(), s(&name));
+        match self
+            .client
+            .put_item()
+            .set_item(Some(header))
+            .table_name(&self.table)
+            .condition_expression(condition)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_condition_failure(&e) => {
+                self.delete_journal(&pk, &name).await;
+                return Ok(None);
+            }
+            Err(e) => return Err(sdk_fault("PutItem", &e)),
+        }
+        if self.crash_before_apply {
+            return Err(PortError::retryable(
+                "injected crash after the commit point",
+            ));
+        }
+        self.roll_forward(&pk, &name).await?;
+        Ok(Some(plan.version))
+    }
+
+    /// Applies a committed journal and clears it from the header. Safe to run many times,
+    /// concurrently, and after newer commits.
+    async fn roll_forward(&self, pk: &str, name: &str) -> Result<(), PortError> {
+        let (version, parts) = name
+            .split_once('#')
+            .and_then(|(v, rest)| {
+                Some((
+                    v.parse::<Version>().ok()?,
+                    rest.rsplit_once('#')?.1.parse::<usize>().ok()?,
+                ))
+            })
+            .ok_or_else(|| PortError::fatal(format!("malformed journal name {name}")))?;
+        let mut data = Vec::new();
+        for i in 0..parts {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key("pk", s(pk))
+                .key("sk", s(format!("J#{name}#{i:03}")))
+                .send()
+                .await
+                .map_err(|e| sdk_fault("GetItem", &e))?;
+            match out.item.and_then(|mut it| it.remove("data")) {
+                Some(AttributeValue::B(b)) => data.extend_from_slice(b.as_ref()),
+                // Already applied and cleaned up by someone else.
+                _ => return Ok(()),
+            }
+        }
+        let entries: Vec<Entry> =
+            serde_json::from_slice(&gunzip(&data)?).map_err(|e| json_fault(&e))?;
+        self.put_entries(pk, &entries, version).await?;
+        let cleared = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s("H"))
+            .update_expression("REMOVE journal")
+            .condition_expression("journal = :j")
+            .expression_attribute_values(":j", s(name))
+            .send()
+            .await;
+        match cleared {
+            Ok(_) => {}
+            Err(e) if is_condition_failure(&e) => {}
+            Err(e) => return Err(sdk_fault("UpdateItem", &e)),
+        }
+        self.delete_journal(pk, name).await;
+        Ok(())
+    }
+
+    /// Best effort: a journal left behind is garbage, never read again.
+    async fn delete_journal(&self, pk: &str, name: &str) {
+        let parts = name
+            .rsplit_once('#')
+            .and_then(|(_, p)| p.parse::<usize>().ok())
+            .unwrap_or(0);
+        for i in 0..parts {
+            let deleted = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(format!("J#{name}#{i:03}")))
+                .send()
+                .await;
+            if let Err(e) = deleted {
+                debug!(error = %sdk_fault("DeleteItem", &e), "journal part left behind");
+            }
+        }
+    }
+
+    /// The partition, with any committed journal applied first.
+    async fn settled_partition(&self, id: &TrainId) -> Result<Vec<Item>, PortError> {
+        for _ in 0..5 {
+            let items = self.partition(id).await?;
+            let journal = items
+                .iter()
+                .find(|i| matches!(i.get("sk"), Some(AttributeValue::S(k)) if k == "H"))
+                .and_then(|h| match h.get("journal") {
+                    Some(AttributeValue::S(j)) => Some(j.clone()),
+                    _ => None,
+                });
+            match journal {
+                None => return Ok(items),
+                Some(name) => self.roll_forward(&pk(id), &name).await?,
+            }
+        }
+        Err(PortError::retryable(format!(
+            "train {id} keeps changing; try again"
+        )))
+    }
+}
+
+/// The indexes of the items a cancelled transaction failed on because of their condition.
+fn cancelled_items<R>(
+    e: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> Vec<usize> {
+    let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) =
+        e.as_service_error()
+    else {
+        return Vec::new();
+    };
+    c.cancellation_reasons()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn text(item: &Item, key: &str) -> Option<String> {
+    match item.get(key) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// Reassembles a train from its partition.
+fn assemble(items: &[Item]) -> Result<Option<Stored>, PortError> {
+    let Some(header) = items.iter().find(|i| text(i, "sk").as_deref() == Some("H")) else {
+        return Ok(None);
+    };
+    let mut train: Train = serde_json::from_str(&text(header, "body").unwrap_or_default())
+        .map_err(|e| json_fault(&e))?;
+    let version = match header.get("v") {
+        Some(AttributeValue::N(v)) => v.parse().unwrap_or(0),
+        _ => 0,
+    };
+    for item in items {
+        let sk = text(item, "sk").unwrap_or_default();
+        let raw = text(item, "body").unwrap_or_default();
+        if let Some(name) = sk.strip_prefix("C#") {
+            let run: ComponentRun = serde_json::from_str(&raw).map_err(|e| json_fault(&e))?;
+            let name = train_core::ComponentName::parse(name)
+                .map_err(|e| PortError::fatal(e.to_string()))?;
+            train.components.insert(name, run);
+        } else if sk.starts_with("A#") {
+            let record: Record = serde_json::from_str(&raw).map_err(|e| json_fault(&e))?;
+            train.history.push(record);
+        }
+    }
+    Ok(Some(Stored { train, version }))
+}
+
+#[async_trait]
+impl TrainStore for DynamoStore {
+    async fn insert(&self, t: &Transition) -> Result<Inserted, PortError> {
+        let plan = plan(None, t, 1)?;
+        if self
+            .write(plan, "attribute_not_exists(pk)", Item::new())
+            .await?
+            .is_some()
+        {
+            return Ok(Inserted::Created);
+        }
+        // Finish a first delivery that committed a journal and then stopped.
+        self.settled_partition(&t.train.id).await?;
+        Ok(Inserted::AlreadyExists)
+    }
+
+    async fn load(&self, id: &TrainId) -> Result<Option<Stored>, PortError> {
+        assemble(&self.settled_partition(id).await?)
+    }
+
+    async fn commit(&self, before: &Stored, t: &Transition) -> Result<Saved, PortError> {
+        let plan = plan(Some(&before.train), t, before.version + 1)?;
+        let values = Item::from([(":v".to_owned(), n(before.version))]);
+        Ok(
+            match self
+                .write(plan, "v = :v AND attribute_not_exists(journal)", values)
+                .await?
+            {
+                Some(v) => Saved::Committed(v),
+                None => Saved::Conflict,
+            },
+        )
+    }
+
+    async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError> {
+        let items = self.settled_partition(id).await?;
+        let mut out = Vec::new();
+        for item in &items {
+            if text(item, "sk").is_some_and(|k| k.starts_with("O#")) && !item.contains_key("done") {
+                out.push(
+                    serde_json::from_str(&text(item, "body").unwrap_or_default())
+                        .map_err(|e| json_fault(&e))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn mark_done(&self, id: &TrainId, effect: u64) -> Result<(), PortError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk(id)))
+            .key("sk", s(format!("O#{effect:010}")))
+            .update_expression("SET done = :t")
+            .condition_expression("attribute_exists(sk)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map(drop)
+            .or_else(|e| {
+                if is_condition_failure(&e) {
+                    Ok(())
+                } else {
+                    Err(sdk_fault("UpdateItem", &e))
+                }
+            })
+    }
+
+    async fn list(&self, q: &ListQuery) -> Result<Vec<Train>, PortError> {
+        let Some(name) = &q.name else {
+            return Err(PortError::fatal(
+                "the DynamoDB store lists one train name at a time",
+            ));
+        };
+        let limit = if q.limit == 0 { 100 } else { q.limit };
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_NAME)
+                .key_condition_expression("#n = :n")
+                .expression_attribute_names("#n", "name")
+                .expression_attribute_values(":n", s(name.as_str()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit).unwrap_or(100))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_fault("Query", &e))?;
+            for key in page.items.unwrap_or_default() {
+                let id = text(&key, "pk")
+                    .and_then(|p| p.strip_prefix("T#").and_then(|i| TrainId::parse(i).ok()));
+                let Some(id) = id else { continue };
+                if let Some(stored) = self.load(&id).await?
+                    && q.state.is_none_or(|s| stored.train.state() == s)
+                {
+                    out.push(stored.train);
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn unsettled(&self) -> Result<Vec<TrainId>, PortError> {
+        let mut ids = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(OPEN)
+                .key_condition_expression("#o = :o")
+                .expression_attribute_names("#o", OPEN)
+                .expression_attribute_values(":o", s("open"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_fault("Query", &e))?;
+            ids.extend(page.items.unwrap_or_default().iter().filter_map(|k| {
+                text(k, "pk")?
+                    .strip_prefix("T#")
+                    .and_then(|i| TrainId::parse(i).ok())
+            }));
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
+    async fn close(&self, id: &TrainId, version: Version) -> Result<(), PortError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk(id)))
+            .key("sk", s("H"))
+            .update_expression("REMOVE #o")
+            .condition_expression("v = :v")
+            .expression_attribute_names("#o", OPEN)
+            .expression_attribute_values(":v", n(version))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()), // changed since: still open
+            Err(e) => Err(sdk_fault("UpdateItem", &e)),
+        }
+    }
+
+    async fn cursor(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key("pk", s(format!("CURSOR#{schedule}")))
+            .key("sk", s("H"))
+            .send()
+            .await
+            .map_err(|e| sdk_fault("GetItem", &e))?;
+        Ok(out
+            .item
+            .and_then(|i| text(&i, "at"))
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    async fn set_cursor(&self, schedule: &str, at: DateTime<Utc>) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("CURSOR#{schedule}")))
+            .item("sk", s("H"))
+            .item("at", s(at.to_rfc3339_opts(SecondsFormat::Secs, true)))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| sdk_fault("PutItem", &e))
+    }
+}

@@ -1,0 +1,61 @@
+//! The AWS side of the release train's ports, on the official AWS SDK for Rust.
+//!
+//! Each adapter keeps its wire format to itself (`AttributeValue`s never leave
+//! [`dynamo`]). Clients are built once per process from one [`aws_config::SdkConfig`]:
+//! region and credentials from the standard chain, an endpoint override for emulators
+//! (`AWS_ENDPOINT_URL`, the SDK's own variable), and deliberate timeouts and retries.
+//!
+//! # Layout
+//! - [`dynamo`]: `DynamoStore`, the train store (items per component, journaled large commits).
+//! - [`calls`]: an interceptor that counts SDK calls by operation, for tests and benchmarks.
+
+pub mod calls;
+pub mod dynamo;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub use calls::CallCounter;
+pub use dynamo::DynamoStore;
+
+/// Timeouts for a Lambda function's calls: short enough to retry within one invocation.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(20))
+        .build()
+}
+
+/// The SDK configuration for the functions: the standard chain for region and credentials,
+/// adaptive retries (three attempts, backing off on throttling).
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .retry_config(RetryConfig::adaptive().with_max_attempts(3))
+        .load()
+        .await
+}
+
+/// The SDK configuration for tests against an emulator on loopback: static credentials,
+/// us-east-1, no retries (a test must see every failure), and patient timeouts (the
+/// emulator serves one request at a time, so a busy one answers late, not wrongly).
+pub async fn emulator_config(endpoint: &str) -> SdkConfig {
+    let patient = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_mins(2))
+        .build();
+    let credentials =
+        aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "emulator");
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(credentials)
+        .timeout_config(patient)
+        .retry_config(RetryConfig::disabled())
+        .load()
+        .await
+}

@@ -1,0 +1,340 @@
+//! The DynamoDB store against the emulator: its port semantics, the same trains as the
+//! SQLite store, a cancel racing a promotion, and a train of a thousand components.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use common::*;
+use train_core::{Actor, Event, Reason, Stage, State, Train};
+use train_engine::ports::{Inserted, ListQuery, Saved};
+use train_engine::{Applied, Cut, TrainStore};
+use train_local::SqliteStore;
+
+#[tokio::test]
+async fn insert_is_once_commit_is_conditional_and_a_lost_race_is_an_outcome() {
+    let (store, _) = dynamo().await;
+    let config = config(3);
+    let cut = Train::cut(&config, monday(), monday());
+    assert_eq!(store.insert(&cut).await.unwrap(), Inserted::Created);
+    assert_eq!(store.insert(&cut).await.unwrap(), Inserted::AlreadyExists);
+    let stored = store.load(&cut.train.id).await.unwrap().unwrap();
+    assert_eq!(stored.train, cut.train, "the train reads back whole");
+    assert_eq!(stored.version, 1);
+    assert_eq!(store.pending(&cut.train.id).await.unwrap(), cut.effects);
+
+    let hold = Event::Hold {
+        by: Actor::parse("local:a").unwrap(),
+        reason: Reason::parse("x").unwrap(),
+    };
+    let next = stored.train.on(&hold, monday()).unwrap();
+    assert_eq!(
+        store.commit(&stored, &next).await.unwrap(),
+        Saved::Committed(2)
+    );
+    assert_eq!(
+        store.commit(&stored, &next).await.unwrap(),
+        Saved::Conflict,
+        "a stale version loses"
+    );
+    assert_eq!(
+        store.load(&cut.train.id).await.unwrap().unwrap().train,
+        next.train
+    );
+
+    let first = cut.effects[0].id;
+    store.mark_done(&cut.train.id, first).await.unwrap();
+    store.mark_done(&cut.train.id, first).await.unwrap();
+    assert!(
+        store
+            .pending(&cut.train.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p.id != first)
+    );
+    assert_eq!(
+        store.unsettled().await.unwrap(),
+        std::slice::from_ref(&cut.train.id)
+    );
+    assert!(store.cursor("cut").await.unwrap().is_none());
+    store.set_cursor("cut", monday()).await.unwrap();
+    assert_eq!(store.cursor("cut").await.unwrap(), Some(monday()));
+}
+
+#[tokio::test]
+async fn list_is_newest_first_and_filters_by_state() {
+    let (store, _) = dynamo().await;
+    let config = config(1);
+    for week in 0..3 {
+        let at = monday() + Duration::weeks(week);
+        store.insert(&Train::cut(&config, at, at)).await.unwrap();
+    }
+    let q = ListQuery {
+        name: Some(config.train.name.clone()),
+        state: None,
+        limit: 2,
+    };
+    let ids: Vec<String> = store
+        .list(&q)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id.to_string())
+        .collect();
+    assert_eq!(ids, ["weekly-2026-W50", "weekly-2026-W49"]);
+    let q = ListQuery {
+        state: Some(State::Released),
+        limit: 10,
+        ..q
+    };
+    assert!(store.list(&q).await.unwrap().is_empty());
+}
+
+/// Runs a whole train through the engine on `store` and returns it with its effects.
+async fn whole_train(store: Arc<dyn TrainStore>, cancel: bool) -> (Train, Vec<String>) {
+    let rig = engine(store, config(4));
+    let Cut::Created(train) = rig.engine.cut(monday(), monday()).await.unwrap() else {
+        panic!("new train")
+    };
+    let mut now = monday() + Duration::minutes(5);
+    rig.engine.reconcile(now).await.unwrap();
+    if cancel {
+        let event = Event::Cancel {
+            by: Actor::parse("local:alice").unwrap(),
+            reason: Reason::parse("checkout errors").unwrap(),
+        };
+        rig.engine
+            .apply(&train.id, &event, now + Duration::hours(20))
+            .await
+            .unwrap();
+    }
+    now += Duration::hours(48);
+    rig.engine.promotion_due(now, now).await.unwrap();
+    for _ in 0..4 {
+        now += Duration::minutes(10);
+        rig.engine.reconcile(now).await.unwrap();
+    }
+    let end = rig.engine.train(&train.id).await.unwrap().unwrap();
+    let events = rig
+        .recorder
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{:?}->{}", a.from, a.to))
+        .collect();
+    (end, events)
+}
+
+#[tokio::test]
+async fn both_stores_give_the_same_trains_for_the_same_inputs() {
+    for cancel in [false, true] {
+        let (dynamo, _) = dynamo().await;
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteStore::open(&dir.path().join("t.sqlite")).unwrap();
+        let (a, ea) = whole_train(Arc::new(dynamo), cancel).await;
+        let (b, eb) = whole_train(Arc::new(sqlite), cancel).await;
+        assert_eq!(
+            a.state(),
+            if cancel {
+                State::Cancelled
+            } else {
+                State::Released
+            }
+        );
+        assert_eq!(
+            a, b,
+            "same train from DynamoDB and SQLite (cancel: {cancel})"
+        );
+        assert_eq!(ea, eb);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_racing_promotion_has_exactly_one_winner_in_200_rounds() {
+    let config = config(2);
+    let (mut cancels, mut promotions) = (0, 0);
+    for round in 0..200i64 {
+        // A table per round: the emulator's queries slow down as a table fills up.
+        let store: Arc<dyn TrainStore> = Arc::new(dynamo().await.0);
+        // A train soaked past its soak, stored at once; then the two race through the engine.
+        let at = monday() + Duration::weeks(round);
+        let soaked = soaked_train(&config, at);
+        store
+            .insert(&train_core::Transition {
+                train: soaked.clone(),
+                effects: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let rig = engine(store.clone(), config.clone());
+        let due = at + Duration::hours(50);
+        let (e1, e2, id1, id2) = (
+            rig.engine.clone(),
+            rig.engine.clone(),
+            soaked.id.clone(),
+            soaked.id.clone(),
+        );
+        let cancel = tokio::spawn(async move {
+            let event = Event::Cancel {
+                by: Actor::parse("local:bob").unwrap(),
+                reason: Reason::parse("race").unwrap(),
+            };
+            e1.apply(&id1, &event, due).await.unwrap()
+        });
+        let promote = tokio::spawn(async move {
+            e2.apply(&id2, &Event::PromotionDue { scheduled: due }, due)
+                .await
+                .unwrap()
+        });
+        let (cancel, _) = (cancel.await.unwrap(), promote.await.unwrap());
+        let end = rig.engine.train(&soaked.id).await.unwrap().unwrap();
+        let production = rig
+            .builder
+            .started
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| r.stage == Stage::Production)
+            .count();
+        match end.state() {
+            State::Cancelled => {
+                assert!(matches!(cancel, Applied::Done(_)));
+                assert_eq!(
+                    production, 0,
+                    "round {round}: cancelled, yet a production build started"
+                );
+                cancels += 1;
+            }
+            State::Promoting | State::Released => {
+                assert!(
+                    matches!(&cancel, Applied::Rejected(r) if r.message.contains("already promoting")),
+                    "round {round}: {cancel:?}"
+                );
+                assert_eq!(production, 2, "round {round}");
+                promotions += 1;
+            }
+            other => panic!("round {round}: {other}"),
+        }
+    }
+    println!("cancel won {cancels} rounds, promotion won {promotions}");
+    assert_eq!(cancels + promotions, 200);
+}
+
+/// A train cut at `at` whose staging builds all went green a minute later.
+fn soaked_train(config: &train_core::Config, at: chrono::DateTime<chrono::Utc>) -> Train {
+    let mut t = Train::cut(config, at, at).train;
+    let names: Vec<_> = t.components.keys().cloned().collect();
+    for (i, name) in names.into_iter().enumerate() {
+        let commit = train_core::Commit::parse(&format!("{:040x}", i + 1)).unwrap();
+        let build_id = train_core::BuildId::parse(&format!("b{i}")).unwrap();
+        let outcome = train_core::BuildOutcome::Succeeded {
+            commit: Some(commit),
+        };
+        let event = Event::BuildFinished {
+            component: name,
+            stage: Stage::Staging,
+            attempt: 1,
+            build_id,
+            outcome,
+        };
+        t = t.on(&event, at + Duration::minutes(1)).unwrap().train;
+    }
+    assert_eq!(t.state(), State::Soaking);
+    t
+}
+
+#[tokio::test]
+async fn a_thousand_components_fit_and_writes_grow_with_n_over_100() {
+    let (store, calls) = dynamo().await;
+    let config = config(1000);
+    let cut = Train::cut(&config, monday(), monday());
+    assert_eq!(store.insert(&cut).await.unwrap(), Inserted::Created);
+    let write_calls = calls.snapshot();
+    let back = store.load(&cut.train.id).await.unwrap().unwrap();
+    assert_eq!(back.train, cut.train);
+    assert_eq!(
+        store.pending(&cut.train.id).await.unwrap().len(),
+        cut.effects.len()
+    );
+    let all = calls.snapshot();
+    println!("1,000-component cut: writes {write_calls:?}; with two reads back: {all:?}");
+    let transactions = write_calls.get("TransactWriteItems").copied().unwrap_or(0);
+    // 1,000 components + 1,000 start effects + 1 audit record + 1 metric + 1 event = 2,003 items.
+    assert!(
+        transactions <= 2_003 / 100 + 2,
+        "{transactions} transactions"
+    );
+    assert!(
+        write_calls.get("PutItem").copied().unwrap_or(0) <= 3,
+        "journal part(s) and the header"
+    );
+    let queries = all.get("Query").copied().unwrap_or(0);
+    assert!(
+        queries <= 12,
+        "{queries} queries for two full reads: pages, not one read per component"
+    );
+
+    // One build event on the big train is one small transaction.
+    calls.reset();
+    let id = train_core::BuildId::parse("b-1").unwrap();
+    let name = train_core::ComponentName::parse("c0007").unwrap();
+    let event = Event::BuildStarted {
+        component: name,
+        stage: Stage::Staging,
+        attempt: 1,
+        build_id: id,
+        commit: None,
+    };
+    let next = back.train.on(&event, monday()).unwrap();
+    assert_eq!(
+        store.commit(&back, &next).await.unwrap(),
+        Saved::Committed(2)
+    );
+    assert_eq!(calls.snapshot().get("TransactWriteItems"), Some(&1));
+    assert_eq!(
+        store.load(&cut.train.id).await.unwrap().unwrap().train,
+        next.train
+    );
+}
+
+#[tokio::test]
+async fn a_large_commit_cut_short_after_its_commit_point_is_rolled_forward_by_the_next_reader() {
+    let (store, calls) = dynamo().await;
+    let config = config(150);
+    let cut = Train::cut(&config, monday(), monday());
+    store.insert(&cut).await.unwrap();
+    let stored = store.load(&cut.train.id).await.unwrap().unwrap();
+    // A transition touching all 150 components: too large for one transaction.
+    let mut next = stored.train.clone();
+    for run in next.components.values_mut() {
+        run.excluded = Some("excluded in a crash test".into());
+    }
+    let t = train_core::Transition {
+        train: next.clone(),
+        effects: Vec::new(),
+    };
+    let crashing = store.clone().crashing_before_apply();
+    assert!(
+        crashing.commit(&stored, &t).await.is_err(),
+        "the writer stops after the commit point"
+    );
+    // The commit point passed: a second writer at the old version loses...
+    assert_eq!(store.commit(&stored, &t).await.unwrap(), Saved::Conflict);
+    // ...and any reader sees the whole new train, never half of it.
+    calls.reset();
+    let seen = store.load(&cut.train.id).await.unwrap().unwrap();
+    assert_eq!((seen.version, &seen.train), (2, &next));
+    assert!(
+        calls.get("TransactWriteItems") >= 2,
+        "the reader applied the journal: {:?}",
+        calls.snapshot()
+    );
+    assert_eq!(
+        store.load(&cut.train.id).await.unwrap().unwrap().train,
+        next,
+        "and it stays applied"
+    );
+}
