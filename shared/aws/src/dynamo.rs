@@ -669,25 +669,32 @@ impl TrainStore for DynamoStore {
         Ok(out)
     }
 
-    async fn mark_done(&self, id: &TrainId, effect: u64) -> Result<(), PortError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(pk(id)))
-            .key("sk", s(format!("O#{effect:010}")))
-            .update_expression("SET done = :t")
-            .condition_expression("attribute_exists(sk)")
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .send()
-            .await
-            .map(drop)
-            .or_else(|e| {
-                if is_condition_failure(&e) {
-                    Ok(())
-                } else {
-                    Err(sdk_fault("UpdateItem", &e))
-                }
-            })
+    async fn mark_done(&self, id: &TrainId, effects: &[u64]) -> Result<(), PortError> {
+        // Transactions of 100 updates: N/100 calls. Marking a missing or done effect again
+        // is harmless (an item with `done` and no body is never pending).
+        for chunk in effects.chunks(TRANSACTION_ITEMS) {
+            let items = chunk
+                .iter()
+                .map(|effect| {
+                    aws_sdk_dynamodb::types::Update::builder()
+                        .table_name(&self.table)
+                        .key("pk", s(pk(id)))
+                        .key("sk", s(format!("O#{effect:010}")))
+                        .update_expression("SET done = :t")
+                        .expression_attribute_values(":t", AttributeValue::Bool(true))
+                        .build()
+                        .map(|u| TransactWriteItem::builder().update(u).build())
+                        .map_err(|e| PortError::fatal(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+                .map_err(|e| sdk_fault("TransactWriteItems", &e))?;
+        }
+        Ok(())
     }
 
     async fn list(&self, q: &ListQuery) -> Result<Vec<Train>, PortError> {

@@ -44,8 +44,8 @@ async fn insert_is_once_commit_is_conditional_and_a_lost_race_is_an_outcome() {
     );
 
     let first = cut.effects[0].id;
-    store.mark_done(&cut.train.id, first).await.unwrap();
-    store.mark_done(&cut.train.id, first).await.unwrap();
+    store.mark_done(&cut.train.id, &[first]).await.unwrap();
+    store.mark_done(&cut.train.id, &[first]).await.unwrap();
     assert!(
         store
             .pending(&cut.train.id)
@@ -336,5 +336,40 @@ async fn a_large_commit_cut_short_after_its_commit_point_is_rolled_forward_by_th
         store.load(&cut.train.id).await.unwrap().unwrap().train,
         next,
         "and it stays applied"
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_component_cut_through_the_engine_reads_the_train_a_few_times_not_once_per_build()
+ {
+    let (store, calls) = dynamo().await;
+    let rig = engine(Arc::new(store), config(1000));
+    let Cut::Created(train) = rig.engine.cut(monday(), monday()).await.unwrap() else {
+        panic!("new train")
+    };
+    let counts = calls.snapshot();
+    println!("1,000-component cut through the engine, all builds started and recorded: {counts:?}");
+    assert_eq!(rig.builder.started.lock().unwrap().len(), 1000);
+    let stored = rig.engine.train(&train.id).await.unwrap().unwrap();
+    assert!(
+        stored
+            .components
+            .values()
+            .all(|r| r.staging.as_ref().is_some_and(|b| b.build_id.is_some())),
+        "every build id recorded"
+    );
+    let queries = counts.get("Query").copied().unwrap_or(0);
+    assert!(
+        queries <= 5,
+        "{queries} full reads: the builds are recorded in one transition, not one each"
+    );
+    let writes: u64 = ["TransactWriteItems", "PutItem", "BatchWriteItem"]
+        .iter()
+        .map(|op| counts.get(*op).copied().unwrap_or(0))
+        .sum();
+    assert!(writes <= 80, "{writes} write calls for 1,000 components");
+    assert!(
+        counts.get("UpdateItem").copied().unwrap_or(0) <= 5,
+        "effects are marked done in batches"
     );
 }

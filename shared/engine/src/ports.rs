@@ -80,7 +80,8 @@ pub trait TrainStore: Send + Sync {
     async fn commit(&self, before: &Stored, transition: &Transition) -> Result<Saved, PortError>;
     /// Effects committed but not yet marked done, oldest first.
     async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError>;
-    async fn mark_done(&self, id: &TrainId, effect: u64) -> Result<(), PortError>;
+    /// Marks effects done, many at once; marking one twice is harmless.
+    async fn mark_done(&self, id: &TrainId, effects: &[u64]) -> Result<(), PortError>;
     /// Trains, newest cut first.
     async fn list(&self, query: &ListQuery) -> Result<Vec<Train>, PortError>;
     /// Trains that may still change: not settled, or with effects still pending.

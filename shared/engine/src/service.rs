@@ -5,7 +5,6 @@
 //! each is idempotent: builds by their idempotency key, manifests by their write-once key.
 //! Whatever is left pending is run by the next [`Engine::reconcile`] pass.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -217,41 +216,93 @@ impl Engine {
         Err(EngineError::Contention(id.clone()))
     }
 
-    /// Runs effects in order, feeding what they report (a build's id) back as events. An
-    /// effect that fails stays pending for the next pass.
+    /// Runs effects in rounds: each round performs its effects in order, then records what
+    /// they reported (a build's id) in one transition, whose own effects form the next
+    /// round. One commit per round, not per effect: a cut of a thousand components reads
+    /// and writes the train once to record its thousand builds. An effect that fails, or
+    /// whose result could not be recorded, stays pending for the next pass.
     async fn settle(
         &self,
         id: &TrainId,
         effects: Vec<Pending>,
         now: DateTime<Utc>,
     ) -> (usize, usize) {
-        let mut queue: VecDeque<Pending> = effects.into();
         let (mut ran, mut failed) = (0, 0);
-        while let Some(pending) = queue.pop_front() {
-            match self.perform(id, &pending.effect, now).await {
-                Ok(follow_up) => {
-                    if let Some(event) = follow_up {
-                        match self.decide_and_commit(id, &event, now).await {
-                            Ok((_, more)) => queue.extend(more),
-                            Err(e) => {
-                                warn!(train = %id, effect = pending.id, error = %e, "could not record an effect's result; will retry");
-                                failed += 1;
-                                continue;
-                            }
-                        }
+        let mut round = effects;
+        while !round.is_empty() {
+            let mut reported = Vec::new();
+            let mut awaiting_record = Vec::new();
+            let mut done = Vec::new();
+            for pending in round.drain(..) {
+                match self.perform(id, &pending.effect, now).await {
+                    Ok(Some(event)) => {
+                        reported.push(event);
+                        awaiting_record.push(pending.id);
                     }
-                    if let Err(e) = self.ports.store.mark_done(id, pending.id).await {
-                        warn!(train = %id, effect = pending.id, error = %e, "could not mark effect done; it will run again");
+                    Ok(None) => done.push(pending.id),
+                    Err(e) => {
+                        warn!(train = %id, effect = pending.id, error = %e, retryable = e.retryable, "effect failed; left pending");
+                        failed += 1;
                     }
-                    ran += 1;
                 }
-                Err(e) => {
-                    warn!(train = %id, effect = pending.id, error = %e, retryable = e.retryable, "effect failed; left pending");
-                    failed += 1;
+            }
+            if !reported.is_empty() {
+                match self.record_all(id, &reported, now).await {
+                    Ok(more) => {
+                        done.append(&mut awaiting_record);
+                        round = more;
+                    }
+                    Err(e) => {
+                        warn!(train = %id, error = %e, "could not record what effects reported; they will run again");
+                        failed += awaiting_record.len();
+                    }
                 }
+            }
+            ran += done.len();
+            if let Err(e) = self.ports.store.mark_done(id, &done).await {
+                warn!(train = %id, effects = done.len(), error = %e, "could not mark effects done; they will run again");
             }
         }
         (ran, failed)
+    }
+
+    /// Applies machine-reported events in one transition. An event that does not apply
+    /// (a stale report) is skipped, as a repeat would be.
+    async fn record_all(
+        &self,
+        id: &TrainId,
+        events: &[Event],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Pending>, EngineError> {
+        for _ in 0..MAX_CONFLICTS {
+            let Some(before) = self.ports.store.load(id).await? else {
+                return Ok(Vec::new());
+            };
+            let mut transition = Transition {
+                train: before.train.clone(),
+                effects: Vec::new(),
+            };
+            for event in events {
+                match transition.train.on(event, now) {
+                    Ok(next) => {
+                        transition.effects.extend(next.effects);
+                        transition.train = next.train;
+                    }
+                    Err(r) => debug!(train = %id, reason = %r, "reported event does not apply"),
+                }
+            }
+            if !transition.changed(&before.train) {
+                return Ok(Vec::new());
+            }
+            match self.ports.store.commit(&before, &transition).await? {
+                Saved::Committed(_) => {
+                    log_transition(&before.train, &transition);
+                    return Ok(transition.effects);
+                }
+                Saved::Conflict => debug!(train = %id, "lost a conditional write; recording again"),
+            }
+        }
+        Err(EngineError::Contention(id.clone()))
     }
 
     async fn perform(

@@ -198,14 +198,22 @@ impl TrainStore for SqliteStore {
             .collect()
     }
 
-    async fn mark_done(&self, id: &TrainId, effect: u64) -> Result<(), PortError> {
-        self.conn()
-            .execute(
-                "UPDATE outbox SET done = 1 WHERE train_id = ?1 AND seq = ?2",
-                params![id.as_str(), i64::try_from(effect).unwrap_or(i64::MAX)],
-            )
-            .map(drop)
-            .map_err(|e| fault(&e))
+    async fn mark_done(&self, id: &TrainId, effects: &[u64]) -> Result<(), PortError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| fault(&e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached("UPDATE outbox SET done = 1 WHERE train_id = ?1 AND seq = ?2")
+                .map_err(|e| fault(&e))?;
+            for effect in effects {
+                stmt.execute(params![
+                    id.as_str(),
+                    i64::try_from(*effect).unwrap_or(i64::MAX)
+                ])
+                .map_err(|e| fault(&e))?;
+            }
+        }
+        tx.commit().map_err(|e| fault(&e))
     }
 
     async fn list(&self, q: &ListQuery) -> Result<Vec<Train>, PortError> {
