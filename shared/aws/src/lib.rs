@@ -7,10 +7,16 @@
 //!
 //! # Layout
 //! - [`dynamo`]: `DynamoStore`, the train store (items per component, journaled large commits).
+//! - [`codebuild`]: `CodeBuildBuilder`, builds at the pinned commit, at most one per key.
+//! - [`s3`]: `S3Manifests`, write-once manifests in a versioned bucket.
+//! - [`events`]: `EventBridgeEvents`, one event per state change on the train's bus.
 //! - [`calls`]: an interceptor that counts SDK calls by operation, for tests and benchmarks.
 
 pub mod calls;
+pub mod codebuild;
 pub mod dynamo;
+pub mod events;
+pub mod s3;
 
 use std::time::Duration;
 
@@ -19,7 +25,10 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use calls::CallCounter;
+pub use codebuild::CodeBuildBuilder;
 pub use dynamo::DynamoStore;
+pub use events::EventBridgeEvents;
+pub use s3::S3Manifests;
 
 /// Timeouts for a Lambda function's calls: short enough to retry within one invocation.
 fn timeouts() -> TimeoutConfig {

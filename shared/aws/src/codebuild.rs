@@ -1,0 +1,335 @@
+//! Builds on CodeBuild: `StartBuild` with the stage's project, the pinned commit as
+//! `sourceVersion` for production, the buildspec as an override where the config names one,
+//! and the `RELEASE_*` variables; `BatchGetBuilds` to reconcile (a staging build's
+//! `resolvedSourceVersion` becomes the pin); `StopBuild` for a cancelled train.
+//!
+//! # At most one build per key
+//!
+//! CodeBuild's idempotency token lasts five minutes, and an outbox effect can run again
+//! much later than that, so the store decides. Before `StartBuild`, a claim item
+//! `BUILD#<key>` is written conditionally; after it, the build id is recorded on the claim.
+//! A later start of the same key returns the recorded build. A claim without a build id
+//! means a start was interrupted between the two writes: the project's recent builds are
+//! searched for the one carrying `RELEASE_BUILD_KEY=<key>` before anything is started, and
+//! only if none is found is the build started again (with the same token, which CodeBuild
+//! honours if it is still within its five minutes).
+
+use std::fmt::Write as _;
+
+use async_trait::async_trait;
+use aws_sdk_codebuild::types::{
+    Build, EnvironmentVariable, EnvironmentVariableType, SortOrderType, StatusType,
+};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
+use tracing::{info, warn};
+use train_core::{BuildId, BuildOutcome, BuildRequest, Commit, Revision, Stage};
+use train_engine::{Builder, Observed, PortError, Started};
+
+use crate::dynamo::sdk_fault;
+
+/// Builds per `BatchGetBuilds` call (CodeBuild's limit).
+const BATCH: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct CodeBuildBuilder {
+    codebuild: aws_sdk_codebuild::Client,
+    claims: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// FNV-1a: a stable hash for the idempotency token (the std hasher may change between
+/// Rust releases).
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// An idempotency token of at most 64 characters, unique per build key.
+pub fn token(key: &str) -> String {
+    let readable: String = key
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(40)
+        .collect();
+    format!("{readable}-{:016x}", fnv1a(key))
+}
+
+fn var(name: &str, value: &str) -> Result<EnvironmentVariable, PortError> {
+    EnvironmentVariable::builder()
+        .name(name)
+        .value(value)
+        .r#type(EnvironmentVariableType::Plaintext)
+        .build()
+        .map_err(|e| PortError::fatal(e.to_string()))
+}
+
+/// The variables every build gets; buildspecs read them (see README).
+pub fn variables(req: &BuildRequest) -> Result<Vec<EnvironmentVariable>, PortError> {
+    let commit = match &req.revision {
+        Revision::Commit(c) => c.to_string(),
+        Revision::Branch(_) => String::new(), // staging: CODEBUILD_RESOLVED_SOURCE_VERSION
+    };
+    [
+        ("RELEASE_TRAIN_ID", req.train.to_string()),
+        ("RELEASE_STAGE", req.stage.to_string()),
+        ("RELEASE_COMPONENT", req.component.to_string()),
+        ("RELEASE_COMMIT", commit),
+        ("PREVIOUS_RELEASE_COMMIT", String::new()),
+        ("RELEASE_BUILD_KEY", req.idempotency_key.clone()),
+    ]
+    .iter()
+    .map(|(k, v)| var(k, v))
+    .collect()
+}
+
+fn pinned(req: &BuildRequest) -> Option<Commit> {
+    match &req.revision {
+        Revision::Commit(c) => Some(c.clone()),
+        Revision::Branch(_) => None,
+    }
+}
+
+/// What a finished or running build means for the train.
+pub fn observe(build: &Build) -> Observed {
+    let status = build
+        .build_status()
+        .cloned()
+        .unwrap_or(StatusType::InProgress);
+    let phase = build.current_phase().unwrap_or("?");
+    let logs = build.logs().and_then(|l| l.deep_link()).unwrap_or("");
+    match status {
+        StatusType::Succeeded => Observed::Finished(BuildOutcome::Succeeded {
+            commit: build
+                .resolved_source_version()
+                .and_then(|v| Commit::parse(v).ok()),
+        }),
+        StatusType::Stopped => Observed::Finished(BuildOutcome::Stopped),
+        StatusType::Failed | StatusType::Fault | StatusType::TimedOut => {
+            let failed_phase = build
+                .phases()
+                .iter()
+                .find(|p| p.phase_status().is_some_and(|s| s.as_str() != "SUCCEEDED"))
+                .map_or(phase.to_owned(), |p| {
+                    p.phase_type()
+                        .map_or(phase.to_owned(), |t| t.as_str().to_owned())
+                });
+            let mut reason = format!("{} in phase {failed_phase}", status.as_str());
+            if !logs.is_empty() {
+                let _ = write!(reason, "; logs: {logs}");
+            }
+            Observed::Finished(BuildOutcome::Failed { reason })
+        }
+        _ => Observed::Running,
+    }
+}
+
+impl CodeBuildBuilder {
+    /// `table` is the train table; claims live beside the trains.
+    pub fn new(
+        codebuild: aws_sdk_codebuild::Client,
+        claims: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+    ) -> Self {
+        Self {
+            codebuild,
+            claims,
+            table: table.into(),
+        }
+    }
+
+    fn claim_key(key: &str) -> (AttributeValue, AttributeValue) {
+        (
+            AttributeValue::S(format!("BUILD#{key}")),
+            AttributeValue::S("H".into()),
+        )
+    }
+
+    /// The claim for `key`: `None` if unclaimed, `Some(None)` if claimed without a build.
+    async fn claim(&self, key: &str) -> Result<Option<Option<BuildId>>, PortError> {
+        let (pk, sk) = Self::claim_key(key);
+        let out = self
+            .claims
+            .get_item()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key("pk", pk)
+            .key("sk", sk)
+            .send()
+            .await
+            .map_err(|e| sdk_fault("GetItem", &e))?;
+        Ok(out.item.map(|item| match item.get("build_id") {
+            Some(AttributeValue::S(id)) => BuildId::parse(id).ok(),
+            _ => None,
+        }))
+    }
+
+    /// Claims `key`; false if someone else holds the claim.
+    async fn claim_new(&self, key: &str) -> Result<bool, PortError> {
+        let (pk, sk) = Self::claim_key(key);
+        let out = self
+            .claims
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", pk)
+            .item("sk", sk)
+            .item("claimed_at", AttributeValue::S(Utc::now().to_rfc3339()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(sdk_fault("PutItem", &e)),
+        }
+    }
+
+    async fn record(&self, key: &str, build: &BuildId) -> Result<(), PortError> {
+        let (pk, sk) = Self::claim_key(key);
+        self.claims
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression("SET build_id = :b")
+            .expression_attribute_values(":b", AttributeValue::S(build.to_string()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| sdk_fault("UpdateItem", &e))
+    }
+
+    /// The project's recent build carrying `RELEASE_BUILD_KEY=key`, if there is one.
+    async fn find(&self, project: &str, key: &str) -> Result<Option<BuildId>, PortError> {
+        let recent = self
+            .codebuild
+            .list_builds_for_project()
+            .project_name(project)
+            .sort_order(SortOrderType::Descending)
+            .send()
+            .await
+            .map_err(|e| sdk_fault("ListBuildsForProject", &e))?;
+        let ids: Vec<String> = recent.ids().iter().take(BATCH).cloned().collect();
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let builds = self
+            .codebuild
+            .batch_get_builds()
+            .set_ids(Some(ids))
+            .send()
+            .await
+            .map_err(|e| sdk_fault("BatchGetBuilds", &e))?;
+        Ok(builds
+            .builds()
+            .iter()
+            .find(|b| {
+                b.environment()
+                    .map(aws_sdk_codebuild::types::ProjectEnvironment::environment_variables)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|v| v.name() == "RELEASE_BUILD_KEY" && v.value() == key)
+            })
+            .and_then(|b| b.id())
+            .and_then(|id| BuildId::parse(id).ok()))
+    }
+}
+
+#[async_trait]
+impl Builder for CodeBuildBuilder {
+    async fn start(&self, req: &BuildRequest) -> Result<Started, PortError> {
+        let key = &req.idempotency_key;
+        let project = req.target.project.as_deref().ok_or_else(|| {
+            let stage = if req.stage == Stage::Staging { "staging" } else { "production" };
+            PortError::fatal(format!(
+                "component {} has no CodeBuild project for {stage}; set {stage} = {{ project = \"...\" }} in release-train.toml",
+                req.component
+            ))
+        })?;
+        match self.claim(key).await? {
+            Some(Some(build_id)) => {
+                return Ok(Started {
+                    build_id,
+                    commit: pinned(req),
+                });
+            }
+            Some(None) => {
+                if let Some(build_id) = self.find(project, key).await? {
+                    warn!(key, build = %build_id, "found the build an interrupted start began; recording it");
+                    self.record(key, &build_id).await?;
+                    return Ok(Started {
+                        build_id,
+                        commit: pinned(req),
+                    });
+                }
+            }
+            None => {
+                if !self.claim_new(key).await? {
+                    return Err(PortError::retryable(format!(
+                        "another invocation is starting build {key}; try again"
+                    )));
+                }
+            }
+        }
+        let source_version = match &req.revision {
+            Revision::Branch(b) => b.clone(),
+            Revision::Commit(c) => c.to_string(),
+        };
+        let minutes =
+            i32::try_from(req.timeout.duration().num_minutes().clamp(5, 2160)).unwrap_or(60);
+        let out = self
+            .codebuild
+            .start_build()
+            .project_name(project)
+            .source_version(source_version)
+            .set_buildspec_override(req.target.buildspec.clone())
+            .set_environment_variables_override(Some(variables(req)?))
+            .idempotency_token(token(key))
+            .timeout_in_minutes_override(minutes)
+            .send()
+            .await
+            .map_err(|e| sdk_fault("StartBuild", &e))?;
+        let id = out
+            .build_value()
+            .and_then(|b| b.id())
+            .ok_or_else(|| PortError::retryable("StartBuild answered without a build id"))?;
+        let build_id = BuildId::parse(id).map_err(|e| PortError::fatal(e.to_string()))?;
+        self.record(key, &build_id).await?;
+        info!(key, build = %build_id, project, "CodeBuild build started");
+        Ok(Started {
+            build_id,
+            commit: pinned(req),
+        })
+    }
+
+    async fn poll(&self, builds: &[BuildId]) -> Result<Vec<(BuildId, Observed)>, PortError> {
+        let mut out = Vec::new();
+        for chunk in builds.chunks(BATCH) {
+            let ids = chunk.iter().map(ToString::to_string).collect();
+            let got = self
+                .codebuild
+                .batch_get_builds()
+                .set_ids(Some(ids))
+                .send()
+                .await
+                .map_err(|e| sdk_fault("BatchGetBuilds", &e))?;
+            for build in got.builds() {
+                if let Some(id) = build.id().and_then(|i| BuildId::parse(i).ok()) {
+                    out.push((id, observe(build)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn stop(&self, build: &BuildId) -> Result<(), PortError> {
+        match self.codebuild.stop_build().id(build.as_str()).send().await {
+            Ok(_) => Ok(()),
+            // Already finished: nothing to stop.
+            Err(e) if e.code() == Some("InvalidInputException") => Ok(()),
+            Err(e) => Err(sdk_fault("StopBuild", &e)),
+        }
+    }
+}

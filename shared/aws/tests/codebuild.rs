@@ -1,0 +1,340 @@
+//! The CodeBuild builder. Request plumbing and the claim that prevents a second build run
+//! against the emulator. The emulator's CodeBuild is a stub (it reports every build
+//! SUCCEEDED and ignores overrides), so the exact request fields, build outcomes, an
+//! interrupted start and throttling use the SDK's own mock client (aws-smithy-mocks);
+//! the claims always live in the emulator's DynamoDB.
+
+mod common;
+
+use aws_sdk_codebuild::operation::batch_get_builds::BatchGetBuildsOutput;
+use aws_sdk_codebuild::operation::list_builds_for_project::ListBuildsForProjectOutput;
+use aws_sdk_codebuild::operation::start_build::{StartBuildError, StartBuildOutput};
+use aws_sdk_codebuild::types::{
+    Build, BuildPhase, BuildPhaseType, EnvironmentVariable, ProjectEnvironment, StatusType,
+};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use common::endpoint;
+use train_aws::CodeBuildBuilder;
+use train_aws::codebuild::token;
+use train_core::config::StageTarget;
+use train_core::{
+    BuildId, BuildOutcome, BuildRequest, Commit, ComponentName, Revision, Span, Stage, TrainId,
+};
+use train_engine::{Builder, Observed};
+
+async fn claims() -> (aws_sdk_dynamodb::Client, String) {
+    let config = train_aws::emulator_config(&endpoint()).await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let table = format!(
+        "claims-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    );
+    train_aws::DynamoStore::create_table(&client, &table)
+        .await
+        .unwrap();
+    (client, table)
+}
+
+fn pin() -> Commit {
+    Commit::parse(&"3f".repeat(20)).unwrap()
+}
+
+fn request(stage: Stage, key: &str) -> BuildRequest {
+    BuildRequest {
+        train: TrainId::parse("weekly-2026-W48").unwrap(),
+        component: ComponentName::parse("payments-api").unwrap(),
+        stage,
+        attempt: 1,
+        source: "https://example.invalid/payments-api.git".into(),
+        revision: if stage == Stage::Production {
+            Revision::Commit(pin())
+        } else {
+            Revision::Branch("main".into())
+        },
+        target: StageTarget {
+            buildspec: Some(format!("buildspec-{stage}.yml")),
+            project: Some("payments-api".into()),
+        },
+        timeout: Span::parse("45m").unwrap(),
+        idempotency_key: key.into(),
+    }
+}
+
+#[tokio::test]
+async fn the_claim_not_the_token_keeps_a_key_to_one_build_on_the_emulator() {
+    let config = train_aws::emulator_config(&endpoint()).await;
+    let calls = train_aws::CallCounter::default();
+    let codebuild = aws_sdk_codebuild::Client::from_conf(
+        aws_sdk_codebuild::config::Builder::from(&config)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let source = aws_sdk_codebuild::types::ProjectSource::builder()
+        .r#type(aws_sdk_codebuild::types::SourceType::Github)
+        .location("https://example.invalid/payments-api.git")
+        .build()
+        .unwrap();
+    let artifacts = aws_sdk_codebuild::types::ProjectArtifacts::builder()
+        .r#type(aws_sdk_codebuild::types::ArtifactsType::NoArtifacts)
+        .build()
+        .unwrap();
+    let environment = ProjectEnvironment::builder()
+        .r#type(aws_sdk_codebuild::types::EnvironmentType::LinuxContainer)
+        .image("aws/codebuild/amazonlinux2-x86_64-standard:5.0")
+        .compute_type(aws_sdk_codebuild::types::ComputeType::BuildGeneral1Small)
+        .build()
+        .unwrap();
+    codebuild
+        .create_project()
+        .name("payments-api")
+        .source(source)
+        .artifacts(artifacts)
+        .environment(environment)
+        .service_role("arn:aws:iam::123456789012:role/codebuild")
+        .send()
+        .await
+        .unwrap();
+    let (dynamo, table) = claims().await;
+    let builder = CodeBuildBuilder::new(codebuild, dynamo, table);
+    calls.reset();
+
+    let req = request(Stage::Staging, "weekly-2026-W48/payments-api/staging/1");
+    let first = builder.start(&req).await.unwrap();
+    let again = builder.start(&req).await.unwrap();
+    assert_eq!(first, again, "a repeated start returns the recorded build");
+    assert_eq!(
+        first.commit, None,
+        "staging learns its commit when the build resolves it"
+    );
+    assert_eq!(
+        calls.get("StartBuild"),
+        1,
+        "one build for one key: {:?}",
+        calls.snapshot()
+    );
+    let other = builder
+        .start(&request(
+            Stage::Staging,
+            "weekly-2026-W48/payments-api/staging/2",
+        ))
+        .await
+        .unwrap();
+    assert_ne!(
+        other.build_id, first.build_id,
+        "another attempt is another build"
+    );
+
+    let polled = builder
+        .poll(std::slice::from_ref(&first.build_id))
+        .await
+        .unwrap();
+    assert_eq!(polled.len(), 1);
+    assert!(matches!(polled[0].1, Observed::Finished(_)), "{polled:?}");
+    builder.stop(&first.build_id).await.unwrap();
+}
+
+#[tokio::test]
+async fn production_starts_exactly_the_pin_with_the_release_variables() {
+    let key = "weekly-2026-W48/payments-api/production/1";
+    let rule = mock!(aws_sdk_codebuild::Client::start_build)
+        .match_requests(move |r| {
+            let vars: Vec<(&str, &str)> = r
+                .environment_variables_override()
+                .iter()
+                .map(|v| (v.name(), v.value()))
+                .collect();
+            r.project_name() == Some("payments-api")
+                && r.source_version() == Some(pin().as_str())
+                && r.buildspec_override() == Some("buildspec-production.yml")
+                && r.idempotency_token() == Some(token(key).as_str())
+                && r.timeout_in_minutes_override() == Some(45)
+                && vars.contains(&("RELEASE_COMMIT", pin().as_str()))
+                && vars.contains(&("RELEASE_STAGE", "production"))
+                && vars.contains(&("RELEASE_TRAIN_ID", "weekly-2026-W48"))
+                && vars.contains(&("RELEASE_COMPONENT", "payments-api"))
+                && vars.contains(&("RELEASE_BUILD_KEY", key))
+                && vars.iter().any(|(k, _)| *k == "PREVIOUS_RELEASE_COMMIT")
+        })
+        .then_output(|| {
+            StartBuildOutput::builder()
+                .build_value(Build::builder().id("payments-api:1111").build())
+                .build()
+        });
+    let codebuild = mock_client!(aws_sdk_codebuild, RuleMode::MatchAny, [&rule]);
+    let (dynamo, table) = claims().await;
+    let builder = CodeBuildBuilder::new(codebuild, dynamo, table);
+    let started = builder
+        .start(&request(Stage::Production, key))
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1, "the request carried every field");
+    assert_eq!(started.build_id.as_str(), "payments-api:1111");
+    assert_eq!(started.commit, Some(pin()));
+    assert!(token(key).len() <= 64);
+}
+
+#[tokio::test]
+async fn an_interrupted_start_is_found_by_its_key_not_started_again() {
+    let key = "weekly-2026-W48/payments-api/staging/1";
+    let (dynamo, table) = claims().await;
+    // A claim without a build id: the last start stopped between StartBuild and recording.
+    dynamo
+        .put_item()
+        .table_name(&table)
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("BUILD#{key}")),
+        )
+        .item("sk", aws_sdk_dynamodb::types::AttributeValue::S("H".into()))
+        .send()
+        .await
+        .unwrap();
+    let list = mock!(aws_sdk_codebuild::Client::list_builds_for_project).then_output(|| {
+        ListBuildsForProjectOutput::builder()
+            .ids("payments-api:2222")
+            .ids("payments-api:1111")
+            .build()
+    });
+    let tagged = |id: &str, k: &str| {
+        let var = EnvironmentVariable::builder()
+            .name("RELEASE_BUILD_KEY")
+            .value(k)
+            .build()
+            .unwrap();
+        let env = ProjectEnvironment::builder()
+            .r#type(aws_sdk_codebuild::types::EnvironmentType::LinuxContainer)
+            .image("x")
+            .compute_type(aws_sdk_codebuild::types::ComputeType::BuildGeneral1Small)
+            .environment_variables(var)
+            .build()
+            .unwrap();
+        Build::builder().id(id).environment(env).build()
+    };
+    let batch = mock!(aws_sdk_codebuild::Client::batch_get_builds).then_output(move || {
+        BatchGetBuildsOutput::builder()
+            .builds(tagged("payments-api:2222", "some/other/key/1"))
+            .builds(tagged("payments-api:1111", key))
+            .build()
+    });
+    let start = mock!(aws_sdk_codebuild::Client::start_build)
+        .then_output(|| StartBuildOutput::builder().build());
+    let codebuild = mock_client!(
+        aws_sdk_codebuild,
+        RuleMode::MatchAny,
+        [&list, &batch, &start]
+    );
+    let builder = CodeBuildBuilder::new(codebuild, dynamo, table);
+    let started = builder.start(&request(Stage::Staging, key)).await.unwrap();
+    assert_eq!(started.build_id.as_str(), "payments-api:1111");
+    assert_eq!(start.num_calls(), 0, "no second build");
+    // Recorded now: the next start answers from the claim alone.
+    let again = builder.start(&request(Stage::Staging, key)).await.unwrap();
+    assert_eq!(again.build_id, started.build_id);
+    assert_eq!((list.num_calls(), start.num_calls()), (1, 0));
+}
+
+#[tokio::test]
+async fn build_outcomes_map_to_what_the_train_needs() {
+    let phase = |t: BuildPhaseType, s: StatusType| {
+        BuildPhase::builder().phase_type(t).phase_status(s).build()
+    };
+    let batch = mock!(aws_sdk_codebuild::Client::batch_get_builds).then_output(move || {
+        BatchGetBuildsOutput::builder()
+            .builds(
+                Build::builder()
+                    .id("p:ok")
+                    .build_status(StatusType::Succeeded)
+                    .resolved_source_version("3f".repeat(20))
+                    .build(),
+            )
+            .builds(
+                Build::builder()
+                    .id("p:red")
+                    .build_status(StatusType::Failed)
+                    .phases(phase(BuildPhaseType::Install, StatusType::Succeeded))
+                    .phases(phase(BuildPhaseType::Build, StatusType::Failed))
+                    .build(),
+            )
+            .builds(
+                Build::builder()
+                    .id("p:late")
+                    .build_status(StatusType::TimedOut)
+                    .current_phase("BUILD")
+                    .build(),
+            )
+            .builds(
+                Build::builder()
+                    .id("p:stopped")
+                    .build_status(StatusType::Stopped)
+                    .build(),
+            )
+            .builds(
+                Build::builder()
+                    .id("p:running")
+                    .build_status(StatusType::InProgress)
+                    .build(),
+            )
+            .build()
+    });
+    let codebuild = mock_client!(aws_sdk_codebuild, [&batch]);
+    let (dynamo, table) = claims().await;
+    let builder = CodeBuildBuilder::new(codebuild, dynamo, table);
+    let ids: Vec<BuildId> = ["p:ok", "p:red", "p:late", "p:stopped", "p:running"]
+        .iter()
+        .map(|i| BuildId::parse(i).unwrap())
+        .collect();
+    let got: Vec<Observed> = builder
+        .poll(&ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect();
+    assert_eq!(
+        got[0],
+        Observed::Finished(BuildOutcome::Succeeded {
+            commit: Some(pin())
+        }),
+        "the resolved commit becomes the pin"
+    );
+    assert!(
+        matches!(&got[1], Observed::Finished(BuildOutcome::Failed { reason }) if reason == "FAILED in phase BUILD"),
+        "{:?}",
+        got[1]
+    );
+    assert!(
+        matches!(&got[2], Observed::Finished(BuildOutcome::Failed { reason }) if reason.starts_with("TIMED_OUT")),
+        "{:?}",
+        got[2]
+    );
+    assert_eq!(got[3], Observed::Finished(BuildOutcome::Stopped));
+    assert_eq!(got[4], Observed::Running);
+}
+
+#[tokio::test]
+async fn throttling_is_a_retryable_fault_and_a_project_is_required() {
+    let throttled = mock!(aws_sdk_codebuild::Client::start_build).then_error(|| {
+        StartBuildError::generic(
+            aws_sdk_codebuild::error::ErrorMetadata::builder()
+                .code("ThrottlingException")
+                .message("Rate exceeded")
+                .build(),
+        )
+    });
+    let codebuild = mock_client!(aws_sdk_codebuild, [&throttled]);
+    let (dynamo, table) = claims().await;
+    let builder = CodeBuildBuilder::new(codebuild, dynamo, table);
+    let err = builder
+        .start(&request(Stage::Staging, "k/1"))
+        .await
+        .unwrap_err();
+    assert!(err.retryable, "{err}");
+    let mut no_project = request(Stage::Production, "k/2");
+    no_project.target.project = None;
+    let err = builder.start(&no_project).await.unwrap_err();
+    assert!(
+        !err.retryable && err.message.contains("production = { project"),
+        "{err}"
+    );
+}
