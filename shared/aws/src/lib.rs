@@ -10,8 +10,10 @@
 //! - [`codebuild`]: `CodeBuildBuilder`, builds at the pinned commit, at most one per key.
 //! - [`s3`]: `S3Manifests`, write-once manifests in a versioned bucket.
 //! - [`events`]: `EventBridgeEvents`, one event per state change on the train's bus.
+//! - [`alarms`]: `CloudWatchAlarms`, which gating alarms are in ALARM.
 //! - [`calls`]: an interceptor that counts SDK calls by operation, for tests and benchmarks.
 
+pub mod alarms;
 pub mod calls;
 pub mod codebuild;
 pub mod dynamo;
@@ -24,6 +26,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+pub use alarms::CloudWatchAlarms;
 pub use calls::CallCounter;
 pub use codebuild::CodeBuildBuilder;
 pub use dynamo::DynamoStore;

@@ -164,3 +164,54 @@ async fn each_state_change_reaches_the_bus_as_one_event() {
         "train, from, to, actor and reason arrive intact"
     );
 }
+
+#[tokio::test]
+async fn only_alarms_in_alarm_are_reported_firing() {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    use train_engine::Alarms;
+    let config = train_aws::emulator_config(&endpoint()).await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let (errors, latency) = (unique("checkout-5xx"), unique("p99-latency"));
+    for name in [&errors, &latency] {
+        cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("Shop")
+            .metric_name("Errors")
+            .statistic(Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(5.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .send()
+            .await
+            .unwrap();
+    }
+    let alarms = train_aws::CloudWatchAlarms::new(cloudwatch.clone());
+    let watched = vec![errors.clone(), latency.clone(), "no-such-alarm".to_owned()];
+    assert!(
+        alarms.firing(&watched).await.unwrap().is_empty(),
+        "new alarms are not in ALARM"
+    );
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(&errors)
+        .state_value(StateValue::Alarm)
+        .state_reason("5xx spike")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        alarms.firing(&watched).await.unwrap(),
+        std::slice::from_ref(&errors)
+    );
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(&errors)
+        .state_value(StateValue::Ok)
+        .state_reason("recovered")
+        .send()
+        .await
+        .unwrap();
+    assert!(alarms.firing(&watched).await.unwrap().is_empty());
+}

@@ -14,6 +14,6 @@ pub mod ports;
 pub mod service;
 
 pub use ports::{
-    Builder, EventsOut, Manifests, Metrics, Observed, PortError, Ports, Started, TrainStore,
+    Alarms, Builder, EventsOut, Manifests, Metrics, Observed, PortError, Ports, Started, TrainStore,
 };
 pub use service::{Applied, Cut, Engine, EngineError, Reconciled};

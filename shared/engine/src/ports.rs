@@ -147,6 +147,13 @@ pub trait Metrics: Send + Sync {
     ) -> Result<(), PortError>;
 }
 
+/// The gating alarms: which of the named alarms are firing now. (The alarm gate that holds
+/// a train is the release-safety work; this is the port it reads.)
+#[async_trait]
+pub trait Alarms: Send + Sync {
+    async fn firing(&self, names: &[String]) -> Result<Vec<String>, PortError>;
+}
+
 /// Every port the engine needs, built once per process.
 #[derive(Clone)]
 pub struct Ports {
