@@ -65,6 +65,21 @@ pub fn train(v: &TrainView, zone: Tz) -> String {
             status(&c.production)
         );
     }
+    let logs: Vec<String> = v
+        .components
+        .iter()
+        .flat_map(|c| {
+            [("staging", &c.staging), ("production", &c.production)]
+                .map(|(stage, b)| (c.name.as_str(), stage, b.as_ref()))
+        })
+        .filter_map(|(name, stage, b)| {
+            b.and_then(|b| b.link.as_ref())
+                .map(|l| format!("  {name} {stage}: {l}"))
+        })
+        .collect();
+    if !logs.is_empty() {
+        let _ = writeln!(s, "\nLOGS\n{}", logs.join("\n"));
+    }
     let _ = writeln!(s, "\nHISTORY");
     for r in &v.history {
         let _ = writeln!(s, "  {}", record(r, zone));

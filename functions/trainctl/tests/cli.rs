@@ -405,6 +405,10 @@ fn serve_answers_bad_requests_with_json_errors_and_cancels_with_trainctl() {
         s.contains("CANCELLED") && s.contains("smoke tests failing") && s.contains("HISTORY"),
         "{s}"
     );
+    assert!(
+        s.contains("LOGS") && s.contains("api staging: ") && s.contains("build.log"),
+        "status links each build's log: {s}"
+    );
     let out = trainctl(&["cancel", &id, "--reason", "again", "--api", &serve.api]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

@@ -140,6 +140,15 @@ impl CodeBuildBuilder {
         }
     }
 
+    /// The build's page in the CodeBuild console.
+    fn link(&self, project: &str, build: &BuildId) -> Option<String> {
+        let region = self.codebuild.config().region()?.to_string();
+        let id = build.as_str().replace(':', "%3A");
+        Some(format!(
+            "https://{region}.console.aws.amazon.com/codesuite/codebuild/projects/{project}/build/{id}/?region={region}"
+        ))
+    }
+
     fn claim_key(key: &str) -> (AttributeValue, AttributeValue) {
         (
             AttributeValue::S(format!("BUILD#{key}")),
@@ -193,8 +202,11 @@ impl CodeBuildBuilder {
             .table_name(&self.table)
             .key("pk", pk)
             .key("sk", sk)
-            .update_expression("SET build_id = :b")
+            .update_expression("SET build_id = :b, #x = :x")
+            .expression_attribute_names("#x", crate::dynamo::EXPIRES_AT)
             .expression_attribute_values(":b", AttributeValue::S(build.to_string()))
+            // Long after any retry of the effect that started it.
+            .expression_attribute_values(":x", crate::dynamo::expires_in(90))
             .send()
             .await
             .map(drop)
@@ -251,6 +263,7 @@ impl Builder for CodeBuildBuilder {
         match self.claim(key).await? {
             Some(Some(build_id)) => {
                 return Ok(Started {
+                    link: self.link(project, &build_id),
                     build_id,
                     commit: pinned(req),
                 });
@@ -260,6 +273,7 @@ impl Builder for CodeBuildBuilder {
                     warn!(key, build = %build_id, "found the build an interrupted start began; recording it");
                     self.record(key, &build_id).await?;
                     return Ok(Started {
+                        link: self.link(project, &build_id),
                         build_id,
                         commit: pinned(req),
                     });
@@ -299,6 +313,7 @@ impl Builder for CodeBuildBuilder {
         self.record(key, &build_id).await?;
         info!(key, build = %build_id, project, "CodeBuild build started");
         Ok(Started {
+            link: self.link(project, &build_id),
             build_id,
             commit: pinned(req),
         })

@@ -7,8 +7,10 @@
 //! | `H` | the header: version `v`, state, the train without components and history | every commit, conditionally |
 //! | `C#<component>` | one component with its builds, and the version `v` that wrote it | when it changed |
 //! | `A#<seq>` | one audit record | once |
-//! | `O#<seq>` | one pending effect; `done` once run (kept, so it can never come back) | once, then marked |
-//! | `J#<v>#<token>#<part>` | a commit too large for one transaction, gzipped | transiently |
+//! | `O#<seq>` | one pending effect; `done` once run (kept 30 days, so it cannot come back) | once, then marked |
+//! | `J#<v>#<token>#<part>` | a commit too large for one transaction, gzipped | transiently (expires in 7 days) |
+//!
+//! Done effects and stray journals carry `expires_at`, the table's TTL attribute.
 //!
 //! A train with a thousand components stays far below 400 KB per item.
 //!
@@ -51,6 +53,8 @@ const TRANSACTION_ITEMS: usize = 100;
 /// Journal bytes per item, well under the 400 KB item limit.
 const JOURNAL_PART: usize = 300 * 1024;
 const BY_NAME: &str = "by-name";
+/// The TTL attribute: DynamoDB deletes an item some time after this epoch second.
+pub const EXPIRES_AT: &str = "expires_at";
 const OPEN: &str = "open";
 
 /// The DynamoDB train store.
@@ -70,6 +74,15 @@ fn s(v: impl Into<String>) -> AttributeValue {
 
 fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
+}
+
+/// `days` from now, as DynamoDB's TTL wants it.
+pub(crate) fn expires_in(days: i64) -> AttributeValue {
+    AttributeValue::N(
+        (Utc::now() + chrono::Duration::days(days))
+            .timestamp()
+            .to_string(),
+    )
 }
 
 fn pk(id: &TrainId) -> String {
@@ -248,6 +261,10 @@ impl DynamoStore {
         }
     }
 
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     /// For crash tests: every journaled commit stops after its commit point and before its
     /// items are applied, returning an error as a crashed process would never return.
     #[must_use]
@@ -306,6 +323,18 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_fault("CreateTable", &e))?;
+        let ttl = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+            .attribute_name(EXPIRES_AT)
+            .enabled(true)
+            .build()
+            .map_err(|e| PortError::fatal(e.to_string()))?;
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(|e| sdk_fault("UpdateTimeToLive", &e))?;
         Ok(())
     }
 
@@ -437,6 +466,8 @@ impl DynamoStore {
                     "data".into(),
                     AttributeValue::B(aws_smithy_types::Blob::new(part.to_vec())),
                 ),
+                // A journal whose commit lost its race is never read: let it expire.
+                (EXPIRES_AT.into(), expires_in(7)),
             ]);
             self.client
                 .put_item()
@@ -680,8 +711,10 @@ impl TrainStore for DynamoStore {
                         .table_name(&self.table)
                         .key("pk", s(pk(id)))
                         .key("sk", s(format!("O#{effect:010}")))
-                        .update_expression("SET done = :t")
+                        .update_expression("SET done = :t, #x = :x")
+                        .expression_attribute_names("#x", EXPIRES_AT)
                         .expression_attribute_values(":t", AttributeValue::Bool(true))
+                        .expression_attribute_values(":x", expires_in(30))
                         .build()
                         .map(|u| TransactWriteItem::builder().update(u).build())
                         .map_err(|e| PortError::fatal(e.to_string()))

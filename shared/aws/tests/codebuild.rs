@@ -171,6 +171,8 @@ async fn production_starts_exactly_the_pin_with_the_release_variables() {
     assert_eq!(rule.num_calls(), 1, "the request carried every field");
     assert_eq!(started.build_id.as_str(), "payments-api:1111");
     assert_eq!(started.commit, Some(pin()));
+    let link = started.link.expect("a console link");
+    assert!(link.contains(".console.aws.amazon.com/codesuite/codebuild/projects/payments-api/build/payments-api%3A1111"), "{link}");
     assert!(token(key).len() <= 64);
 }
 

@@ -59,6 +59,19 @@ async fn insert_is_once_commit_is_conditional_and_a_lost_race_is_an_outcome() {
         std::slice::from_ref(&cut.train.id)
     );
     assert!(store.cursor("cut").await.unwrap().is_none());
+    let raw = raw_item(
+        &store_client().await,
+        store.table(),
+        &format!("T#{}", cut.train.id),
+        &format!("O#{first:010}"),
+    )
+    .await;
+    let expires: i64 = match raw.get("expires_at") {
+        Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => n.parse().unwrap(),
+        other => panic!("a done effect expires: {other:?}"),
+    };
+    let days = (expires - chrono::Utc::now().timestamp()) / 86_400;
+    assert!((29..=30).contains(&days), "{days} days");
     store.set_cursor("cut", monday()).await.unwrap();
     assert_eq!(store.cursor("cut").await.unwrap(), Some(monday()));
 }
@@ -90,6 +103,47 @@ async fn list_is_newest_first_and_filters_by_state() {
         ..q
     };
     assert!(store.list(&q).await.unwrap().is_empty());
+}
+
+async fn store_client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&train_aws::emulator_config(&endpoint()).await)
+}
+
+async fn raw_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: &str,
+    sk: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key("pk", S(pk.into()))
+        .key("sk", S(sk.into()))
+        .send()
+        .await
+        .unwrap();
+    out.item.expect("the item exists")
+}
+
+#[tokio::test]
+async fn the_table_expires_items_by_their_ttl_attribute() {
+    let (store, _) = dynamo().await;
+    let ttl = store_client()
+        .await
+        .describe_time_to_live()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    let desc = ttl.time_to_live_description().unwrap();
+    assert_eq!(desc.attribute_name(), Some(train_aws::dynamo::EXPIRES_AT));
+    assert_eq!(
+        desc.time_to_live_status()
+            .map(aws_sdk_dynamodb::types::TimeToLiveStatus::as_str),
+        Some("ENABLED")
+    );
 }
 
 /// Runs a whole train through the engine on `store` and returns it with its effects.
@@ -287,6 +341,7 @@ async fn a_thousand_components_fit_and_writes_grow_with_n_over_100() {
         attempt: 1,
         build_id: id,
         commit: None,
+        link: None,
     };
     let next = back.train.on(&event, monday()).unwrap();
     assert_eq!(

@@ -66,6 +66,7 @@ fn main() {
                     attempt: 1,
                     build_id: build_id.clone(),
                     commit: Some(commit.clone()),
+                    link: None,
                 };
                 step(&mut t, &start, now, &mut transitions);
                 let outcome = BuildOutcome::Succeeded {

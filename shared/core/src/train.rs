@@ -71,6 +71,9 @@ pub struct Build {
     pub finished_at: Option<DateTime<Utc>>,
     /// Why it failed or stopped.
     pub detail: Option<String>,
+    /// Where a person reads its log: the CodeBuild console, or a local file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 impl Build {
@@ -84,6 +87,7 @@ impl Build {
             started_at: None,
             finished_at: None,
             detail: None,
+            link: None,
         }
     }
 
@@ -372,6 +376,9 @@ pub enum Event {
         attempt: u32,
         build_id: BuildId,
         commit: Option<Commit>,
+        /// Where a person reads the build's log (a console URL, a file).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        link: Option<String>,
     },
     BuildFinished {
         component: ComponentName,
@@ -590,6 +597,7 @@ impl Train {
                 attempt,
                 build_id,
                 commit,
+                link,
             } => {
                 next.build_started(
                     component,
@@ -600,6 +608,9 @@ impl Train {
                     now,
                     &mut effects,
                 )?;
+                if let Some(link) = link {
+                    next.set_link(component, *stage, build_id, link);
+                }
             }
             Event::BuildFinished {
                 component,
@@ -796,6 +807,25 @@ impl Train {
             timeout: self.policy.build_timeout,
             idempotency_key: format!("{}/{}/{}/{}", self.id, name, stage, attempt),
         })
+    }
+
+    /// Records where the build's log is, once; a repeat changes nothing.
+    fn set_link(
+        &mut self,
+        component: &ComponentName,
+        stage: Stage,
+        build_id: &BuildId,
+        link: &str,
+    ) {
+        let build = self
+            .components
+            .get_mut(component)
+            .and_then(|r| r.build_mut(stage));
+        if let Some(build) =
+            build.filter(|b| b.build_id.as_ref() == Some(build_id) && b.link.is_none())
+        {
+            build.link = Some(link.to_owned());
+        }
     }
 
     fn run_mut(&mut self, component: &ComponentName) -> Result<&mut ComponentRun, Rejection> {

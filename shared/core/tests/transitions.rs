@@ -665,3 +665,23 @@ fn every_state_change_is_announced_once_with_actor_and_reason() {
     assert_eq!(published[0].actor, alice());
     assert_eq!(published[0].reason.as_deref(), Some("smoke test red"));
 }
+
+#[test]
+fn a_build_keeps_the_link_to_its_log_and_a_repeat_changes_nothing() {
+    let t = cut(&config());
+    let event = Event::BuildStarted {
+        component: name("api"),
+        stage: Stage::Staging,
+        attempt: 1,
+        build_id: build_id("api", Stage::Staging, 1),
+        commit: None,
+        link: Some("https://console.example/build/1".into()),
+    };
+    let (t, _) = apply(&t, std::slice::from_ref(&event), monday());
+    let build = t.components[&name("api")].staging.clone().unwrap();
+    assert_eq!(
+        build.link.as_deref(),
+        Some("https://console.example/build/1")
+    );
+    assert!(!t.on(&event, monday()).unwrap().changed(&t));
+}

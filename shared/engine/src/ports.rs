@@ -100,6 +100,8 @@ pub struct Started {
     pub build_id: BuildId,
     /// The commit being built, when the builder knows it at start.
     pub commit: Option<Commit>,
+    /// Where a person reads the build's log.
+    pub link: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

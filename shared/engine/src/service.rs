@@ -321,6 +321,7 @@ impl Engine {
                     attempt: request.attempt,
                     build_id: started.build_id,
                     commit: started.commit,
+                    link: started.link,
                 }))
             }
             Effect::StopBuild { build_id, .. } => {

@@ -323,9 +323,11 @@ impl Builder for LocalBuilder {
         if let Ok(bytes) = std::fs::read(dir.join("meta.json")) {
             let meta: Meta = serde_json::from_slice(&bytes)
                 .map_err(|e| PortError::fatal(format!("{}: {e}", dir.display())))?;
+            let link = Some(dir.join("build.log").display().to_string());
             return Ok(Started {
                 build_id,
                 commit: meta.commit,
+                link,
             });
         }
         std::fs::create_dir_all(&dir).map_err(|e| io("creating the build directory", &e))?;
@@ -362,7 +364,12 @@ impl Builder for LocalBuilder {
                 warn!(build = %build_id, reason = %why, "build failed before it started");
             }
         }
-        Ok(Started { build_id, commit })
+        let link = Some(dir.join("build.log").display().to_string());
+        Ok(Started {
+            build_id,
+            commit,
+            link,
+        })
     }
 
     async fn poll(&self, builds: &[BuildId]) -> Result<Vec<(BuildId, Observed)>, PortError> {

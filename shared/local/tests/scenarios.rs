@@ -47,6 +47,11 @@ async fn a_week_releases_exactly_the_commits_that_soaked_even_when_the_branch_mo
             .local
             .builder
             .build_dir(prod.build_id.as_ref().unwrap());
+        let link = prod.link.as_deref().expect("every build links to its log");
+        assert!(
+            link.ends_with("build.log") && std::path::Path::new(link).exists(),
+            "{link}"
+        );
         let log = World::log(&dir);
         assert!(
             log.contains(&format!("production build of {name} at {pin}")),

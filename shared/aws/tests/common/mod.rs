@@ -100,6 +100,7 @@ impl Builder for ScriptedBuilder {
         Ok(Started {
             build_id: BuildId::parse(&id).unwrap(),
             commit: Some(commit_for(req)),
+            link: None,
         })
     }
 

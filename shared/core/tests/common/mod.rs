@@ -56,6 +56,7 @@ pub fn started(c: &str, stage: Stage, commit: Option<Commit>) -> Event {
         attempt: 1,
         build_id: build_id(c, stage, 1),
         commit,
+        link: None,
     }
 }
 
