@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use tracing::{debug, info, warn};
 use train_core::{
     Actor, BuildId, Config, Effect, Event, Pending, Reason, Rejection, Stage, Train, TrainId,
@@ -19,6 +20,10 @@ use crate::ports::{Inserted, ListQuery, Observed, PortError, Ports, Saved, Store
 /// How many times a decision is re-made after losing a conditional write before giving up
 /// (the caller retries later; nothing was committed).
 const MAX_CONFLICTS: usize = 16;
+
+/// Effects performed concurrently within one round: enough to start a thousand builds in
+/// seconds, few enough that a builder's rate limits (with the SDK's backoff) hold.
+const EFFECTS_AT_ONCE: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -233,8 +238,18 @@ impl Engine {
             let mut reported = Vec::new();
             let mut awaiting_record = Vec::new();
             let mut done = Vec::new();
-            for pending in round.drain(..) {
-                match self.perform(id, &pending.effect, now).await {
+            // Up to EFFECTS_AT_ONCE at a time; results come back in effect order, so the
+            // transition that records them is the same however the calls interleave.
+            let results: Vec<_> = futures::stream::iter(round.drain(..))
+                .map(|pending| async move {
+                    let result = self.perform(id, &pending.effect, now).await;
+                    (pending, result)
+                })
+                .buffered(EFFECTS_AT_ONCE)
+                .collect()
+                .await;
+            for (pending, result) in results {
+                match result {
                     Ok(Some(event)) => {
                         reported.push(event);
                         awaiting_record.push(pending.id);
