@@ -198,21 +198,30 @@ impl Engine {
         event: &Event,
         now: DateTime<Utc>,
     ) -> Result<(Applied, Vec<Pending>), EngineError> {
+        self.commit_decision(id, |train| train.on(event, now)).await
+    }
+
+    /// Loads the train, lets `decide` make its transition, and commits it on the condition
+    /// that nobody else committed meanwhile; otherwise reads again and decides again.
+    async fn commit_decision(
+        &self,
+        id: &TrainId,
+        decide: impl Fn(&Train) -> Result<Transition, Rejection>,
+    ) -> Result<(Applied, Vec<Pending>), EngineError> {
         for _ in 0..MAX_CONFLICTS {
             let Some(before) = self.ports.store.load(id).await? else {
                 return Ok((Applied::NotFound, Vec::new()));
             };
-            let train = &before.train;
-            let transition = match train.on(event, now) {
+            let transition = match decide(&before.train) {
                 Ok(t) => t,
                 Err(rejection) => return Ok((Applied::Rejected(rejection), Vec::new())),
             };
-            if !transition.changed(train) {
+            if !transition.changed(&before.train) {
                 return Ok((Applied::Done(before.train), Vec::new()));
             }
             match self.ports.store.commit(&before, &transition).await? {
                 Saved::Committed(_) => {
-                    log_transition(train, &transition);
+                    log_transition(&before.train, &transition);
                     return Ok((Applied::Done(transition.train), transition.effects));
                 }
                 Saved::Conflict => debug!(train = %id, "lost a conditional write; deciding again"),
@@ -289,12 +298,9 @@ impl Engine {
         events: &[Event],
         now: DateTime<Utc>,
     ) -> Result<Vec<Pending>, EngineError> {
-        for _ in 0..MAX_CONFLICTS {
-            let Some(before) = self.ports.store.load(id).await? else {
-                return Ok(Vec::new());
-            };
+        let fold = |train: &Train| {
             let mut transition = Transition {
-                train: before.train.clone(),
+                train: train.clone(),
                 effects: Vec::new(),
             };
             for event in events {
@@ -306,18 +312,9 @@ impl Engine {
                     Err(r) => debug!(train = %id, reason = %r, "reported event does not apply"),
                 }
             }
-            if !transition.changed(&before.train) {
-                return Ok(Vec::new());
-            }
-            match self.ports.store.commit(&before, &transition).await? {
-                Saved::Committed(_) => {
-                    log_transition(&before.train, &transition);
-                    return Ok(transition.effects);
-                }
-                Saved::Conflict => debug!(train = %id, "lost a conditional write; recording again"),
-            }
-        }
-        Err(EngineError::Contention(id.clone()))
+            Ok(transition)
+        };
+        Ok(self.commit_decision(id, fold).await?.1)
     }
 
     async fn perform(
