@@ -61,13 +61,17 @@ pub enum Cut {
     AlreadyCut(Train),
 }
 
-/// What one reconcile pass did, for logs and tests.
+/// What one reconcile pass did, and what it saw at the end of it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reconciled {
     pub trains: usize,
     pub builds_finished: usize,
     pub effects_run: usize,
     pub effects_failed: usize,
+    /// Builds still requested or running (local mode polls while there are any).
+    pub builds_in_flight: usize,
+    /// The earliest time a train needs a pass without any outside event.
+    pub next_due: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -406,9 +410,15 @@ impl Engine {
                     report.builds_finished += 1;
                 }
             }
-            let ticked = self.apply(&id, &Event::Tick, now).await?;
-            if matches!(&ticked, Applied::Done(t) if t.is_settled()) {
-                self.close_if_done(&id).await?;
+            if let Applied::Done(train) = self.apply(&id, &Event::Tick, now).await? {
+                report.builds_in_flight += train.active_builds(Stage::Staging).count()
+                    + train.active_builds(Stage::Production).count();
+                if let Some(due) = train.next_due() {
+                    report.next_due = Some(report.next_due.map_or(due, |n| n.min(due)));
+                }
+                if train.is_settled() {
+                    self.close_if_done(&id).await?;
+                }
             }
         }
         Ok(report)
@@ -424,35 +434,6 @@ impl Engine {
             store.close(id, version).await?;
         }
         Ok(())
-    }
-
-    /// The earliest time a train needs a pass without any outside event.
-    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, EngineError> {
-        let mut next: Option<DateTime<Utc>> = None;
-        for id in self.ports.store.unsettled().await? {
-            if let Some(t) = self
-                .ports
-                .store
-                .load(&id)
-                .await?
-                .and_then(|s| s.train.next_due())
-            {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        }
-        Ok(next)
-    }
-
-    /// Whether any build is requested or running in any train (local mode polls meanwhile).
-    pub async fn builds_in_flight(&self) -> Result<usize, EngineError> {
-        let mut n = 0;
-        for id in self.ports.store.unsettled().await? {
-            if let Some(s) = self.ports.store.load(&id).await? {
-                n += s.train.active_builds(Stage::Staging).count()
-                    + s.train.active_builds(Stage::Production).count();
-            }
-        }
-        Ok(n)
     }
 }
 

@@ -100,13 +100,11 @@ impl Runner {
             }
             next = earliest(next, schedule.next_after(now));
         }
-        self.engine.reconcile(now).await?;
-        next = earliest(next, self.engine.next_due().await?);
-        let in_flight = self.engine.builds_in_flight().await?;
+        let seen = self.engine.reconcile(now).await?;
         Ok(Step {
             now,
-            next,
-            in_flight,
+            next: earliest(next, seen.next_due),
+            in_flight: seen.builds_in_flight,
         })
     }
 
