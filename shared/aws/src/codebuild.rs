@@ -213,6 +213,19 @@ impl CodeBuildBuilder {
             .map_err(|e| sdk_fault("UpdateItem", &e))
     }
 
+    async fn batch_get(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<aws_sdk_codebuild::operation::batch_get_builds::BatchGetBuildsOutput, PortError>
+    {
+        self.codebuild
+            .batch_get_builds()
+            .set_ids(Some(ids))
+            .send()
+            .await
+            .map_err(|e| sdk_fault("BatchGetBuilds", &e))
+    }
+
     /// The project's recent build carrying `RELEASE_BUILD_KEY=key`, if there is one.
     async fn find(&self, project: &str, key: &str) -> Result<Option<BuildId>, PortError> {
         let recent = self
@@ -227,13 +240,7 @@ impl CodeBuildBuilder {
         if ids.is_empty() {
             return Ok(None);
         }
-        let builds = self
-            .codebuild
-            .batch_get_builds()
-            .set_ids(Some(ids))
-            .send()
-            .await
-            .map_err(|e| sdk_fault("BatchGetBuilds", &e))?;
+        let builds = self.batch_get(ids).await?;
         Ok(builds
             .builds()
             .iter()
@@ -323,13 +330,7 @@ impl Builder for CodeBuildBuilder {
         let mut out = Vec::new();
         for chunk in builds.chunks(BATCH) {
             let ids = chunk.iter().map(ToString::to_string).collect();
-            let got = self
-                .codebuild
-                .batch_get_builds()
-                .set_ids(Some(ids))
-                .send()
-                .await
-                .map_err(|e| sdk_fault("BatchGetBuilds", &e))?;
+            let got = self.batch_get(ids).await?;
             for build in got.builds() {
                 if let Some(id) = build.id().and_then(|i| BuildId::parse(i).ok()) {
                     out.push((id, observe(build)));

@@ -60,6 +60,13 @@ fn json_fault(e: &serde_json::Error) -> PortError {
     PortError::fatal(format!("stored train does not decode: {e}"))
 }
 
+fn decode_all<T: serde::de::DeserializeOwned>(bodies: &[String]) -> Result<Vec<T>, PortError> {
+    bodies
+        .iter()
+        .map(|b| serde_json::from_str(b).map_err(|e| json_fault(&e)))
+        .collect()
+}
+
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -192,10 +199,7 @@ impl TrainStore for SqliteStore {
             .query_map([id.as_str()], |r| r.get(0))
             .and_then(Iterator::collect)
             .map_err(|e| fault(&e))?;
-        bodies
-            .iter()
-            .map(|b| serde_json::from_str(b).map_err(|e| json_fault(&e)))
-            .collect()
+        decode_all(&bodies)
     }
 
     async fn mark_done(&self, id: &TrainId, effects: &[u64]) -> Result<(), PortError> {
@@ -235,10 +239,7 @@ impl TrainStore for SqliteStore {
             )
             .and_then(Iterator::collect)
             .map_err(|e| fault(&e))?;
-        bodies
-            .iter()
-            .map(|b| serde_json::from_str(b).map_err(|e| json_fault(&e)))
-            .collect()
+        decode_all(&bodies)
     }
 
     async fn unsettled(&self) -> Result<Vec<TrainId>, PortError> {
