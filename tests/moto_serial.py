@@ -8,9 +8,21 @@ request atomic, as DynamoDB is.
     python tests/moto_serial.py PORT_FILE
 
 Binds an ephemeral port, writes it to PORT_FILE, serves until killed.
+
+moto's CodeBuild is a stub: every build reports SUCCEEDED at its first BatchGetBuilds,
+with no resolved commit. The end-to-end tests play CodeBuild's build environment instead,
+for the projects they register (`POST /_release_train/codebuild/drive {"project"}`):
+builds of those projects stay IN_PROGRESS until the test finishes them
+(`POST /_release_train/codebuild/finish {"build_id", "status", "resolved_source_version"}`),
+and then report that status, phase and commit as CodeBuild would. Every other project
+keeps moto's behaviour.
 """
+import datetime
+import json
 import sys
 import threading
+
+from moto.codebuild import models as codebuild_models
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -22,9 +34,59 @@ from werkzeug.serving import make_server
 LOCK = threading.Lock()
 APP = DomainDispatcherApplication(create_backend_app)
 
+DRIVEN = set()  # project names whose builds the tests finish
+FINISHED = {}  # build id -> {"status", "resolved_source_version"}
+_moto_batch_get_builds = codebuild_models.CodeBuildBackend.batch_get_builds
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+def batch_get_builds(self, ids):
+    driven = []
+    for history in self.build_metadata_history.values():
+        for build in history:
+            if build["id"] in ids and build["projectName"] in DRIVEN:
+                done = FINISHED.get(build["id"])
+                if done and build["buildStatus"] == "IN_PROGRESS":
+                    status = done["status"]
+                    build["buildStatus"] = status
+                    build["currentPhase"] = "COMPLETED"
+                    build["endTime"] = _now()
+                    if done.get("resolved_source_version"):
+                        build["resolvedSourceVersion"] = done["resolved_source_version"]
+                    build["phases"] = [
+                        {"phaseType": "BUILD", "phaseStatus": status, "startTime": _now(), "endTime": _now()}
+                    ]
+                driven.append(build)
+    others = [i for i in ids if i not in {b["id"] for b in driven}]
+    return driven + _moto_batch_get_builds(self, others)
+
+
+codebuild_models.CodeBuildBackend.batch_get_builds = batch_get_builds
+
+
+def control(environ, start_response):
+    """The test-only CodeBuild controls described above."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+    path = environ["PATH_INFO"]
+    if path == "/_release_train/codebuild/drive":
+        DRIVEN.add(body["project"])
+    elif path == "/_release_train/codebuild/finish":
+        FINISHED[body["build_id"]] = body
+    else:
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [b'{"error": "unknown control"}']
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [b"{}"]
+
 
 def serialized(environ, start_response):
     with LOCK:
+        if environ.get("PATH_INFO", "").startswith("/_release_train/"):
+            return control(environ, start_response)
         # Build the whole response inside the lock: moto's work happens while iterating.
         return list(APP(environ, start_response))
 

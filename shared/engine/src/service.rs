@@ -377,48 +377,67 @@ impl Engine {
     pub async fn reconcile(&self, now: DateTime<Utc>) -> Result<Reconciled, EngineError> {
         let mut report = Reconciled::default();
         for id in self.ports.store.unsettled().await? {
-            report.trains += 1;
-            let (ran, failed) = self
-                .settle(&id, self.ports.store.pending(&id).await?, now)
-                .await;
-            report.effects_run += ran;
-            report.effects_failed += failed;
-            let Some(stored) = self.ports.store.load(&id).await? else {
-                continue;
+            let seen = self.reconcile_train(&id, now).await?;
+            report.trains += seen.trains;
+            report.builds_finished += seen.builds_finished;
+            report.effects_run += seen.effects_run;
+            report.effects_failed += seen.effects_failed;
+            report.builds_in_flight += seen.builds_in_flight;
+            report.next_due = match (report.next_due, seen.next_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
-            let running: Vec<BuildId> = [Stage::Staging, Stage::Production]
-                .into_iter()
-                .flat_map(|stage| stored.train.active_builds(stage))
-                .filter_map(|(_, b)| b.build_id.clone())
-                .collect();
-            if !running.is_empty() {
-                for (build_id, observed) in self.ports.builder.poll(&running).await? {
-                    let Observed::Finished(outcome) = observed else {
-                        continue;
-                    };
-                    let Some((component, stage, build)) = stored.train.find_build(&build_id) else {
-                        continue;
-                    };
-                    let event = Event::BuildFinished {
-                        component: component.clone(),
-                        stage,
-                        attempt: build.attempt,
-                        build_id,
-                        outcome,
-                    };
-                    self.apply(&id, &event, now).await?;
-                    report.builds_finished += 1;
-                }
+        }
+        Ok(report)
+    }
+
+    /// The same pass for one train: what a build state change event triggers. The builder,
+    /// not the event, says how a build ended, so a stale or repeated event changes nothing.
+    pub async fn reconcile_train(
+        &self,
+        id: &TrainId,
+        now: DateTime<Utc>,
+    ) -> Result<Reconciled, EngineError> {
+        let mut report = Reconciled::default();
+        let (ran, failed) = self
+            .settle(id, self.ports.store.pending(id).await?, now)
+            .await;
+        report.effects_run += ran;
+        report.effects_failed += failed;
+        let Some(stored) = self.ports.store.load(id).await? else {
+            return Ok(report);
+        };
+        report.trains = 1;
+        let running: Vec<BuildId> = [Stage::Staging, Stage::Production]
+            .into_iter()
+            .flat_map(|stage| stored.train.active_builds(stage))
+            .filter_map(|(_, b)| b.build_id.clone())
+            .collect();
+        if !running.is_empty() {
+            for (build_id, observed) in self.ports.builder.poll(&running).await? {
+                let Observed::Finished(outcome) = observed else {
+                    continue;
+                };
+                let Some((component, stage, build)) = stored.train.find_build(&build_id) else {
+                    continue;
+                };
+                let event = Event::BuildFinished {
+                    component: component.clone(),
+                    stage,
+                    attempt: build.attempt,
+                    build_id,
+                    outcome,
+                };
+                self.apply(id, &event, now).await?;
+                report.builds_finished += 1;
             }
-            if let Applied::Done(train) = self.apply(&id, &Event::Tick, now).await? {
-                report.builds_in_flight += train.active_builds(Stage::Staging).count()
-                    + train.active_builds(Stage::Production).count();
-                if let Some(due) = train.next_due() {
-                    report.next_due = Some(report.next_due.map_or(due, |n| n.min(due)));
-                }
-                if train.is_settled() {
-                    self.close_if_done(&id).await?;
-                }
+        }
+        if let Applied::Done(train) = self.apply(id, &Event::Tick, now).await? {
+            report.builds_in_flight += train.active_builds(Stage::Staging).count()
+                + train.active_builds(Stage::Production).count();
+            report.next_due = train.next_due();
+            if train.is_settled() {
+                self.close_if_done(id).await?;
             }
         }
         Ok(report)

@@ -1,0 +1,242 @@
+//! What the four Lambda functions share: the deployment they run in (settings, clients and
+//! the engine, built once per process), and each function's handler. The `main.rs` of a
+//! function only sets up tracing, builds the [`Deployment`] and hands a handler to the
+//! runtime, so everything a test needs to reach lives here.
+//!
+//! # Layout
+//! - [`Deployment`]: settings from the environment, `release-train.toml`, SDK clients, engine.
+//! - [`scheduled`]: the cut and promote schedules (and the reconcile tick).
+//! - [`events`]: CodeBuild build state changes and CloudWatch alarm state changes.
+//! - [`http`]: the HTTP API, `lambda_http` in front of [`train_engine::api`].
+//! - [`Failure`]: what a handler reports, classified retryable or not.
+
+pub mod events;
+pub mod http;
+pub mod scheduled;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tracing::{error, info, warn};
+use train_aws::{CallCounter, CodeBuildBuilder, DynamoStore, EventBridgeEvents, S3Manifests};
+use train_core::{Config, Metric, TrainId};
+use train_engine::{Engine, EngineError, Metrics, PortError, Ports};
+
+/// The environment variables the functions read; the template sets each of them (a test
+/// checks both ways).
+pub mod env {
+    /// The DynamoDB table holding trains, outboxes and build claims.
+    pub const TABLE: &str = "TRAIN_TABLE";
+    /// The S3 bucket for manifests (versioned, write-once keys).
+    pub const BUCKET: &str = "MANIFEST_BUCKET";
+    /// The EventBridge bus the train's state changes go to.
+    pub const BUS: &str = "EVENT_BUS";
+    /// Where `release-train.toml` is: the config layer puts it at `/opt/release-train.toml`.
+    pub const CONFIG: &str = "CONFIG_PATH";
+    pub const ALL: [&str; 4] = [TABLE, BUCKET, BUS, CONFIG];
+}
+
+/// Where manifests go inside the bucket.
+pub const MANIFEST_PREFIX: &str = "trains/";
+
+/// A function cannot start: a missing setting or a configuration mistake. Reported to the
+/// runtime as an init error, so the deployment fails loudly instead of every invocation.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{0} is not set; the template sets it on every function")]
+    Missing(&'static str),
+    #[error("cannot read the configuration at {path}: {error}")]
+    ReadConfig { path: PathBuf, error: String },
+    #[error("the configuration has mistakes (fix them and redeploy the config layer):\n{0}")]
+    Config(String),
+}
+
+/// The settings a function reads from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub table: String,
+    pub bucket: String,
+    pub bus: String,
+    pub config_path: PathBuf,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, SetupError> {
+        let get = |name: &'static str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or(SetupError::Missing(name))
+        };
+        Ok(Self {
+            table: get(env::TABLE)?,
+            bucket: get(env::BUCKET)?,
+            bus: get(env::BUS)?,
+            config_path: PathBuf::from(get(env::CONFIG)?),
+        })
+    }
+
+    pub fn load_config(&self) -> Result<Config, SetupError> {
+        let text =
+            std::fs::read_to_string(&self.config_path).map_err(|e| SetupError::ReadConfig {
+                path: self.config_path.clone(),
+                error: e.to_string(),
+            })?;
+        Config::parse(&text)
+            .map_err(|e| SetupError::Config(e.render(&self.config_path.display().to_string())))
+    }
+}
+
+/// Everything a function needs, built once per process (outside the handler) and shared by
+/// every invocation of that process.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub engine: Engine,
+    /// SDK calls by operation since the process started; each invocation logs its own.
+    pub calls: CallCounter,
+}
+
+impl Deployment {
+    /// Settings from the environment, the configuration file, and clients from the standard
+    /// credential chain.
+    pub async fn from_env() -> Result<Self, SetupError> {
+        let settings = Settings::from_env()?;
+        let config = settings.load_config()?;
+        let sdk = train_aws::sdk_config().await;
+        Ok(Self::new(&settings, Arc::new(config), &sdk))
+    }
+
+    pub fn new(settings: &Settings, config: Arc<Config>, sdk: &SdkConfig) -> Self {
+        let calls = CallCounter::default();
+        let dynamo = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let codebuild = aws_sdk_codebuild::Client::from_conf(
+            aws_sdk_codebuild::config::Builder::from(sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        // An endpoint override means an emulator or an S3-compatible store: those address
+        // buckets by path, not by host name.
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(sdk)
+                .force_path_style(sdk.endpoint_url().is_some())
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let eventbridge = aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let ports = Ports {
+            store: Arc::new(DynamoStore::new(dynamo.clone(), &settings.table)),
+            builder: Arc::new(CodeBuildBuilder::new(codebuild, dynamo, &settings.table)),
+            manifests: Arc::new(S3Manifests::new(s3, &settings.bucket, MANIFEST_PREFIX)),
+            events: Arc::new(EventBridgeEvents::new(eventbridge, &settings.bus)),
+            metrics: Arc::new(LogMetrics),
+        };
+        Self {
+            engine: Engine::new(ports, config),
+            calls,
+        }
+    }
+
+    /// The SDK calls by operation since `before`, as a JSON object for the log.
+    pub fn calls_since(&self, before: &std::collections::BTreeMap<String, u64>) -> String {
+        let calls: serde_json::Map<String, Value> = self
+            .calls
+            .snapshot()
+            .into_iter()
+            .filter_map(|(op, n)| {
+                let n = n - before.get(&op).copied().unwrap_or(0);
+                (n > 0).then(|| (op, Value::from(n)))
+            })
+            .collect();
+        Value::Object(calls).to_string()
+    }
+
+    /// Runs one invocation's work and logs its outcome with the SDK calls it made, so a
+    /// function's log says what it did and what it cost.
+    pub async fn invoke<F>(&self, what: &'static str, work: F) -> Result<Value, Failure>
+    where
+        F: Future<Output = Result<Value, Failure>>,
+    {
+        let before = self.calls.snapshot();
+        let result = work.await;
+        let calls = self.calls_since(&before);
+        match &result {
+            Ok(outcome) => info!(invocation = what, %outcome, aws_calls = %calls, "handled"),
+            Err(Failure::Ignored(why)) => {
+                warn!(invocation = what, reason = %why, aws_calls = %calls, "ignored");
+            }
+            Err(Failure::Fault { message, retryable }) => {
+                error!(invocation = what, error = %message, retryable, aws_calls = %calls, "failed");
+            }
+        }
+        result
+    }
+}
+
+/// Why an invocation did not do its work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// The payload is not for us or cannot be used; a retry would see the same payload, so
+    /// the invocation is acknowledged (and logged) rather than retried.
+    #[error("ignored: {0}")]
+    Ignored(String),
+    /// A fault. Lambda retries the invocation, then sends it to the dead-letter queue;
+    /// `retryable: false` marks faults a retry is unlikely to fix (permissions, a missing
+    /// table), which the log and the DLQ alarm bring to a person.
+    #[error("{message}")]
+    Fault { message: String, retryable: bool },
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        Failure::Fault {
+            retryable: e.is_retryable(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// What a handler returns to the runtime: acknowledged payloads as a JSON answer, faults as
+/// an error so Lambda retries.
+pub fn respond(result: Result<Value, Failure>) -> Result<Value, lambda_runtime::Error> {
+    match result {
+        Ok(v) => Ok(v),
+        Err(Failure::Ignored(why)) => Ok(serde_json::json!({ "ignored": why })),
+        Err(fault @ Failure::Fault { .. }) => Err(fault.into()),
+    }
+}
+
+/// Metrics as structured log lines until the metrics work replaces this with CloudWatch's
+/// embedded metric format.
+#[derive(Debug, Clone, Copy)]
+pub struct LogMetrics;
+
+#[async_trait]
+impl Metrics for LogMetrics {
+    async fn emit(
+        &self,
+        train: &TrainId,
+        metric: &Metric,
+        at: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        let metric = serde_json::to_string(metric).unwrap_or_default();
+        info!(train = %train, %metric, %at, "metric");
+        Ok(())
+    }
+}
+
+/// The current time: the one clock the functions read, passed into the engine.
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}

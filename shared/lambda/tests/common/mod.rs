@@ -1,0 +1,394 @@
+//! The end-to-end rig: the functions' release binaries behind a Runtime API on loopback,
+//! moto (started by `tests/run.sh`) as AWS, and the documented event payloads from
+//! `aws_lambda_events`' fixtures.
+#![allow(dead_code)]
+
+pub mod runtime;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_codebuild::types::{
+    ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment,
+    ProjectSource, SourceType,
+};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use train_aws::DynamoStore;
+
+pub use runtime::{Answer, Function};
+
+/// The functions, as `functions/<name>` crates build them.
+pub const FUNCTIONS: [&str; 4] = ["cut", "promote", "events", "api"];
+
+pub fn endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!("MOTO_ENDPOINT is not set: run `bash tests/run.sh`, which installs and starts the AWS emulator (moto) on 127.0.0.1")
+    })
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The functions' release binaries, built (or found up to date) by cargo: the tests run
+/// what would be deployed, not a debug build.
+pub fn release_binaries() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let mut cmd = std::process::Command::new(env!("CARGO"));
+            cmd.current_dir(repo_root())
+                .args(["build", "--release", "--locked", "--quiet"]);
+            for f in FUNCTIONS {
+                cmd.args(["-p", f]);
+            }
+            let status = cmd.status().expect("run cargo");
+            assert!(
+                status.success(),
+                "cargo build --release of the functions failed"
+            );
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| repo_root().join("target"), PathBuf::from);
+            target.join("release")
+        })
+        .clone()
+}
+
+static UNIQUE: AtomicU64 = AtomicU64::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        UNIQUE.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One deployment on the emulator: its table, bucket, bus and CodeBuild projects, the
+/// configuration file, and the four functions running.
+pub struct Deployment {
+    pub dir: tempfile::TempDir,
+    pub table: String,
+    pub bucket: String,
+    pub bus: String,
+    pub components: Vec<String>,
+    /// Appended to CodeBuild project names: projects are account-wide on the emulator.
+    pub projects: String,
+    pub endpoint: String,
+    pub sdk: aws_config::SdkConfig,
+    pub cut: Function,
+    pub promote: Function,
+    pub events: Function,
+    pub api: Function,
+}
+
+pub const CUT: &str = "cron(0 9 ? * MON *)";
+pub const PROMOTE: &str = "cron(0 9 ? * WED *)";
+
+/// The configuration the functions read: a weekly train with a short soak, so a test
+/// waits seconds, not days (the soak is measured on the functions' real clock).
+pub fn config_text(components: &[String], soak: &str, projects: &str) -> String {
+    let mut text = format!(
+        "[train]\nname = \"weekly\"\ntime_zone = \"Europe/Berlin\"\ncut = \"{CUT}\"\npromote = \"{PROMOTE}\"\nsoak = \"{soak}\"\non_component_failure = \"halt\"\n"
+    );
+    for c in components {
+        let _ = write!(
+            text,
+            "\n[[component]]\nname = \"{c}\"\nsource = \"https://git.example.invalid/{c}.git\"\nstaging = {{ project = \"{c}-staging{projects}\", buildspec = \"buildspecs/staging.yml\" }}\nproduction = {{ project = \"{c}-production{projects}\", buildspec = \"buildspecs/production.yml\" }}\n"
+        );
+    }
+    text
+}
+
+impl Deployment {
+    pub async fn start(components: &[&str], soak: &str) -> Self {
+        let endpoint = endpoint();
+        let sdk = train_aws::emulator_config(&endpoint).await;
+        let dir = tempfile::tempdir().unwrap();
+        let table = unique("trains");
+        let bucket = unique("manifests");
+        let bus = unique("release-train");
+        let components: Vec<String> = components.iter().map(|c| (*c).to_owned()).collect();
+        let projects = format!("-{}", unique("p"));
+
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        DynamoStore::create_table(&dynamo, &table).await.unwrap();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+        events.create_event_bus().name(&bus).send().await.unwrap();
+        let codebuild = aws_sdk_codebuild::Client::new(&sdk);
+        for c in &components {
+            for stage in ["staging", "production"] {
+                let project = format!("{c}-{stage}{projects}");
+                create_project(&codebuild, &project).await;
+                drive(&endpoint, &project);
+            }
+        }
+
+        let config = dir.path().join("release-train.toml");
+        std::fs::write(&config, config_text(&components, soak, &projects)).unwrap();
+        let env: Vec<(String, String)> = [
+            (train_lambda::env::TABLE, table.as_str()),
+            (train_lambda::env::BUCKET, bucket.as_str()),
+            (train_lambda::env::BUS, bus.as_str()),
+            (train_lambda::env::CONFIG, config.to_str().unwrap()),
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let bin = release_binaries();
+        let paths: Vec<PathBuf> = FUNCTIONS.iter().map(|f| bin.join(f)).collect();
+        let (cut, promote, events_fn, api) = tokio::join!(
+            Function::start("cut", &paths[0], &env, dir.path()),
+            Function::start("promote", &paths[1], &env, dir.path()),
+            Function::start("events", &paths[2], &env, dir.path()),
+            Function::start("api", &paths[3], &env, dir.path()),
+        );
+        Self {
+            dir,
+            table,
+            bucket,
+            bus,
+            components,
+            projects,
+            endpoint,
+            sdk,
+            cut,
+            promote,
+            events: events_fn,
+            api,
+        }
+    }
+
+    pub fn project(&self, component: &str, stage: &str) -> String {
+        format!("{component}-{stage}{}", self.projects)
+    }
+
+    pub fn codebuild(&self) -> aws_sdk_codebuild::Client {
+        aws_sdk_codebuild::Client::new(&self.sdk)
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    /// `GET` or `POST` through the `api` function, as API Gateway delivers it.
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        caller: Option<&str>,
+    ) -> (u16, Value) {
+        let answer = self.api.ok(http_request(method, path, body, caller)).await;
+        let status = u16::try_from(answer["statusCode"].as_u64().unwrap()).unwrap();
+        let body = answer["body"].as_str().unwrap_or("null");
+        (status, serde_json::from_str(body).unwrap())
+    }
+
+    pub async fn train(&self, id: &str) -> Value {
+        let (status, body) = self
+            .http("GET", &format!("/trains/{id}"), None, Some(ALICE))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// The build ids of a train's components for a stage, from `GET /trains/{id}`.
+    pub async fn builds(&self, id: &str, stage: &str) -> Vec<(String, String)> {
+        let train = self.train(id).await;
+        train["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| {
+                let build = c[stage]["build_id"].as_str()?;
+                Some((c["name"].as_str().unwrap().to_owned(), build.to_owned()))
+            })
+            .collect()
+    }
+
+    /// Plays CodeBuild's build environment: the build ends with `status` at `commit`.
+    pub fn finish_build(&self, build_id: &str, status: &str, commit: Option<&str>) {
+        post_control(
+            &self.endpoint,
+            "/_release_train/codebuild/finish",
+            &json!({ "build_id": build_id, "status": status, "resolved_source_version": commit }),
+        );
+    }
+
+    pub async fn stop(self) {
+        for f in [self.cut, self.promote, self.events, self.api] {
+            f.stop().await;
+        }
+    }
+
+    pub fn functions(&self) -> [&Function; 4] {
+        [&self.cut, &self.promote, &self.events, &self.api]
+    }
+}
+
+pub const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
+
+async fn create_project(client: &aws_sdk_codebuild::Client, name: &str) {
+    client
+        .create_project()
+        .name(name)
+        .source(
+            ProjectSource::builder()
+                .r#type(SourceType::Codecommit)
+                .location("https://git-codecommit.us-east-1.amazonaws.com/v1/repos/example")
+                .build()
+                .unwrap(),
+        )
+        .artifacts(
+            ProjectArtifacts::builder()
+                .r#type(ArtifactsType::NoArtifacts)
+                .build()
+                .unwrap(),
+        )
+        .environment(
+            ProjectEnvironment::builder()
+                .r#type(EnvironmentType::LinuxContainer)
+                .image("aws/codebuild/standard:7.0")
+                .compute_type(ComputeType::BuildGeneral1Small)
+                .build()
+                .unwrap(),
+        )
+        .service_role("arn:aws:iam::123456789012:role/codebuild")
+        .send()
+        .await
+        .unwrap();
+}
+
+fn drive(endpoint: &str, project: &str) {
+    post_control(
+        endpoint,
+        "/_release_train/codebuild/drive",
+        &json!({ "project": project }),
+    );
+}
+
+fn post_control(endpoint: &str, path: &str, body: &Value) {
+    let url = format!("{endpoint}{path}");
+    let response = ureq::post(&url).send_json(body).unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+}
+
+fn fixture(name: &str) -> Value {
+    let dir = std::env::var("RELEASE_TRAIN_EVENT_FIXTURES")
+        .map_or_else(|_| fixtures_dir(), PathBuf::from);
+    let text = std::fs::read_to_string(dir.join(name))
+        .unwrap_or_else(|e| panic!("fixture {name} in {}: {e}", dir.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `aws_lambda_events`' own example payloads, from the crate's source that cargo unpacked
+/// (the version in `Cargo.lock`).
+fn fixtures_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let lock = std::fs::read_to_string(repo_root().join("Cargo.lock")).unwrap();
+        let version = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"aws_lambda_events\""))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+            .map(|v| v.trim_matches('"').to_owned())
+            .expect("aws_lambda_events in Cargo.lock");
+        let home = std::env::var_os("CARGO_HOME").map_or_else(
+            || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"),
+            PathBuf::from,
+        );
+        let crate_dir = format!("aws_lambda_events-{version}");
+        std::fs::read_dir(home.join("registry/src"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|registry| registry.path().join(&crate_dir).join("src/fixtures"))
+            .find(|dir| dir.is_dir())
+            .unwrap_or_else(|| panic!("{crate_dir} is not unpacked under {}", home.display()))
+    })
+    .clone()
+}
+
+/// The scheduled event (the shape the template's Scheduler input reproduces), at `time`.
+pub fn scheduled_event(time: DateTime<Utc>, detail: Value) -> Value {
+    let mut event = fixture("example-eventbridge-schedule.json");
+    event["time"] = json!(time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    event["detail"] = detail;
+    event
+}
+
+/// A CodeBuild build state change for `build_id` (`project:uuid`) of `train`, carrying the
+/// variables the builder set on the build.
+pub fn build_state_change(build_id: &str, status: &str, train: &str, component: &str) -> Value {
+    let mut event = fixture("example-codebuild-state-change.json");
+    let project = build_id.split(':').next().unwrap();
+    let arn = format!("arn:aws:codebuild:us-east-1:123456789012:build/{build_id}");
+    event["resources"] = json!([arn]);
+    event["detail"]["build-status"] = json!(status);
+    event["detail"]["project-name"] = json!(project);
+    event["detail"]["build-id"] = json!(arn);
+    event["detail"]["additional-information"]["environment"]["environment-variables"] = json!([
+        { "name": "RELEASE_TRAIN_ID", "type": "PLAINTEXT", "value": train },
+        { "name": "RELEASE_COMPONENT", "type": "PLAINTEXT", "value": component },
+    ]);
+    event
+}
+
+/// An HTTP API (payload format 2.0) request with an IAM authorizer context for `caller`,
+/// or none.
+pub fn http_request(method: &str, path: &str, body: Option<Value>, caller: Option<&str>) -> Value {
+    let mut event = fixture("example-apigw-v2-request-iam.json");
+    let (path, query) = path.split_once('?').map_or((path, ""), |(p, q)| (p, q));
+    event["routeKey"] = json!("$default");
+    event["rawPath"] = json!(path);
+    event["rawQueryString"] = json!(query);
+    event["queryStringParameters"] = Value::Null;
+    event["pathParameters"] = Value::Null;
+    event["requestContext"]["http"]["method"] = json!(method);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["requestContext"]["routeKey"] = json!("$default");
+    event["requestContext"]["stage"] = json!("$default");
+    match caller {
+        Some(arn) => event["requestContext"]["authorizer"]["iam"]["userArn"] = json!(arn),
+        None => event["requestContext"]["authorizer"] = Value::Null,
+    }
+    match body {
+        Some(b) => {
+            event["body"] = json!(b.to_string());
+            event["isBase64Encoded"] = json!(false);
+            event["headers"]["content-type"] = json!("application/json");
+        }
+        None => {
+            event["body"] = Value::Null;
+        }
+    }
+    event
+}
+
+/// The SDK operations each function's log says it called.
+pub fn calls_logged(function: &Function) -> std::collections::BTreeSet<String> {
+    function
+        .log_lines()
+        .iter()
+        .filter_map(|line| line["fields"]["aws_calls"].as_str().map(str::to_owned))
+        .filter_map(|calls| serde_json::from_str::<serde_json::Map<String, Value>>(&calls).ok())
+        .flat_map(|m| m.into_iter().map(|(k, _)| k))
+        .collect()
+}

@@ -1,0 +1,323 @@
+//! A whole week through the deployed shape: the functions' release binaries behind a Lambda
+//! Runtime API on loopback, moto as AWS (DynamoDB, S3, EventBridge, CodeBuild's control
+//! plane), and the documented payloads (scheduled event, CodeBuild state change, HTTP API
+//! v2 request with an IAM authorizer context) from `aws_lambda_events`' fixtures. Every
+//! trigger is delivered twice.
+//!
+//! moto's CodeBuild cannot run builds: `tests/moto_serial.py` lets the test finish each
+//! build with the status and commit CodeBuild would report (see that file). Everything
+//! else is the real SDK on the real emulator. The soak is seconds long, because the
+//! binaries read the real clock.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, Utc};
+use common::{ALICE, Answer, Deployment, config_text};
+use serde_json::{Value, json};
+use train_core::Config;
+
+/// A past cut firing and the promote firing after it, from the configuration.
+fn firings(components: &[&str], weeks_ago: i64) -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
+    let names: Vec<String> = components.iter().map(|c| (*c).to_owned()).collect();
+    let config = Config::parse(&config_text(&names, "1s", "")).unwrap();
+    let cut = config
+        .train
+        .cut
+        .last_at_or_before(Utc::now() - Duration::weeks(weeks_ago), Duration::days(8))
+        .unwrap();
+    let promote = config.train.promote.next_after(cut).unwrap();
+    (cut, promote)
+}
+
+fn commit(i: usize) -> String {
+    format!("{:040x}", 0x00c0_ffee_u64 * (i as u64 + 1))
+}
+
+/// Delivers a CodeBuild state change for each build, twice, as EventBridge may.
+async fn deliver_build_events(
+    d: &Deployment,
+    train: &str,
+    builds: &[(String, String)],
+    status: &str,
+) {
+    for (component, build) in builds {
+        for _ in 0..2 {
+            let answer = d
+                .events
+                .ok(common::build_state_change(build, status, train, component))
+                .await;
+            assert_eq!(answer["train"], train, "{answer}");
+        }
+    }
+}
+
+async fn builds_of_project(d: &Deployment, project: &str) -> Vec<aws_sdk_codebuild::types::Build> {
+    let cb = d.codebuild();
+    let ids = cb
+        .list_builds_for_project()
+        .project_name(project)
+        .send()
+        .await
+        .unwrap()
+        .ids
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    cb.batch_get_builds()
+        .set_ids(Some(ids))
+        .send()
+        .await
+        .unwrap()
+        .builds
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[allow(clippy::too_many_lines)] // one week, told in order
+async fn a_week_cuts_soaks_and_ships_exactly_the_soaked_commits_with_every_trigger_delivered_twice()
+{
+    let components = ["api", "web", "worker"];
+    let d = Deployment::start(&components, "2s").await;
+    let (cut_at, promote_at) = firings(&components, 2);
+
+    // Monday: the cut schedule fires, and fires again.
+    let first = d.cut.ok(common::scheduled_event(cut_at, json!({}))).await;
+    assert_eq!(first["outcome"], "created", "{first}");
+    assert_eq!(first["state"], "building");
+    let id = first["train"].as_str().unwrap().to_owned();
+    let again = d.cut.ok(common::scheduled_event(cut_at, json!({}))).await;
+    assert_eq!(
+        (again["outcome"].as_str(), again["train"].as_str()),
+        (Some("already_cut"), Some(id.as_str()))
+    );
+
+    let staging = d.builds(&id, "staging").await;
+    assert_eq!(staging.len(), 3, "one staging build per component");
+    for c in components {
+        assert_eq!(
+            builds_of_project(&d, &d.project(c, "staging")).await.len(),
+            1,
+            "{c}: one staging build"
+        );
+    }
+
+    // Staging builds go green at known commits; each event arrives twice.
+    let pins: BTreeMap<String, String> = staging
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| (c.clone(), commit(i)))
+        .collect();
+    for (c, build) in &staging {
+        d.finish_build(build, "SUCCEEDED", Some(&pins[c]));
+    }
+    deliver_build_events(&d, &id, &staging, "SUCCEEDED").await;
+    let soaking = d.train(&id).await;
+    assert_eq!(soaking["state"], "soaking", "{soaking}");
+    for c in soaking["components"].as_array().unwrap() {
+        assert_eq!(
+            c["pinned"].as_str(),
+            Some(pins[c["name"].as_str().unwrap()].as_str())
+        );
+    }
+
+    // Wednesday, after the soak: the promote schedule fires twice.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    for _ in 0..2 {
+        let answer = d
+            .promote
+            .ok(common::scheduled_event(promote_at, json!({})))
+            .await;
+        assert_eq!(answer["trains"][0]["train"], id.as_str(), "{answer}");
+        assert_eq!(answer["trains"][0]["state"], "promoting", "{answer}");
+    }
+
+    // Production builds: one per component, at exactly the soaked commit.
+    let production = d.builds(&id, "production").await;
+    assert_eq!(production.len(), 3);
+    for c in components {
+        let builds = builds_of_project(&d, &d.project(c, "production")).await;
+        assert_eq!(builds.len(), 1, "{c}: one production build");
+        assert_eq!(
+            builds[0].source_version(),
+            Some(pins[c].as_str()),
+            "{c} ships its pin"
+        );
+    }
+
+    // Two production builds finish and their events arrive (twice). The third finishes
+    // later and its event is lost: the reconcile schedule finds it finished anyway.
+    for (c, build) in &production[..2] {
+        d.finish_build(build, "SUCCEEDED", Some(&pins[c]));
+    }
+    deliver_build_events(&d, &id, &production[..2], "SUCCEEDED").await;
+    assert_eq!(d.train(&id).await["state"], "promoting");
+    let (last, build) = &production[2];
+    d.finish_build(build, "SUCCEEDED", Some(&pins[last]));
+    let tick = d
+        .promote
+        .ok(common::scheduled_event(
+            Utc::now(),
+            json!({"action": "reconcile"}),
+        ))
+        .await;
+    assert_eq!(tick["reconciled"]["builds_finished"], 1, "{tick}");
+    let released = d.train(&id).await;
+    assert_eq!(released["state"], "released", "{released}");
+
+    // The released manifest names the shipped commits; CodeBuild saw no extra build.
+    let manifest = d
+        .s3()
+        .get_object()
+        .bucket(&d.bucket)
+        .key(format!("trains/{id}/released.json"))
+        .send()
+        .await
+        .unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&manifest.body.collect().await.unwrap().into_bytes()).unwrap();
+    let shipped = manifest["train"]["components"].as_object().unwrap();
+    assert_eq!(shipped.len(), 3);
+    for (name, run) in shipped {
+        assert_eq!(
+            run["production"]["commit"].as_str(),
+            Some(pins[name].as_str()),
+            "{run}"
+        );
+        assert_eq!(run["production"]["status"], "succeeded", "{run}");
+    }
+    for c in components {
+        assert_eq!(
+            builds_of_project(&d, &d.project(c, "production"))
+                .await
+                .len(),
+            1
+        );
+        assert_eq!(
+            builds_of_project(&d, &d.project(c, "staging")).await.len(),
+            1
+        );
+    }
+
+    // Every function logged JSON lines and said which SDK calls it made.
+    for f in d.functions() {
+        let lines = f.log_lines();
+        assert!(
+            lines.iter().any(|l| l["fields"]["aws_calls"].is_string()),
+            "{}: {}",
+            f.name,
+            f.log_text()
+        );
+    }
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancelled_train_never_starts_a_production_build_and_says_who_cancelled() {
+    let components = ["api", "web"];
+    let d = Deployment::start(&components, "2s").await;
+    let (cut_at, promote_at) = firings(&components, 3);
+    let id = d.cut.ok(common::scheduled_event(cut_at, json!({}))).await["train"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let staging = d.builds(&id, "staging").await;
+    for (i, (_, build)) in staging.iter().enumerate() {
+        d.finish_build(build, "SUCCEEDED", Some(&commit(i)));
+    }
+    deliver_build_events(&d, &id, &staging, "SUCCEEDED").await;
+
+    let cancel = format!("/trains/{id}/cancel");
+    let reason = json!({"reason": "payments bug found in staging"});
+    // Without an authenticated caller nothing changes.
+    let (status, body) = d.http("POST", &cancel, Some(reason.clone()), None).await;
+    assert_eq!(status, 401, "{body}");
+    // A body that names its own actor is refused: the actor is the IAM principal.
+    let (status, body) = d
+        .http(
+            "POST",
+            &cancel,
+            Some(json!({"reason": "x", "actor": "someone-else"})),
+            Some(ALICE),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    for attempt in 0..2 {
+        let (status, body) = d
+            .http("POST", &cancel, Some(reason.clone()), Some(ALICE))
+            .await;
+        if attempt == 0 {
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["state"], "cancelled");
+        } else {
+            assert_eq!(
+                status, 409,
+                "a second cancel says it no longer applies: {body}"
+            );
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("cancelled"),
+                "{body}"
+            );
+        }
+    }
+    let train = d.train(&id).await;
+    let last = train["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["actor"], ALICE, "{last}");
+    assert_eq!(last["reason"], "payments bug found in staging");
+
+    // The promote schedule fires (twice) after the soak: nothing ships.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    for _ in 0..2 {
+        let answer = d
+            .promote
+            .ok(common::scheduled_event(promote_at, json!({})))
+            .await;
+        assert_eq!(answer["trains"], json!([]), "{answer}");
+    }
+    for c in components {
+        assert!(
+            builds_of_project(&d, &d.project(c, "production"))
+                .await
+                .is_empty(),
+            "{c}"
+        );
+    }
+    assert_eq!(d.train(&id).await["state"], "cancelled");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn payloads_that_are_not_ours_are_acknowledged_and_a_schedule_at_an_unplanned_time_is_an_error()
+ {
+    let d = Deployment::start(&["api"], "2s").await;
+    // A build no train started: acknowledged, nothing retried.
+    let mut foreign = common::build_state_change("other:1234", "SUCCEEDED", "x", "api");
+    foreign["detail"]["additional-information"]["environment"]["environment-variables"] = json!([]);
+    let answer = d.events.ok(foreign).await;
+    assert!(
+        answer["ignored"]
+            .as_str()
+            .unwrap()
+            .contains("RELEASE_TRAIN_ID"),
+        "{answer}"
+    );
+    // A cut at a time release-train.toml does not plan: a fault, so it reaches the DLQ.
+    let tuesday = firings(&["api"], 1).0 + Duration::days(1);
+    match d
+        .cut
+        .invoke(common::scheduled_event(tuesday, json!({})))
+        .await
+    {
+        Answer::Error(e) => assert!(e.to_string().contains("trainctl infra-params"), "{e}"),
+        Answer::Response(r) => panic!("an unplanned cut was accepted: {r}"),
+    }
+    let (status, body) = d.http("GET", "/trains", None, Some(ALICE)).await;
+    assert_eq!((status, &body["trains"]), (200, &json!([])), "{body}");
+    d.stop().await;
+}
