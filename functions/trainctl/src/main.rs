@@ -62,6 +62,12 @@ enum Command {
         #[arg(long, short, default_value = "release-train.toml")]
         config: PathBuf,
     },
+    /// The SAM template's parameters from the configuration, in the form
+    /// `sam deploy --parameter-overrides "$(trainctl infra-params)"` takes.
+    InfraParams {
+        #[arg(long, short, default_value = "infra/config/release-train.toml")]
+        config: PathBuf,
+    },
     /// Recent trains, or one train in detail.
     Status {
         id: Option<String>,
@@ -94,6 +100,7 @@ fn main() -> ExitCode {
         Command::Demo { cancel, keep } => demo::run(cancel, keep.as_deref()),
         Command::Plan { config, count } => plan::plan(&config, count),
         Command::Validate { config } => plan::validate(&config),
+        Command::InfraParams { config } => plan::infra_params(&config),
         Command::Status { id, api } => client::status(&api, id.as_deref()),
         Command::Cancel(args) => client::act("cancel", &args),
         Command::Hold(args) => client::act("hold", &args),

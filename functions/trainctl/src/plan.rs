@@ -83,3 +83,23 @@ pub fn plan(path: &Path, weeks: usize) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+/// `trainctl infra-params`: `Key="value"` pairs, quoted the way SAM's `--parameter-overrides`
+/// reads them (schedules contain spaces).
+pub fn infra_params(path: &Path) -> ExitCode {
+    let (config, _) = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match config.template_parameters() {
+        Ok(params) => {
+            let line: Vec<String> = params.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            println!("{}", line.join(" "));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            ExitCode::from(crate::EXIT_CONFIG)
+        }
+    }
+}

@@ -209,6 +209,44 @@ impl Checker<'_> {
 }
 
 impl Config {
+    /// The deployment template's parameters that come from this file (what `trainctl
+    /// infra-params` prints), so schedules and build projects are written once. Every stage
+    /// must name its CodeBuild project: on AWS that is where it builds.
+    pub fn template_parameters(&self) -> Result<Vec<(&'static str, String)>, String> {
+        let mut projects: Vec<&str> = Vec::new();
+        let mut missing = Vec::new();
+        for c in &self.components {
+            for (stage, target) in [("staging", &c.staging), ("production", &c.production)] {
+                match target.project.as_deref() {
+                    Some(p) if p.contains(',') || p.contains(char::is_whitespace) => {
+                        return Err(format!(
+                            "component {}: {stage}.project {p:?} is not a CodeBuild project name (no commas or spaces)",
+                            c.name
+                        ));
+                    }
+                    Some(p) if !projects.contains(&p) => projects.push(p),
+                    Some(_) => {}
+                    None => missing.push(format!("{}.{stage}", c.name)),
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Err(format!(
+                "on AWS every stage builds in a CodeBuild project; add `project = \"...\"` to: {}",
+                missing.join(", ")
+            ));
+        }
+        Ok(vec![
+            ("CutSchedule", self.train.cut.expression().to_string()),
+            (
+                "PromoteSchedule",
+                self.train.promote.expression().to_string(),
+            ),
+            ("ScheduleTimeZone", self.train.zone.name().to_owned()),
+            ("BuildProjects", projects.join(",")),
+        ])
+    }
+
     /// Parses and validates the whole file, reporting every mistake found.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let mut check = Checker {

@@ -8,10 +8,12 @@
 //! - [`scheduled`]: the cut and promote schedules (and the reconcile tick).
 //! - [`events`]: CodeBuild build state changes and CloudWatch alarm state changes.
 //! - [`http`]: the HTTP API, `lambda_http` in front of [`train_engine::api`].
+//! - [`iam`]: the IAM actions the functions need, from the SDK operations they call.
 //! - [`Failure`]: what a handler reports, classified retryable or not.
 
 pub mod events;
 pub mod http;
+pub mod iam;
 pub mod scheduled;
 
 use std::path::PathBuf;

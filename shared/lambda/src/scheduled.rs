@@ -93,7 +93,7 @@ pub async fn promote(
     Ok(Value::Object(answer))
 }
 
-fn scheduled_time(payload: &Value) -> Result<DateTime<Utc>, Failure> {
+pub fn scheduled_time(payload: &Value) -> Result<DateTime<Utc>, Failure> {
     let event: CloudWatchEvent = serde_json::from_value(payload.clone()).map_err(|e| {
         Failure::Ignored(format!(
             "not a scheduled event ({e}); the schedule's input must carry \"time\": \"<aws.scheduler.scheduled-time>\""

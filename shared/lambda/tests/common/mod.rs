@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use train_aws::DynamoStore;
 
+#[allow(unused_imports)] // each test crate uses what it needs
 pub use runtime::{Answer, Function};
 
 /// The functions, as `functions/<name>` crates build them.
