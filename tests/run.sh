@@ -2,11 +2,16 @@
 # The test command: everything CI runs, from a fresh clone.
 #
 #   bash tests/run.sh          formatting, clippy (pedantic, warnings denied), every test
+#   bash tests/run.sh unit     formatting and the unit tests only (what the buildspec test
+#                              runs through the local builder, without recursing into it)
 #
 # It installs what the tests need: local mode needs only the Rust toolchain, git, bash and
 # coreutils' `timeout`; the AWS adapter tests need moto, the AWS emulator, which this script
 # installs into .venv (pinned in tests/requirements-moto.txt) and serves on 127.0.0.1 for
-# the length of the run. CARGO_TARGET_DIR may point at a target directory kept between runs.
+# the length of the run. The template is checked with cfn-lint and `sam validate --lint`
+# (.venv-infra, tests/requirements-infra.txt) and checkov (.venv-checkov, its own pins:
+# it needs an older boto3). CARGO_TARGET_DIR may point at a target directory kept between
+# runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +23,14 @@ done
 # The tests never reach the network and never sign commits with a person's identity.
 export GIT_TERMINAL_PROMPT=0 GIT_CONFIG_NOSYSTEM=1
 export CARGO_TERM_COLOR=never
+
+if [ "${1:-all}" = unit ]; then
+  step "cargo fmt --check"
+  cargo fmt --all -- --check
+  step "cargo test --lib (unit tests)"
+  cargo test --workspace --locked --lib
+  exit 0
+fi
 
 step "AWS emulator (moto) on 127.0.0.1"
 if ! .venv/bin/python -c 'import moto' 2>/dev/null; then
@@ -39,6 +52,34 @@ export MOTO_ENDPOINT="http://127.0.0.1:$(cat tests/.work/moto.port)"
 # The SDK's credential chain must never look for an instance metadata service.
 export AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-east-1
 echo "moto $(.venv/bin/python -c 'import moto; print(moto.__version__)') at $MOTO_ENDPOINT (pid $moto_pid)"
+
+step "infrastructure: cfn-lint, sam validate --lint, checkov"
+# No telemetry or rule downloads: nothing here may reach the network.
+export SAM_CLI_TELEMETRY=0
+venv() { # venv DIR REQUIREMENTS PROBE
+  if ! "$1/bin/python" -c "import $3" 2>/dev/null; then
+    python3 -m venv "$1"
+    "$1/bin/pip" install --quiet --disable-pip-version-check -r "$2"
+  fi
+}
+venv .venv-infra tests/requirements-infra.txt samcli
+venv .venv-checkov tests/requirements-checkov.txt checkov
+.venv-infra/bin/cfn-lint infra/template.yaml
+.venv-infra/bin/sam validate --lint --template infra/template.yaml --region us-east-1
+.venv-checkov/bin/checkov --file infra/template.yaml --framework cloudformation --skip-download --quiet --compact
+# The parameters `trainctl infra-params` prints survive SAM's own --parameter-overrides parser.
+params=$(cargo run --quiet --locked -p trainctl -- infra-params --config infra/config/release-train.toml)
+.venv-infra/bin/python - "$params" <<'PY'
+import sys
+from samcli.cli.types import CfnParameterOverridesType
+parsed = CfnParameterOverridesType().convert((sys.argv[1],), None, None)
+assert parsed["CutSchedule"].startswith("cron(") and " " in parsed["CutSchedule"], parsed
+assert set(parsed) == {"CutSchedule", "PromoteSchedule", "ScheduleTimeZone", "BuildProjects"}, parsed
+print("sam reads:", parsed)
+PY
+
+step "cargo build --release (the functions the end-to-end tests run)"
+cargo build --release --locked -p cut -p promote -p events -p api
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
