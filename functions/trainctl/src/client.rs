@@ -1,4 +1,4 @@
-//! The client side: `status`, `cancel`, `hold`, `resume` against a running train's API.
+//! The client side: `status`, `history` and the actions against a running train's API.
 
 use std::process::ExitCode;
 
@@ -126,6 +126,48 @@ pub fn act(action: &str, args: &ActionArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Ok((status, body)) => fail(status, &body),
+    }
+}
+
+pub fn history(api: &ApiArgs, id: &str) -> ExitCode {
+    let url = format!("{}/trains/{id}", api.api.trim_end_matches('/'));
+    match call("GET", &url, None) {
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+        Ok((200, body)) if api.json => {
+            let history = body.get("history").cloned().unwrap_or(Value::Null);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&history).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok((200, body)) => match serde_json::from_value::<TrainView>(body) {
+            Ok(v) => {
+                println!(
+                    "{:<17} {:<28} {:<24} {:<22} REASON",
+                    "AT (UTC)", "ACTOR", "ACTION", "FROM -> TO"
+                );
+                for r in &v.history {
+                    println!(
+                        "{:<17} {:<28} {:<24} {:<22} {}",
+                        r.at.format("%Y-%m-%d %H:%M"),
+                        r.actor.as_str(),
+                        r.action,
+                        format!("{} -> {}", r.from, r.to),
+                        r.reason.as_deref().unwrap_or("")
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("unexpected answer: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Ok((status, body)) => fail(status, &body),
     }
 }

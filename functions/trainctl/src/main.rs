@@ -80,6 +80,20 @@ enum Command {
     Hold(client::ActionArgs),
     /// Lift a hold. Requires a reason.
     Resume(client::ActionArgs),
+    /// Approve a train's promotion (when release-train.toml asks for approvals).
+    Approve(client::ActionArgs),
+    /// Build the failed components again.
+    Retry(client::ActionArgs),
+    /// Promote once staging is green, without waiting for the soak or the promote time.
+    Expedite(client::ActionArgs),
+    /// Ship the previous release's commits again (a released train only).
+    Rollback(client::ActionArgs),
+    /// A train's audit trail: every decision and command, with actor, time and reason.
+    History {
+        id: String,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -105,5 +119,10 @@ fn main() -> ExitCode {
         Command::Cancel(args) => client::act("cancel", &args),
         Command::Hold(args) => client::act("hold", &args),
         Command::Resume(args) => client::act("resume", &args),
+        Command::Approve(args) => client::act("approve", &args),
+        Command::Retry(args) => client::act("retry", &args),
+        Command::Expedite(args) => client::act("expedite", &args),
+        Command::Rollback(args) => client::act("rollback", &args),
+        Command::History { id, api } => client::history(&api, &id),
     }
 }

@@ -71,6 +71,8 @@ pub struct TrainSettings {
     pub on_component_failure: FailurePolicy,
     pub build_timeout: Span,
     pub id_style: IdStyle,
+    /// Approvals from different people a train needs before it promotes (0: none).
+    pub approvals: u32,
 }
 
 /// A whole, valid configuration.
@@ -141,6 +143,8 @@ struct RawTrain {
     on_component_failure: FailurePolicy,
     #[serde(default)]
     build_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    approvals: Option<Spanned<i64>>,
 }
 
 fn default_policy() -> FailurePolicy {
@@ -314,6 +318,23 @@ impl Checker<'_> {
             Some(t) => self.parse(t, "train.build_timeout", Span::parse),
             None => Span::from_duration(chrono::Duration::hours(1)),
         };
+        let approvals = match &raw.approvals {
+            Some(n) => match u32::try_from(*n.get_ref()) {
+                Ok(n) if n <= 10 => Some(n),
+                _ => {
+                    self.add(
+                        &n.span(),
+                        "train.approvals",
+                        format!(
+                            "{} is not a number of approvals; write 0 to 10, e.g. approvals = 2",
+                            n.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+            None => Some(0),
+        };
         let cut = cut?;
         let id_style = id_style(&cut);
         Some(TrainSettings {
@@ -325,6 +346,7 @@ impl Checker<'_> {
             on_component_failure: raw.on_component_failure,
             build_timeout: build_timeout?,
             id_style,
+            approvals: approvals?,
         })
     }
 
@@ -766,6 +788,12 @@ wave = 2
             issue.message.contains("halt") && issue.message.contains("exclude"),
             "{issue}"
         );
+
+        let issue = one(&GOOD.replace("soak = \"48h\"", "soak = \"48h\"\napprovals = 11"));
+        assert_eq!(issue.field, "train.approvals");
+        assert!(issue.message.contains("0 to 10"), "{issue}");
+        let two = Config::parse(&GOOD.replace("soak = \"48h\"", "soak = \"48h\"\napprovals = 2"));
+        assert_eq!(two.unwrap().train.approvals, 2);
     }
 
     #[test]

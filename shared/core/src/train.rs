@@ -106,6 +106,9 @@ pub struct ComponentRun {
     pub production: Option<Build>,
     /// Why this component does not ship with the train (its build failed under `exclude`).
     pub excluded: Option<String>,
+    /// During a rollback: the previous release's commit production goes back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Commit>,
 }
 
 impl ComponentRun {
@@ -138,6 +141,9 @@ pub struct Policy {
     pub on_component_failure: FailurePolicy,
     pub build_timeout: Span,
     pub freezes: FreezeCalendar,
+    /// Approvals from different people needed before promotion.
+    #[serde(default)]
+    pub approvals: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +173,15 @@ pub enum Phase {
     Skipped {
         reason: String,
     },
+    /// Production builds of the previous release's pins, after this train was released.
+    RollingBack {
+        since: DateTime<Utc>,
+        to: TrainId,
+    },
+    RolledBack {
+        at: DateTime<Utc>,
+        to: TrainId,
+    },
 }
 
 impl Phase {
@@ -177,6 +192,7 @@ impl Phase {
                 | Phase::Cancelled { .. }
                 | Phase::Failed { .. }
                 | Phase::Skipped { .. }
+                | Phase::RolledBack { .. }
         )
     }
 }
@@ -193,10 +209,12 @@ pub enum State {
     Cancelled,
     Failed,
     Skipped,
+    RollingBack,
+    RolledBack,
 }
 
 impl State {
-    pub const ALL: [State; 8] = [
+    pub const ALL: [State; 10] = [
         State::Building,
         State::Soaking,
         State::Held,
@@ -205,6 +223,8 @@ impl State {
         State::Cancelled,
         State::Failed,
         State::Skipped,
+        State::RollingBack,
+        State::RolledBack,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -217,6 +237,8 @@ impl State {
             State::Cancelled => "cancelled",
             State::Failed => "failed",
             State::Skipped => "skipped",
+            State::RollingBack => "rolling_back",
+            State::RolledBack => "rolled_back",
         }
     }
 
@@ -227,7 +249,7 @@ impl State {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            State::Released | State::Cancelled | State::Failed | State::Skipped
+            State::Released | State::Cancelled | State::Failed | State::Skipped | State::RolledBack
         )
     }
 }
@@ -271,6 +293,12 @@ pub struct Train {
     /// The last promote firing a freeze deferred: a repeat of it is not a new request.
     #[serde(default)]
     pub deferred: Option<DateTime<Utc>>,
+    /// Promote without waiting for the soak or the promote time (who, why, when).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expedited: Option<Hold>,
+    /// Who approved the promotion, when the policy asks for approvals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<Hold>,
     pub components: BTreeMap<ComponentName, ComponentRun>,
     pub history: Vec<Record>,
     /// How many effects this train has issued; the next effect's id.
@@ -405,6 +433,27 @@ pub enum Event {
         by: Actor,
         reason: Reason,
     },
+    /// Promote once staging is green, without waiting for the soak or the promote time.
+    Expedite {
+        by: Actor,
+        reason: Reason,
+    },
+    /// Build the failed (or stopped) components again.
+    Retry {
+        by: Actor,
+        reason: Reason,
+    },
+    Approve {
+        by: Actor,
+        reason: Reason,
+    },
+    /// Production builds of `pins`, the commits release `to` shipped.
+    Rollback {
+        by: Actor,
+        reason: Reason,
+        to: TrainId,
+        pins: BTreeMap<ComponentName, Commit>,
+    },
 }
 
 /// The new train and the effects to run once it is committed.
@@ -460,6 +509,10 @@ pub enum Blocker {
         until: DateTime<Utc>,
     },
     AwaitingPromoteTime,
+    Approvals {
+        have: u32,
+        need: u32,
+    },
 }
 
 impl Blocker {
@@ -475,6 +528,9 @@ impl Blocker {
                 format!("freeze {window:?} until {}", local_time(*until, zone))
             }
             Blocker::AwaitingPromoteTime => "waiting for the promote schedule".to_owned(),
+            Blocker::Approvals { have, need } => {
+                format!("{have} of {need} approvals; POST /trains/{{id}}/approve")
+            }
         }
     }
 }
@@ -494,11 +550,14 @@ impl Train {
                 on_component_failure: settings.on_component_failure,
                 build_timeout: settings.build_timeout,
                 freezes: config.freezes.clone(),
+                approvals: settings.approvals,
             },
             phase: Phase::Building,
             hold: None,
             promotion_due: None,
             deferred: None,
+            expedited: None,
+            approvals: Vec::new(),
             components: config
                 .components
                 .iter()
@@ -509,6 +568,7 @@ impl Train {
                         staging: None,
                         production: None,
                         excluded: None,
+                        rollback: None,
                     };
                     (spec.name.clone(), run)
                 })
@@ -555,6 +615,8 @@ impl Train {
             Phase::Cancelled { .. } => State::Cancelled,
             Phase::Failed { .. } => State::Failed,
             Phase::Skipped { .. } => State::Skipped,
+            Phase::RollingBack { .. } => State::RollingBack,
+            Phase::RolledBack { .. } => State::RolledBack,
         }
     }
 
@@ -643,6 +705,15 @@ impl Train {
             Event::Cancel { by, reason } => next.cancel(by, reason, now, &mut effects)?,
             Event::Hold { by, reason } => next.hold(by, reason, now)?,
             Event::Resume { by, reason } => next.resume(by, reason, now)?,
+            Event::Expedite { by, reason } => next.expedite(by, reason, now)?,
+            Event::Retry { by, reason } => next.retry(by, reason, now, &mut effects)?,
+            Event::Approve { by, reason } => next.approve(by, reason, now)?,
+            Event::Rollback {
+                by,
+                reason,
+                to,
+                pins,
+            } => next.rollback(by, reason, to, pins, now, &mut effects)?,
         }
         next.advance(now, &mut effects);
         next.announce_if_changed(Some(before), &mut effects, now);
@@ -671,7 +742,7 @@ impl Train {
                 let running = self.active_builds(Stage::Staging).count();
                 out.push(Blocker::StagingBuilds { running });
             }
-            Phase::Soaking { until, .. } if now < *until => {
+            Phase::Soaking { until, .. } if now < *until && self.expedited.is_none() => {
                 out.push(Blocker::Soak { until: *until });
             }
             _ => {}
@@ -679,8 +750,14 @@ impl Train {
         if let Some(FreezeHit { window, until }) = self.policy.freezes.at(now) {
             out.push(Blocker::Frozen { window, until });
         }
-        if self.promotion_due.is_none() {
+        if self.promotion_due.is_none() && self.expedited.is_none() {
             out.push(Blocker::AwaitingPromoteTime);
+        }
+        if !self.approved() {
+            out.push(Blocker::Approvals {
+                have: u32::try_from(self.approvals.len()).unwrap_or(u32::MAX),
+                need: self.policy.approvals,
+            });
         }
         out
     }
@@ -782,8 +859,9 @@ impl Train {
             ),
             Stage::Production => {
                 let pin = run
-                    .pinned
+                    .rollback
                     .clone()
+                    .or_else(|| run.pinned.clone())
                     .expect("production is requested only for pinned components");
                 (run.spec.production.clone(), Revision::Commit(pin))
             }
@@ -854,7 +932,7 @@ impl Train {
     ) -> Result<(), Rejection> {
         let terminal = self.is_terminal();
         let run = self.run_mut(component)?;
-        let pinned = run.pinned.clone();
+        let pinned = run.rollback.clone().or_else(|| run.pinned.clone());
         let Some(build) = run.build_mut(stage).filter(|b| b.attempt == attempt) else {
             return Ok(());
         };
@@ -997,6 +1075,16 @@ impl Train {
         };
         self.record(now, &Actor::system(), &action, note, before);
 
+        if status != BuildStatus::Succeeded && matches!(self.phase, Phase::RollingBack { .. }) {
+            // A rollback that cannot finish needs a person whatever the policy says.
+            let why = format!(
+                "rollback build of {component} {}: {}",
+                status_word(status),
+                detail.unwrap_or_default()
+            );
+            self.fail(why, now, effects);
+            return Ok(());
+        }
         let in_this_phase = matches!(
             (&self.phase, stage),
             (Phase::Building, Stage::Staging) | (Phase::Promoting { .. }, Stage::Production)
@@ -1154,6 +1242,320 @@ impl Train {
         Ok(())
     }
 
+    fn approved(&self) -> bool {
+        self.approvals.len() >= usize::try_from(self.policy.approvals).unwrap_or(usize::MAX)
+    }
+
+    /// The rejection for a command that only applies before promotion, when the train is
+    /// promoting or over.
+    fn not_before_promotion(&self, action: &str) -> Rejection {
+        let message = match &self.phase {
+            Phase::Promoting { since, .. } => format!(
+                "train {} is already promoting (since {}); {action} applies only before promotion",
+                self.id,
+                self.local(*since)
+            ),
+            _ => self.ended_message(action),
+        };
+        Rejection {
+            kind: RejectionKind::NotNow,
+            message,
+        }
+    }
+
+    fn expedite(
+        &mut self,
+        by: &Actor,
+        reason: &Reason,
+        now: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
+        let before = self.state();
+        match &self.phase {
+            Phase::Soaking { .. } => {}
+            Phase::Building => {
+                let running = self.active_builds(Stage::Staging).count();
+                return reject(
+                    RejectionKind::NotNow,
+                    format!(
+                        "train {} is still building ({running} staging build(s) running); expedite applies once every staging build is green",
+                        self.id
+                    ),
+                );
+            }
+            _ => return Err(self.not_before_promotion("expedite")),
+        }
+        if let Some(h) = &self.hold {
+            return reject(
+                RejectionKind::NotNow,
+                format!(
+                    "train {} is held by {}: {}; resume it first, then expedite",
+                    self.id, h.by, h.reason
+                ),
+            );
+        }
+        if let Some(FreezeHit { window, until }) = self.policy.freezes.at(now) {
+            return reject(
+                RejectionKind::NotNow,
+                format!(
+                    "freeze {window:?} is on until {}; an expedite does not override a freeze",
+                    self.local(until)
+                ),
+            );
+        }
+        if let Some(e) = &self.expedited {
+            return reject(
+                RejectionKind::NotNow,
+                format!(
+                    "train {} was already expedited by {} at {}",
+                    self.id,
+                    e.by,
+                    self.local(e.at)
+                ),
+            );
+        }
+        self.expedited = Some(Hold {
+            by: by.clone(),
+            reason: reason.clone(),
+            at: now,
+        });
+        self.record(now, by, "expedite", Some(reason.to_string()), before);
+        Ok(())
+    }
+
+    fn approve(
+        &mut self,
+        by: &Actor,
+        reason: &Reason,
+        now: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
+        let before = self.state();
+        if !matches!(self.phase, Phase::Building | Phase::Soaking { .. }) {
+            return Err(self.not_before_promotion("approve"));
+        }
+        let need = self.policy.approvals;
+        if need == 0 {
+            return reject(
+                RejectionKind::NotNow,
+                format!(
+                    "train {} needs no approval (release-train.toml sets no `approvals`)",
+                    self.id
+                ),
+            );
+        }
+        if let Some(a) = self.approvals.iter().find(|a| a.by == *by) {
+            return reject(
+                RejectionKind::NotNow,
+                format!(
+                    "{by} already approved train {} at {}; an approval must come from another person",
+                    self.id,
+                    self.local(a.at)
+                ),
+            );
+        }
+        if self.approved() {
+            return reject(
+                RejectionKind::NotNow,
+                format!("train {} already has its {need} approval(s)", self.id),
+            );
+        }
+        self.approvals.push(Hold {
+            by: by.clone(),
+            reason: reason.clone(),
+            at: now,
+        });
+        let have = self.approvals.len();
+        self.record(
+            now,
+            by,
+            &format!("approve ({have} of {need})"),
+            Some(reason.to_string()),
+            before,
+        );
+        Ok(())
+    }
+
+    /// Builds the failed or stopped components again: production ones when the train
+    /// failed (or is promoting) with production failures, staging ones otherwise. A staging
+    /// retry goes back to building, so the soak starts again with the new builds.
+    fn retry(
+        &mut self,
+        by: &Actor,
+        reason: &Reason,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Rejection> {
+        let before = self.state();
+        if !matches!(
+            self.phase,
+            Phase::Building
+                | Phase::Soaking { .. }
+                | Phase::Promoting { .. }
+                | Phase::Failed { .. }
+        ) {
+            return reject(RejectionKind::NotNow, self.ended_message("retry"));
+        }
+        // On a failed train, staging builds still running were told to stop when it failed:
+        // they are rebuilt too (their late reports belong to an old attempt and are ignored).
+        // Production builds still running are left to finish: never two deploys at once.
+        let failed_train = matches!(self.phase, Phase::Failed { .. });
+        let failed = |stage: Stage| -> Vec<(ComponentName, u32)> {
+            self.components
+                .iter()
+                .filter_map(|(name, run)| {
+                    run.build(stage)
+                        .filter(|b| match b.status {
+                            BuildStatus::Failed | BuildStatus::Stopped => true,
+                            BuildStatus::Requested | BuildStatus::Running => {
+                                failed_train && stage == Stage::Staging
+                            }
+                            BuildStatus::Succeeded => false,
+                        })
+                        .map(|b| (name.clone(), b.attempt))
+                })
+                .collect()
+        };
+        let production = failed(Stage::Production);
+        let staging = failed(Stage::Staging);
+        let production_phase = matches!(self.phase, Phase::Promoting { .. } | Phase::Failed { .. })
+            && !production.is_empty();
+        let (stage, retried) = if production_phase {
+            (Stage::Production, production)
+        } else if !staging.is_empty() && !matches!(self.phase, Phase::Promoting { .. }) {
+            (Stage::Staging, staging)
+        } else {
+            return reject(
+                RejectionKind::NotNow,
+                format!("train {} has no failed build to retry", self.id),
+            );
+        };
+        match stage {
+            Stage::Production => {
+                let wave = retried
+                    .iter()
+                    .filter_map(|(n, _)| self.components.get(n).map(|r| r.spec.wave))
+                    .min()
+                    .unwrap_or(1);
+                let since = match self.phase {
+                    Phase::Promoting { since, .. } => since,
+                    _ => now,
+                };
+                self.phase = Phase::Promoting { since, wave };
+            }
+            Stage::Staging => self.phase = Phase::Building,
+        }
+        let names: Vec<String> = retried.iter().map(|(n, _)| n.to_string()).collect();
+        self.record(
+            now,
+            by,
+            &format!("retry {stage} of {}", names.join(", ")),
+            Some(reason.to_string()),
+            before,
+        );
+        for (name, attempt) in retried {
+            if let Some(run) = self.components.get_mut(&name) {
+                run.excluded = None;
+            }
+            effects.push(self.request_build(&name, stage, attempt + 1, now));
+        }
+        Ok(())
+    }
+
+    fn rollback(
+        &mut self,
+        by: &Actor,
+        reason: &Reason,
+        to: &TrainId,
+        pins: &BTreeMap<ComponentName, Commit>,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Rejection> {
+        let before = self.state();
+        match &self.phase {
+            Phase::Released { .. } => {}
+            Phase::Promoting { .. } => {
+                return reject(
+                    RejectionKind::NotNow,
+                    format!(
+                        "train {} is still promoting; roll back once it is released (or retry the failed components)",
+                        self.id
+                    ),
+                );
+            }
+            Phase::RollingBack { to, .. } => {
+                return reject(
+                    RejectionKind::NotNow,
+                    format!("train {} is already rolling back to {to}", self.id),
+                );
+            }
+            _ => {
+                return reject(
+                    RejectionKind::NotNow,
+                    format!(
+                        "train {} is {}; only a released train can be rolled back",
+                        self.id,
+                        self.state()
+                    ),
+                );
+            }
+        }
+        let back: Vec<(ComponentName, Commit, u32)> = self
+            .components
+            .iter()
+            .filter(|(_, r)| r.ships())
+            .filter_map(|(name, run)| {
+                let previous = pins.get(name)?;
+                let shipped = run.production.as_ref()?;
+                (shipped.commit.as_ref() != Some(previous))
+                    .then(|| (name.clone(), previous.clone(), shipped.attempt))
+            })
+            .collect();
+        if back.is_empty() {
+            return reject(
+                RejectionKind::NotNow,
+                format!(
+                    "train {} shipped the same commits as {to} (or only new components); nothing to roll back",
+                    self.id
+                ),
+            );
+        }
+        self.phase = Phase::RollingBack {
+            since: now,
+            to: to.clone(),
+        };
+        let names: Vec<String> = back
+            .iter()
+            .map(|(n, c, _)| format!("{n} to {}", c.short()))
+            .collect();
+        self.record(
+            now,
+            by,
+            &format!("rollback to {to}: {}", names.join(", ")),
+            Some(reason.to_string()),
+            before,
+        );
+        for (name, commit, attempt) in back {
+            if let Some(run) = self.components.get_mut(&name) {
+                run.rollback = Some(commit);
+            }
+            effects.push(self.request_build(&name, Stage::Production, attempt + 1, now));
+        }
+        Ok(())
+    }
+
+    /// The commit each component's production runs after this train: what rollback targets.
+    pub fn shipped(&self) -> BTreeMap<ComponentName, Commit> {
+        self.components
+            .iter()
+            .filter_map(|(name, run)| {
+                let build = run.production.as_ref()?;
+                (build.status == BuildStatus::Succeeded)
+                    .then(|| build.commit.clone())
+                    .flatten()
+                    .map(|c| (name.clone(), c))
+            })
+            .collect()
+    }
+
     fn ended_message(&self, action: &str) -> String {
         match &self.phase {
             Phase::Cancelled { at, by, reason } => format!(
@@ -1199,10 +1601,13 @@ impl Train {
                 state: State::Soaking,
             });
         }
-        if let (Phase::Soaking { since, until }, Some(due)) =
-            (self.phase.clone(), self.promotion_due)
+        if let Phase::Soaking { since, until } = self.phase.clone()
+            && let Some(due) = self
+                .promotion_due
+                .or_else(|| self.expedited.as_ref().map(|e| e.at))
             && self.hold.is_none()
-            && now >= until
+            && (now >= until || self.expedited.is_some())
+            && self.approved()
         {
             let before = self.state();
             if let Some(FreezeHit {
@@ -1229,11 +1634,19 @@ impl Train {
                     &[("Cause", "freeze")],
                 ));
             } else {
-                let reason = format!(
-                    "soaked {}, promotion due since {}",
-                    humanize(now - since),
-                    self.local(due)
-                );
+                let reason = match &self.expedited {
+                    Some(e) if now < until => format!(
+                        "expedited by {} after {} of soak: {}",
+                        e.by,
+                        humanize(now - since),
+                        e.reason
+                    ),
+                    _ => format!(
+                        "soaked {}, promotion due since {}",
+                        humanize(now - since),
+                        self.local(due)
+                    ),
+                };
                 effects.push(metric("SoakTime", seconds(now - since), Unit::Seconds, &[]));
                 self.start_wave(self.first_wave_after(0), now, effects, before, reason);
             }
@@ -1258,6 +1671,33 @@ impl Train {
                 ));
                 effects.push(metric("Releases", 1.0, Unit::Count, &[]));
             }
+        }
+        self.finish_rollback(now, effects);
+    }
+
+    /// A rollback ends when every rolled-back component's production build succeeded.
+    fn finish_rollback(&mut self, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
+        if let Phase::RollingBack { to, .. } = self.phase.clone()
+            && self.components.values().all(|r| {
+                r.rollback.is_none()
+                    || r.production
+                        .as_ref()
+                        .is_some_and(|b| b.status == BuildStatus::Succeeded)
+            })
+        {
+            let before = self.state();
+            let back = self
+                .components
+                .values()
+                .filter(|r| r.rollback.is_some())
+                .count();
+            self.phase = Phase::RolledBack {
+                at: now,
+                to: to.clone(),
+            };
+            let reason = format!("{back} component(s) back on the commits of {to}");
+            self.record(now, &Actor::system(), "rolled back", Some(reason), before);
+            effects.push(metric("Rollbacks", 1.0, Unit::Count, &[]));
         }
     }
 

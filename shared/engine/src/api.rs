@@ -4,7 +4,8 @@
 //!
 //! - `GET /trains[?state=soaking&limit=20]`
 //! - `GET /trains/{id}`
-//! - `POST /trains/{id}/cancel|hold|resume` with `{"reason": "..."}`
+//! - `POST /trains/{id}/cancel|hold|resume|approve|retry|expedite|rollback` with
+//!   `{"reason": "..."}`
 //!
 //! The actor is the authenticated caller, never a field of the body. Every answer is JSON;
 //! errors are `{"error": {"code", "message"}}` with a message that says what to do. No input
@@ -21,6 +22,11 @@ use train_core::{
 
 use crate::ports::ListQuery;
 use crate::service::{Applied, Engine, EngineError};
+
+/// The `POST /trains/{id}/{action}` actions; each takes `{"reason": "..."}`.
+pub const ACTIONS: [&str; 7] = [
+    "cancel", "hold", "resume", "approve", "retry", "expedite", "rollback",
+];
 
 /// Larger bodies are refused before parsing.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -180,6 +186,8 @@ fn phase_summary(train: &Train, now: DateTime<Utc>) -> String {
         }
         Phase::Failed { reason, .. } => format!("failed: {reason}"),
         Phase::Skipped { reason } => format!("skipped: {reason}"),
+        Phase::RollingBack { to, .. } => format!("rolling back to the commits of {to}"),
+        Phase::RolledBack { at, to } => format!("rolled back to {to} at {}", fmt(at)),
     }
 }
 
@@ -323,11 +331,14 @@ async fn act(
         Ok(id) => id,
         Err(r) => return r,
     };
-    if !matches!(action, "cancel" | "hold" | "resume") {
+    if !ACTIONS.contains(&action) {
         return error(
             404,
             "unknown_action",
-            format!("unknown action {action:?}; use cancel, hold or resume"),
+            format!(
+                "unknown action {action:?}; use one of {}",
+                ACTIONS.join(", ")
+            ),
         );
     }
     let Some(actor) = req.actor.clone() else {
@@ -367,12 +378,20 @@ async fn act(
         Ok(r) => r,
         Err(e) => return error(400, "bad_reason", e.to_string()),
     };
-    let event = match action {
-        "cancel" => Event::Cancel { by: actor, reason },
-        "hold" => Event::Hold { by: actor, reason },
-        _ => Event::Resume { by: actor, reason },
+    let applied = if action == "rollback" {
+        engine.rollback(&id, actor, reason, now).await
+    } else {
+        let event = match action {
+            "cancel" => Event::Cancel { by: actor, reason },
+            "hold" => Event::Hold { by: actor, reason },
+            "resume" => Event::Resume { by: actor, reason },
+            "approve" => Event::Approve { by: actor, reason },
+            "retry" => Event::Retry { by: actor, reason },
+            _ => Event::Expedite { by: actor, reason },
+        };
+        engine.apply(&id, &event, now).await
     };
-    match engine.apply(&id, &event, now).await {
+    match applied {
         Ok(Applied::Done(train)) => ok(&TrainView::new(&train, now)),
         Ok(Applied::NotFound) => not_found(&id),
         Ok(Applied::Rejected(r)) => {

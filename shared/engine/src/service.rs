@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tracing::{debug, info, warn};
 use train_core::{
-    Actor, BuildId, Config, Effect, Event, Pending, Reason, Rejection, Stage, Train, TrainId,
-    Transition,
+    Actor, BuildId, Config, Effect, Event, Pending, Reason, Rejection, RejectionKind, Stage, State,
+    Train, TrainId, Transition,
 };
 
 use crate::ports::{Inserted, ListQuery, Observed, PortError, Ports, Saved, Stored};
@@ -181,6 +181,57 @@ impl Engine {
         let (applied, effects) = self.decide_and_commit(id, event, now).await?;
         self.settle(id, effects, now).await;
         Ok(applied)
+    }
+
+    /// Rolls a released train back to what the previous release of its name shipped.
+    pub async fn rollback(
+        &self,
+        id: &TrainId,
+        by: Actor,
+        reason: Reason,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, EngineError> {
+        let Some(train) = self.train(id).await? else {
+            return Ok(Applied::NotFound);
+        };
+        if train.state() != State::Released {
+            // The core says why a rollback does not apply (still promoting, already over).
+            let event = Event::Rollback {
+                by,
+                reason,
+                to: id.clone(),
+                pins: std::collections::BTreeMap::new(),
+            };
+            return self.apply(id, &event, now).await;
+        }
+        let query = ListQuery {
+            name: Some(train.name.clone()),
+            state: Some(State::Released),
+            limit: 100,
+        };
+        let previous = self
+            .ports
+            .store
+            .list(&query)
+            .await?
+            .into_iter()
+            .find(|t| t.cut_at < train.cut_at);
+        let Some(previous) = previous else {
+            return Ok(Applied::Rejected(Rejection {
+                kind: RejectionKind::NotNow,
+                message: format!(
+                    "there is no release of {} before {id} to roll back to",
+                    train.name
+                ),
+            }));
+        };
+        let event = Event::Rollback {
+            by,
+            reason,
+            to: previous.id.clone(),
+            pins: previous.shipped(),
+        };
+        self.apply(id, &event, now).await
     }
 
     pub async fn train(&self, id: &TrainId) -> Result<Option<Train>, EngineError> {

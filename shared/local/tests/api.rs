@@ -219,7 +219,7 @@ async fn bad_requests_get_a_4xx_that_says_what_to_do() {
             format!("/trains/{id}/explode"),
             r#"{"reason": "x"}"#,
             404,
-            "use cancel, hold or resume",
+            "use one of cancel, hold, resume, approve, retry, expedite, rollback",
         ),
         ("PUT", "/trains".into(), "", 405, "use GET"),
         ("GET", "/nowhere".into(), "", 404, "see GET /trains"),
@@ -259,6 +259,44 @@ async fn bad_requests_get_a_4xx_that_says_what_to_do() {
     // Nothing above changed the train.
     let r = call(&world, "GET", &format!("/trains/{id}"), "").await;
     assert_eq!(r.body["state"], "soaking");
+}
+
+#[tokio::test]
+async fn the_operating_actions_answer_with_the_new_state_or_a_409_that_says_why() {
+    let (world, id) = soaking_world().await;
+    let post = |action: &str| format!("/trains/{id}/{action}");
+    let body = r#"{"reason": "release captain call"}"#;
+    for (action, hint) in [
+        ("approve", "needs no approval"),
+        ("retry", "no failed build"),
+        ("rollback", "only a released train can be rolled back"),
+        ("resume", "not held"),
+    ] {
+        let r = call(&world, "POST", &post(action), body).await;
+        assert_eq!(r.status, 409, "{action}: {}", r.body);
+        assert!(message(&r).contains(hint), "{action}: {}", r.body);
+    }
+    let r = call(&world, "POST", &post("expedite"), body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["state"], "promoting",
+        "expedite promotes before the soak ends"
+    );
+    let expedite = r.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["action"] == "expedite")
+        .unwrap();
+    assert_eq!(expedite["actor"], "local:alice");
+    assert_eq!(expedite["reason"], "release captain call");
+    let again = call(&world, "POST", &post("expedite"), body).await;
+    assert_eq!(again.status, 409);
+    assert!(
+        message(&again).contains("already promoting"),
+        "{}",
+        again.body
+    );
 }
 
 #[tokio::test]
