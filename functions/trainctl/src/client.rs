@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use train_engine::api::{TrainList, TrainView};
 
@@ -168,6 +168,81 @@ pub fn history(api: &ApiArgs, id: &str) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Ok((status, body)) => fail(status, &body),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCmd {
+    /// Stop cutting and promoting until resumed (each skipped cut is recorded).
+    Pause {
+        #[arg(long, short)]
+        reason: String,
+    },
+    /// Let the schedule fire again.
+    Resume {
+        #[arg(long, short)]
+        reason: String,
+    },
+    /// Skip the next cut only.
+    SkipNext {
+        #[arg(long, short)]
+        reason: String,
+    },
+}
+
+pub fn schedule(api: &ApiArgs, command: Option<&ScheduleCmd>) -> ExitCode {
+    let base = api.api.trim_end_matches('/');
+    let result = match command {
+        None => call("GET", &format!("{base}/schedule"), None),
+        Some(cmd) => {
+            let (path, reason) = match cmd {
+                ScheduleCmd::Pause { reason } => ("pause", reason),
+                ScheduleCmd::Resume { reason } => ("resume", reason),
+                ScheduleCmd::SkipNext { reason } => ("skip-next", reason),
+            };
+            call(
+                "POST",
+                &format!("{base}/schedule/{path}"),
+                Some(&json!({ "reason": reason })),
+            )
+        }
+    };
+    match result {
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+        Ok((200, body)) if api.json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok((200, body)) => {
+            let when = |v: &Value| v.as_str().unwrap_or("never").to_owned();
+            match body.get("paused").filter(|p| !p.is_null()) {
+                Some(p) => println!(
+                    "schedule: PAUSED by {} since {}: {}",
+                    when(&p["by"]),
+                    when(&p["at"]),
+                    when(&p["reason"])
+                ),
+                None => println!("schedule: running"),
+            }
+            if let Some(s) = body.get("skip").filter(|s| !s.is_null()) {
+                println!(
+                    "skipping the cut at {} (by {}: {})",
+                    when(&s["firing"]),
+                    when(&s["by"]),
+                    when(&s["reason"])
+                );
+            }
+            println!("next cut:     {}", when(&body["next_cut"]));
+            println!("next promote: {}", when(&body["next_promote"]));
+            ExitCode::SUCCESS
+        }
         Ok((status, body)) => fail(status, &body),
     }
 }

@@ -88,6 +88,14 @@ enum Command {
     Expedite(client::ActionArgs),
     /// Ship the previous release's commits again (a released train only).
     Rollback(client::ActionArgs),
+    /// The schedule: whether it is paused, a skipped cut, the next firings; or pause it,
+    /// resume it, skip the next cut.
+    Schedule {
+        #[command(subcommand)]
+        command: Option<client::ScheduleCmd>,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
     /// A train's audit trail: every decision and command, with actor, time and reason.
     History {
         id: String,
@@ -124,5 +132,6 @@ fn main() -> ExitCode {
         Command::Expedite(args) => client::act("expedite", &args),
         Command::Rollback(args) => client::act("rollback", &args),
         Command::History { id, api } => client::history(&api, &id),
+        Command::Schedule { command, api } => client::schedule(&api, command.as_ref()),
     }
 }

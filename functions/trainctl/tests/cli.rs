@@ -421,6 +421,74 @@ fn serve_answers_bad_requests_with_json_errors_and_cancels_with_trainctl() {
 }
 
 #[test]
+fn expedite_history_and_schedule_commands_work_against_serve() {
+    let root = tempfile::tempdir().unwrap();
+    live_train(root.path(), 0, 4, 3600, "1h");
+    let serve = Serve::start(root.path());
+    let train = serve.wait_for("the soak", 30, |t| t["state"] == "soaking");
+    let id = train["id"].as_str().unwrap().to_owned();
+    let api = serve.api.clone();
+
+    let out = trainctl(&["approve", &id, "-r", "looks fine", "--api", &api]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("needs no approval"), "{}", text(&out));
+
+    let out = trainctl(&[
+        "expedite",
+        &id,
+        "-r",
+        "security fix",
+        "--api",
+        &api,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let body: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(body["state"], "promoting", "{body}");
+    let released = serve.wait_for("the release", 30, |t| t["state"] == "released");
+    assert_eq!(released["id"], id.as_str());
+
+    let out = trainctl(&["history", &id, "--api", &api]);
+    let s = text(&out);
+    assert!(out.status.success(), "{s}");
+    let expedite = s
+        .lines()
+        .find(|l| l.contains("expedite"))
+        .unwrap_or_default();
+    assert!(
+        expedite.contains("local:") && expedite.contains("security fix"),
+        "the history names who expedited and why: {s}"
+    );
+    let out = trainctl(&["history", &id, "--api", &api, "--json"]);
+    let history: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "released")
+    );
+
+    // This train's cut is a one-time `at(...)` schedule: there is no next cut to skip.
+    let out = trainctl(&["schedule", "--api", &api, "skip-next", "-r", "offsite"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("never fires again"), "{}", text(&out));
+    let out = trainctl(&["schedule", "--api", &api, "pause", "-r", "holidays"]);
+    assert!(text(&out).contains("PAUSED by local:"), "{}", text(&out));
+    let out = trainctl(&["schedule", "--api", &api, "pause", "-r", "again"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("already paused"), "{}", text(&out));
+    let out = trainctl(&["schedule", "--api", &api, "--json"]);
+    let schedule: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        schedule["history"].as_array().unwrap().len(),
+        1,
+        "{schedule}"
+    );
+    assert_eq!(schedule["paused"]["reason"], "holidays");
+}
+
+#[test]
 fn a_second_serve_on_the_same_data_directory_is_refused() {
     let root = tempfile::tempdir().unwrap();
     live_train(root.path(), 0, 3600, 7200, "1h");

@@ -43,7 +43,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 use train_core::train::{ComponentRun, Record};
-use train_core::{Pending, Train, TrainId, Transition};
+use train_core::{Pending, ScheduleControls, Train, TrainId, TrainName, Transition};
 use train_engine::PortError;
 use train_engine::TrainStore;
 use train_engine::ports::{Inserted, ListQuery, Saved, Stored, Version};
@@ -851,5 +851,59 @@ impl TrainStore for DynamoStore {
             .await
             .map(drop)
             .map_err(|e| sdk_fault("PutItem", &e))
+    }
+
+    async fn controls(&self, name: &TrainName) -> Result<(ScheduleControls, Version), PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key("pk", s(format!("CONTROLS#{name}")))
+            .key("sk", s("H"))
+            .send()
+            .await
+            .map_err(|e| sdk_fault("GetItem", &e))?;
+        let Some(item) = out.item else {
+            return Ok((ScheduleControls::default(), 0));
+        };
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let controls = text(&item, "body")
+            .map(|b| serde_json::from_str(&b))
+            .transpose()
+            .map_err(|e| PortError::fatal(format!("stored controls of {name}: {e}")))?
+            .unwrap_or_default();
+        Ok((controls, version))
+    }
+
+    async fn set_controls(
+        &self,
+        name: &TrainName,
+        controls: &ScheduleControls,
+        version: Version,
+    ) -> Result<Saved, PortError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("CONTROLS#{name}")))
+            .item("sk", s("H"))
+            .item("version", AttributeValue::N((version + 1).to_string()))
+            .item("body", s(body(controls)?));
+        put = if version == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :v")
+                .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+        };
+        match put.send().await {
+            Ok(_) => Ok(Saved::Committed(version + 1)),
+            Err(e) if is_condition_failure(&e) => Ok(Saved::Conflict),
+            Err(e) => Err(sdk_fault("PutItem", &e)),
+        }
     }
 }

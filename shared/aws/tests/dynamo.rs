@@ -76,6 +76,46 @@ async fn insert_is_once_commit_is_conditional_and_a_lost_race_is_an_outcome() {
     assert_eq!(store.cursor("cut").await.unwrap(), Some(monday()));
 }
 
+/// Both stores keep a train name's schedule controls behind a version: the first write
+/// creates them once, and a writer holding an old version loses.
+#[tokio::test]
+async fn schedule_controls_are_conditional_on_their_version_in_both_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite: Arc<dyn TrainStore> =
+        Arc::new(SqliteStore::open(&dir.path().join("t.sqlite")).unwrap());
+    let dynamo: Arc<dyn TrainStore> = Arc::new(common::dynamo().await.0);
+    let name = train_core::TrainName::parse("weekly").unwrap();
+    let alice = Actor::parse("local:alice").unwrap();
+    let why = Reason::parse("holiday").unwrap();
+    for store in [sqlite, dynamo] {
+        let (fresh, v0) = store.controls(&name).await.unwrap();
+        assert_eq!((fresh.paused.is_none(), v0), (true, 0));
+        let paused = fresh.pause(&alice, &why, common::monday()).unwrap();
+        assert_eq!(
+            store.set_controls(&name, &paused, 0).await.unwrap(),
+            Saved::Committed(1)
+        );
+        assert_eq!(
+            store.set_controls(&name, &paused, 0).await.unwrap(),
+            Saved::Conflict,
+            "a second first write loses"
+        );
+        let (read, v1) = store.controls(&name).await.unwrap();
+        assert_eq!((read.clone(), v1), (paused, 1));
+        let resumed = read.resume(&alice, &why, common::monday()).unwrap();
+        assert_eq!(
+            store.set_controls(&name, &resumed, 1).await.unwrap(),
+            Saved::Committed(2)
+        );
+        assert_eq!(
+            store.set_controls(&name, &read, 1).await.unwrap(),
+            Saved::Conflict,
+            "a stale writer loses"
+        );
+        assert!(store.controls(&name).await.unwrap().0.paused.is_none());
+    }
+}
+
 #[tokio::test]
 async fn list_is_newest_first_and_filters_by_state() {
     let (store, _) = dynamo().await;

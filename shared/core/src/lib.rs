@@ -14,6 +14,7 @@
 //! - [`ids`], [`span`]: values that exist only in valid form.
 
 pub mod config;
+pub mod controls;
 pub mod freeze;
 pub mod ids;
 pub mod schedule;
@@ -21,6 +22,7 @@ pub mod span;
 pub mod train;
 
 pub use config::{Config, ConfigError, FailurePolicy};
+pub use controls::ScheduleControls;
 pub use ids::{Actor, BuildId, Commit, ComponentName, Reason, TrainId, TrainName};
 pub use schedule::Schedule;
 pub use span::Span;

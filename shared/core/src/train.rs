@@ -539,6 +539,27 @@ impl Train {
     /// Cuts the train for the cut firing at `scheduled`: one staging build per component, or
     /// a skipped train when a freeze covers the cut.
     pub fn cut(config: &Config, scheduled: DateTime<Utc>, now: DateTime<Utc>) -> Transition {
+        Self::cut_unless(config, scheduled, now, None)
+    }
+
+    /// The cut firing at `scheduled`, skipped by a person (`by`, `why`): the schedule was
+    /// paused or this cut was skipped. The skipped train records who and why.
+    pub fn cut_skipped(
+        config: &Config,
+        scheduled: DateTime<Utc>,
+        now: DateTime<Utc>,
+        by: Actor,
+        why: String,
+    ) -> Transition {
+        Self::cut_unless(config, scheduled, now, Some((by, why)))
+    }
+
+    fn cut_unless(
+        config: &Config,
+        scheduled: DateTime<Utc>,
+        now: DateTime<Utc>,
+        skip: Option<(Actor, String)>,
+    ) -> Transition {
         let settings = &config.train;
         let mut train = Train {
             id: settings.train_id(scheduled),
@@ -578,7 +599,12 @@ impl Train {
         };
         let mut effects = Vec::new();
         let cutter = Actor::parse("schedule:cut").expect("valid actor");
-        if let Some(FreezeHit { window, until }) = config.freezes.at(scheduled) {
+        if let Some((by, why)) = skip {
+            train.phase = Phase::Skipped {
+                reason: why.clone(),
+            };
+            train.record(now, &by, "cut skipped", Some(why), State::Building);
+        } else if let Some(FreezeHit { window, until }) = config.freezes.at(scheduled) {
             let reason = format!(
                 "cut falls in freeze {window:?} (until {})",
                 local_time(until, settings.zone)

@@ -6,6 +6,7 @@
 //! - `GET /trains/{id}`
 //! - `POST /trains/{id}/cancel|hold|resume|approve|retry|expedite|rollback` with
 //!   `{"reason": "..."}`
+//! - `GET /schedule`, `POST /schedule/pause|resume|skip-next` with `{"reason": "..."}`
 //!
 //! The actor is the authenticated caller, never a field of the body. Every answer is JSON;
 //! errors are `{"error": {"code", "message"}}` with a message that says what to do. No input
@@ -14,14 +15,15 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use train_core::controls::{ScheduleRecord, SkipNext};
 use train_core::train::{Hold, Record};
 use train_core::{
-    Actor, Blocker, Build, Commit, ComponentName, Event, Phase, Reason, RejectionKind, State,
-    Train, TrainId,
+    Actor, Blocker, Build, Commit, ComponentName, Event, Phase, Reason, RejectionKind,
+    ScheduleControls, State, Train, TrainId,
 };
 
 use crate::ports::ListQuery;
-use crate::service::{Applied, Engine, EngineError};
+use crate::service::{Applied, Engine, EngineError, ScheduleCommand};
 
 /// The `POST /trains/{id}/{action}` actions; each takes `{"reason": "..."}`.
 pub const ACTIONS: [&str; 7] = [
@@ -225,6 +227,8 @@ pub async fn handle(engine: &Engine, req: Request<'_>, now: DateTime<Utc>) -> Re
         ("GET", ["trains"]) => list(engine, req.query, now).await,
         ("GET", ["trains", id]) => show(engine, id, now).await,
         ("POST", ["trains", id, action]) => act(engine, id, action, &req, now).await,
+        ("GET", ["schedule"]) => schedule(engine, now).await,
+        ("POST", ["schedule", command]) => command_schedule(engine, command, &req, now).await,
         (_, ["trains"] | ["trains", _]) => error(
             405,
             "method_not_allowed",
@@ -341,42 +345,9 @@ async fn act(
             ),
         );
     }
-    let Some(actor) = req.actor.clone() else {
-        return error(
-            401,
-            "unauthenticated",
-            "this action needs an authenticated caller",
-        );
-    };
-    if req.body.len() > MAX_BODY {
-        return error(
-            413,
-            "body_too_large",
-            format!(
-                "the body is {} bytes; send at most {MAX_BODY}",
-                req.body.len()
-            ),
-        );
-    }
-    let body: ActionRequest = match serde_json::from_slice(req.body) {
-        Ok(b) => b,
-        Err(e) => {
-            let msg = e.to_string();
-            let hint = if msg.contains("unknown field") {
-                format!(
-                    "{msg}; send only {{\"reason\": \"...\"}} (the actor is the authenticated caller)"
-                )
-            } else {
-                format!(
-                    "the body must be JSON like {{\"reason\": \"checkout errors in staging\"}} ({msg})"
-                )
-            };
-            return error(400, "bad_request", hint);
-        }
-    };
-    let reason = match Reason::parse(&body.reason) {
-        Ok(r) => r,
-        Err(e) => return error(400, "bad_reason", e.to_string()),
+    let (actor, reason) = match command_input(req) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let applied = if action == "rollback" {
         engine.rollback(&id, actor, reason, now).await
@@ -401,6 +372,108 @@ async fn act(
             };
             error(409, code, r.message)
         }
+        Err(e) => engine_error(&e),
+    }
+}
+
+/// The authenticated caller and the reason of a command, or the 4xx that says what is wrong.
+fn command_input(req: &Request<'_>) -> Result<(Actor, Reason), Response> {
+    let Some(actor) = req.actor.clone() else {
+        return Err(error(
+            401,
+            "unauthenticated",
+            "this action needs an authenticated caller",
+        ));
+    };
+    if req.body.len() > MAX_BODY {
+        return Err(error(
+            413,
+            "body_too_large",
+            format!(
+                "the body is {} bytes; send at most {MAX_BODY}",
+                req.body.len()
+            ),
+        ));
+    }
+    let body: ActionRequest = match serde_json::from_slice(req.body) {
+        Ok(b) => b,
+        Err(e) => {
+            let msg = e.to_string();
+            let hint = if msg.contains("unknown field") {
+                format!(
+                    "{msg}; send only {{\"reason\": \"...\"}} (the actor is the authenticated caller)"
+                )
+            } else {
+                format!(
+                    "the body must be JSON like {{\"reason\": \"checkout errors in staging\"}} ({msg})"
+                )
+            };
+            return Err(error(400, "bad_request", hint));
+        }
+    };
+    let reason = match Reason::parse(&body.reason) {
+        Ok(r) => r,
+        Err(e) => return Err(error(400, "bad_reason", e.to_string())),
+    };
+    Ok((actor, reason))
+}
+
+/// `GET /schedule` and the answer to every schedule command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleView {
+    pub paused: Option<Hold>,
+    pub skip: Option<SkipNext>,
+    /// The next cut and promote firings (a paused schedule skips them).
+    pub next_cut: Option<DateTime<Utc>>,
+    pub next_promote: Option<DateTime<Utc>>,
+    pub history: Vec<ScheduleRecord>,
+}
+
+impl ScheduleView {
+    fn new(engine: &Engine, controls: ScheduleControls, now: DateTime<Utc>) -> Self {
+        let train = &engine.config().train;
+        Self {
+            paused: controls.paused,
+            skip: controls.skip.filter(|s| s.firing >= now),
+            next_cut: train.cut.next_after(now),
+            next_promote: train.promote.next_after(now),
+            history: controls.history,
+        }
+    }
+}
+
+async fn schedule(engine: &Engine, now: DateTime<Utc>) -> Response {
+    match engine.schedule_controls().await {
+        Ok(c) => ok(&ScheduleView::new(engine, c, now)),
+        Err(e) => engine_error(&e),
+    }
+}
+
+async fn command_schedule(
+    engine: &Engine,
+    command: &str,
+    req: &Request<'_>,
+    now: DateTime<Utc>,
+) -> Response {
+    let command = match command {
+        "pause" => ScheduleCommand::Pause,
+        "resume" => ScheduleCommand::Resume,
+        "skip-next" => ScheduleCommand::SkipNext,
+        other => {
+            return error(
+                404,
+                "unknown_action",
+                format!("unknown schedule command {other:?}; use pause, resume or skip-next"),
+            );
+        }
+    };
+    let (actor, reason) = match command_input(req) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match engine.command_schedule(command, &actor, &reason, now).await {
+        Ok(Ok(c)) => ok(&ScheduleView::new(engine, c, now)),
+        Ok(Err(r)) => error(409, "not_applicable", r.message),
         Err(e) => engine_error(&e),
     }
 }

@@ -16,4 +16,4 @@ pub mod service;
 pub use ports::{
     Alarms, Builder, EventsOut, Manifests, Metrics, Observed, PortError, Ports, Started, TrainStore,
 };
-pub use service::{Applied, Cut, Engine, EngineError, Reconciled};
+pub use service::{Applied, Cut, Engine, EngineError, Reconciled, ScheduleCommand};

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use train_core::{
-    Announcement, BuildId, BuildOutcome, BuildRequest, Commit, Metric, Pending, State, Train,
-    TrainId, TrainName, Transition,
+    Announcement, BuildId, BuildOutcome, BuildRequest, Commit, Metric, Pending, ScheduleControls,
+    State, Train, TrainId, TrainName, Transition,
 };
 
 /// A train's version in the store; every commit is conditional on it.
@@ -92,6 +92,16 @@ pub trait TrainStore: Send + Sync {
     /// The last schedule firing handled for `schedule` (local mode's own scheduler).
     async fn cursor(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, PortError>;
     async fn set_cursor(&self, schedule: &str, at: DateTime<Utc>) -> Result<(), PortError>;
+    /// The schedule controls of a train name (pause, skip-next) and their version; version
+    /// 0 and the defaults when none were ever stored.
+    async fn controls(&self, name: &TrainName) -> Result<(ScheduleControls, Version), PortError>;
+    /// Stores the controls if they are still at `version` (0: never stored).
+    async fn set_controls(
+        &self,
+        name: &TrainName,
+        controls: &ScheduleControls,
+        version: Version,
+    ) -> Result<Saved, PortError>;
 }
 
 /// A build the builder accepted.

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tracing::{debug, info, warn};
 use train_core::{
-    Actor, BuildId, Config, Effect, Event, Pending, Reason, Rejection, RejectionKind, Stage, State,
-    Train, TrainId, Transition,
+    Actor, BuildId, Config, Effect, Event, Pending, Reason, Rejection, RejectionKind,
+    ScheduleControls, Stage, State, Train, TrainId, Transition,
 };
 
 use crate::ports::{Inserted, ListQuery, Observed, PortError, Ports, Saved, Stored};
@@ -31,13 +31,15 @@ pub enum EngineError {
     Port(#[from] PortError),
     #[error("train {0} is changing too fast to commit; try again")]
     Contention(TrainId),
+    #[error("the schedule controls are changing too fast to commit; try again")]
+    ScheduleContention,
 }
 
 impl EngineError {
     pub fn is_retryable(&self) -> bool {
         match self {
             EngineError::Port(e) => e.retryable,
-            EngineError::Contention(_) => true,
+            EngineError::Contention(_) | EngineError::ScheduleContention => true,
         }
     }
 }
@@ -50,6 +52,14 @@ pub enum Applied {
     Done(Train),
     Rejected(Rejection),
     NotFound,
+}
+
+/// A command on the schedule rather than on one train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleCommand {
+    Pause,
+    Resume,
+    SkipNext,
 }
 
 /// The result of a cut firing.
@@ -99,7 +109,11 @@ impl Engine {
         scheduled: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Cut, EngineError> {
-        let transition = Train::cut(&self.config, scheduled, now);
+        let (controls, _) = self.ports.store.controls(&self.config.train.name).await?;
+        let transition = match controls.skips_cut(scheduled) {
+            Some((by, why)) => Train::cut_skipped(&self.config, scheduled, now, by, why),
+            None => Train::cut(&self.config, scheduled, now),
+        };
         let id = transition.train.id.clone();
         match self.ports.store.insert(&transition).await? {
             Inserted::AlreadyExists => {
@@ -153,6 +167,11 @@ impl Engine {
         scheduled: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Train>, EngineError> {
+        let (controls, _) = self.ports.store.controls(&self.config.train.name).await?;
+        if let Some(p) = &controls.paused {
+            info!(%scheduled, by = %p.by, reason = %p.reason, "schedule paused: promote firing ignored");
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         for id in self.ports.store.unsettled().await? {
             let Some(stored) = self.ports.store.load(&id).await? else {
@@ -232,6 +251,43 @@ impl Engine {
             pins: previous.shipped(),
         };
         self.apply(id, &event, now).await
+    }
+
+    /// This deployment's schedule controls.
+    pub async fn schedule_controls(&self) -> Result<ScheduleControls, EngineError> {
+        Ok(self.ports.store.controls(&self.config.train.name).await?.0)
+    }
+
+    /// Pauses or resumes the schedule, or skips the next cut, with a conditional write.
+    pub async fn command_schedule(
+        &self,
+        command: ScheduleCommand,
+        by: &Actor,
+        reason: &Reason,
+        now: DateTime<Utc>,
+    ) -> Result<Result<ScheduleControls, Rejection>, EngineError> {
+        let name = &self.config.train.name;
+        for _ in 0..MAX_CONFLICTS {
+            let (controls, version) = self.ports.store.controls(name).await?;
+            let next = match command {
+                ScheduleCommand::Pause => controls.pause(by, reason, now),
+                ScheduleCommand::Resume => controls.resume(by, reason, now),
+                ScheduleCommand::SkipNext => {
+                    let firing = self.config.train.cut.next_after(now);
+                    controls.skip_next(by, reason, firing, now)
+                }
+            };
+            let next = match next {
+                Ok(n) => n,
+                Err(r) => return Ok(Err(r)),
+            };
+            if let Saved::Committed(_) = self.ports.store.set_controls(name, &next, version).await?
+            {
+                info!(command = ?command, by = %by, reason = %reason, "schedule command");
+                return Ok(Ok(next));
+            }
+        }
+        Err(EngineError::ScheduleContention)
     }
 
     pub async fn train(&self, id: &TrainId) -> Result<Option<Train>, EngineError> {

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use train_core::{Pending, State, Train, TrainId, TrainName, Transition};
+use train_core::{Pending, ScheduleControls, State, Train, TrainId, TrainName, Transition};
 use train_engine::ports::{Inserted, ListQuery, Saved, Stored, Version};
 use train_engine::{PortError, TrainStore};
 
@@ -33,6 +33,11 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS cursors (
     schedule TEXT PRIMARY KEY,
     at       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS controls (
+    name    TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    body    TEXT NOT NULL
 );
 ";
 
@@ -285,5 +290,53 @@ impl TrainStore for SqliteStore {
             )
             .map(drop)
             .map_err(|e| fault(&e))
+    }
+
+    async fn controls(&self, name: &TrainName) -> Result<(ScheduleControls, Version), PortError> {
+        let row: Option<(i64, String)> = self
+            .conn()
+            .query_row(
+                "SELECT version, body FROM controls WHERE name = ?1",
+                [name.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| fault(&e))?;
+        match row {
+            None => Ok((ScheduleControls::default(), 0)),
+            Some((version, body)) => {
+                let controls = serde_json::from_str(&body)
+                    .map_err(|e| PortError::fatal(format!("stored controls of {name}: {e}")))?;
+                Ok((controls, u64::try_from(version).unwrap_or(0)))
+            }
+        }
+    }
+
+    async fn set_controls(
+        &self,
+        name: &TrainName,
+        controls: &ScheduleControls,
+        version: Version,
+    ) -> Result<Saved, PortError> {
+        let body = serde_json::to_string(controls)
+            .map_err(|e| PortError::fatal(format!("controls of {name}: {e}")))?;
+        let expected = i64::try_from(version).unwrap_or(i64::MAX);
+        let changed = if version == 0 {
+            self.conn().execute(
+                "INSERT OR IGNORE INTO controls (name, version, body) VALUES (?1, 1, ?2)",
+                params![name.as_str(), body],
+            )
+        } else {
+            self.conn().execute(
+                "UPDATE controls SET body = ?1, version = version + 1 WHERE name = ?2 AND version = ?3",
+                params![body, name.as_str(), expected],
+            )
+        }
+        .map_err(|e| fault(&e))?;
+        Ok(if changed == 1 {
+            Saved::Committed(version + 1)
+        } else {
+            Saved::Conflict
+        })
     }
 }

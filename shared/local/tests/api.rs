@@ -300,6 +300,96 @@ async fn the_operating_actions_answer_with_the_new_state_or_a_409_that_says_why(
 }
 
 #[tokio::test]
+async fn skip_next_and_pause_stop_cuts_and_promotions_and_say_who_and_why() {
+    let (world, soaking) = soaking_world().await;
+    let body = r#"{"reason": "company offsite"}"#;
+    let r = call(&world, "GET", "/schedule", "").await;
+    assert_eq!(
+        (r.status, &r.body["paused"]),
+        (200, &Value::Null),
+        "{}",
+        r.body
+    );
+    let next_cut = r.body["next_cut"].clone();
+
+    let r = call(&world, "POST", "/schedule/skip-next", body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["skip"]["firing"], next_cut,
+        "the next cut is the one skipped"
+    );
+    let again = call(&world, "POST", "/schedule/skip-next", body).await;
+    assert_eq!(again.status, 409);
+    assert!(
+        message(&again).contains("already skipped"),
+        "{}",
+        again.body
+    );
+
+    // The skipped cut is a train of its own that says who skipped it and why.
+    let skipped = world
+        .run_until(10, |_, _, _| None, |t, _| t.id.as_str() != soaking)
+        .await;
+    assert_eq!(skipped.state(), State::Skipped);
+    let record = skipped.history.last().unwrap();
+    assert_eq!(record.actor, alice());
+    assert_eq!(
+        record.reason.as_deref(),
+        Some("cut skipped by local:alice: company offsite")
+    );
+    let older = call(&world, "GET", &format!("/trains/{soaking}"), "").await;
+    assert_eq!(
+        older.body["state"], "released",
+        "the earlier train went its way"
+    );
+
+    // Paused: the next cut is skipped too, and says so; pause and resume apply once each.
+    let r = call(&world, "POST", "/schedule/pause", body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["paused"]["by"], "local:alice");
+    assert_eq!(
+        call(&world, "POST", "/schedule/pause", body).await.status,
+        409
+    );
+    let skipped_id = skipped.id.clone();
+    let paused = world
+        .run_until(20, |_, _, _| None, |t, _| t.id != skipped_id)
+        .await;
+    assert_eq!(paused.state(), State::Skipped);
+    assert!(
+        paused
+            .history
+            .last()
+            .unwrap()
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("schedule paused by local:alice"),
+        "{:?}",
+        paused.history
+    );
+    assert_eq!(
+        call(&world, "POST", "/schedule/resume", body).await.status,
+        200
+    );
+    let r = call(&world, "POST", "/schedule/resume", body).await;
+    assert_eq!(r.status, 409);
+    assert!(message(&r).contains("not paused"), "{}", r.body);
+    let r = call(&world, "GET", "/schedule", "").await;
+    let actions: Vec<&str> = r.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["action"].as_str())
+        .collect();
+    assert_eq!(actions.len(), 3, "{actions:?}");
+    assert_eq!(
+        call(&world, "POST", "/schedule/explode", body).await.status,
+        404
+    );
+}
+
+#[tokio::test]
 async fn cancel_after_promotion_started_is_rejected_with_what_applies() {
     let slow = "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 3\n";
     let world = World::new(
