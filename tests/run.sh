@@ -49,6 +49,8 @@ for _ in $(seq 100); do
 done
 [ -s tests/.work/moto.port ] || { echo "moto did not report its port" >&2; exit 1; }
 export MOTO_ENDPOINT="http://127.0.0.1:$(cat tests/.work/moto.port)"
+# botocore (installed with moto) checks trainctl's SigV4 signatures independently.
+export TEST_PYTHON="$PWD/.venv/bin/python"
 # The SDK's credential chain must never look for an instance metadata service.
 export AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-east-1
 echo "moto $(.venv/bin/python -c 'import moto; print(moto.__version__)') at $MOTO_ENDPOINT (pid $moto_pid)"

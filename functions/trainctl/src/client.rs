@@ -7,15 +7,33 @@ use serde_json::{Value, json};
 use train_engine::api::{TrainList, TrainView};
 
 use crate::render;
+use crate::sigv4::Signer;
 
 #[derive(Debug, Args)]
 pub struct ApiArgs {
-    /// The train's API.
+    /// The train's API: `trainctl serve`'s address, or the deployed stack's `ApiUrl`.
     #[arg(long, env = "TRAINCTL_API", default_value = "http://127.0.0.1:7878")]
     pub api: String,
     /// Print the API's JSON answer.
     #[arg(long)]
     pub json: bool,
+    /// Sign requests with SigV4 from the standard AWS credential chain (always on for
+    /// https URLs: the deployed API requires it).
+    #[arg(long, env = "TRAINCTL_SIGV4")]
+    pub sigv4: bool,
+    /// The deployed API's region, when the credential chain has none.
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+}
+
+impl ApiArgs {
+    fn signer(&self) -> Result<Option<Signer>, String> {
+        if self.sigv4 || self.api.starts_with("https://") {
+            Signer::from_environment(self.region.as_deref()).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -29,15 +47,48 @@ pub struct ActionArgs {
     pub api: ApiArgs,
 }
 
-fn call(method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+fn call(
+    api: &ApiArgs,
+    method: &str,
+    url: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
-    let res = match body {
-        Some(b) => agent.post(url).send_json(b),
-        None if method == "GET" => agent.get(url).call(),
-        None => return Err(format!("unsupported method {method}")),
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let content_type = body.map(|_| "application/json");
+    let signed = match api.signer()? {
+        Some(signer) => signer.headers(
+            method,
+            url,
+            content_type,
+            &bytes,
+            std::time::SystemTime::now(),
+        )?,
+        None => Vec::new(),
+    };
+    let res = match method {
+        "GET" => {
+            let mut req = agent.get(url);
+            for (k, v) in &signed {
+                if k != "host" {
+                    req = req.header(k.as_str(), v.as_str());
+                }
+            }
+            req.call()
+        }
+        "POST" => {
+            let mut req = agent.post(url).content_type("application/json");
+            for (k, v) in &signed {
+                if k != "host" {
+                    req = req.header(k.as_str(), v.as_str());
+                }
+            }
+            req.send(&bytes[..])
+        }
+        other => return Err(format!("unsupported method {other}")),
     };
     let mut res =
         res.map_err(|e| format!("cannot reach {url}: {e} (is `trainctl serve` running?)"))?;
@@ -63,7 +114,7 @@ pub fn status(api: &ApiArgs, id: Option<&str>) -> ExitCode {
         Some(id) => format!("{}/trains/{id}", api.api.trim_end_matches('/')),
         None => format!("{}/trains", api.api.trim_end_matches('/')),
     };
-    match call("GET", &url, None) {
+    match call(api, "GET", &url, None) {
         Err(e) => {
             eprintln!("{e}");
             ExitCode::FAILURE
@@ -108,7 +159,12 @@ pub fn act(action: &str, args: &ActionArgs) -> ExitCode {
         args.api.api.trim_end_matches('/'),
         args.id
     );
-    match call("POST", &url, Some(&json!({ "reason": args.reason }))) {
+    match call(
+        &args.api,
+        "POST",
+        &url,
+        Some(&json!({ "reason": args.reason })),
+    ) {
         Err(e) => {
             eprintln!("{e}");
             ExitCode::FAILURE
@@ -132,7 +188,7 @@ pub fn act(action: &str, args: &ActionArgs) -> ExitCode {
 
 pub fn history(api: &ApiArgs, id: &str) -> ExitCode {
     let url = format!("{}/trains/{id}", api.api.trim_end_matches('/'));
-    match call("GET", &url, None) {
+    match call(api, "GET", &url, None) {
         Err(e) => {
             eprintln!("{e}");
             ExitCode::FAILURE
@@ -194,7 +250,7 @@ pub enum ScheduleCmd {
 pub fn schedule(api: &ApiArgs, command: Option<&ScheduleCmd>) -> ExitCode {
     let base = api.api.trim_end_matches('/');
     let result = match command {
-        None => call("GET", &format!("{base}/schedule"), None),
+        None => call(api, "GET", &format!("{base}/schedule"), None),
         Some(cmd) => {
             let (path, reason) = match cmd {
                 ScheduleCmd::Pause { reason } => ("pause", reason),
@@ -202,6 +258,7 @@ pub fn schedule(api: &ApiArgs, command: Option<&ScheduleCmd>) -> ExitCode {
                 ScheduleCmd::SkipNext { reason } => ("skip-next", reason),
             };
             call(
+                api,
                 "POST",
                 &format!("{base}/schedule/{path}"),
                 Some(&json!({ "reason": reason })),

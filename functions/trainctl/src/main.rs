@@ -7,6 +7,7 @@ mod local;
 mod plan;
 mod render;
 mod serve;
+mod sigv4;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -432,6 +432,8 @@ proptest! {
             Just("/trains".to_owned()),
             "/trains/[a-zA-Z0-9%._-]{0,40}",
             "/trains/weekly-2026-W48/[a-z]{0,10}",
+            "/trains/weekly-2026-W48/(cancel|hold|resume|approve|retry|expedite|rollback)",
+            "/schedule(/(pause|resume|skip-next|[a-z-]{0,10}))?",
             "/[ -~]{0,60}",
         ],
         body in prop_oneof![
@@ -440,6 +442,8 @@ proptest! {
             "\\{\"reason\": \"[ -~]{0,40}\"\\}",
             "\\{\"reason\": [0-9]{1,4}\\}",
             "\\{\"[a-z]{1,8}\": \"[a-z]{0,8}\"\\}",
+            "\\{\"reason\": \"[ -~]{0,40}\", \"actor\": \"[a-z]{1,8}\"\\}",
+            "[\\[\\]{}\":,0-9a-z ]{0,80}",
         ],
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
