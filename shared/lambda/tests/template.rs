@@ -277,6 +277,8 @@ fn every_api_route_requires_iam_authorization() {
         "GET /trains",
         "GET /trains/{id}",
         "POST /trains/{id}/{action}",
+        "GET /schedule",
+        "POST /schedule/{command}",
     ]
     .into_iter()
     .map(str::to_owned)
