@@ -405,3 +405,90 @@ async fn a_missing_buildspec_or_branch_fails_the_build_with_the_reason() {
         "{outcome:?}"
     );
 }
+
+#[tokio::test]
+async fn rollback_ships_the_previous_release_commits_again_with_real_builds() {
+    let world = World::new(&[repo("api")], "");
+    let first = world
+        .run_until(8, |_, _, _| None, |t, _| t.is_settled())
+        .await;
+    assert_eq!(first.state(), State::Released);
+    let v1 = first.shipped()[&train_core::ComponentName::parse("api").unwrap()].clone();
+    let v2 = world.commit("api", "v2");
+    let first_id = first.id.clone();
+    let second = world
+        .run_until(
+            10,
+            |_, _, _| None,
+            |t, _| t.id != first_id && t.is_settled(),
+        )
+        .await;
+    assert_eq!(second.state(), State::Released);
+    let api = train_core::ComponentName::parse("api").unwrap();
+    assert_eq!(second.shipped()[&api].to_string(), v2);
+
+    let engine = &world.local.engine;
+    let by = Actor::parse("local:alice").unwrap();
+    let why = Reason::parse("error rate up since the release").unwrap();
+    let now = {
+        use train_local::Clock;
+        world.clock.now()
+    };
+    let applied = engine
+        .rollback(&second.id, by.clone(), why.clone(), now)
+        .await
+        .unwrap();
+    let train_engine::Applied::Done(rolling) = applied else {
+        panic!("rollback rejected: {applied:?}");
+    };
+    assert_eq!(rolling.state(), State::RollingBack);
+    let second_id = second.id.clone();
+    let done = world
+        .run_until(
+            20,
+            |_, _, _| None,
+            |t, _| t.id == second_id && t.is_settled(),
+        )
+        .await;
+    assert_eq!(done.state(), State::RolledBack, "{:#?}", done.history);
+    let build = done.components[&api].production.as_ref().unwrap();
+    assert_eq!(
+        build.commit.as_ref(),
+        Some(&v1),
+        "production is back on the first release"
+    );
+    assert_eq!(build.attempt, 2);
+    let log = World::log(
+        &world
+            .local
+            .builder
+            .build_dir(build.build_id.as_ref().unwrap()),
+    );
+    assert!(
+        log.contains(&format!("production build of api at {v1}")),
+        "{log}"
+    );
+    let record = done
+        .history
+        .iter()
+        .find(|r| r.action.starts_with("rollback to"))
+        .unwrap();
+    assert_eq!(
+        (record.actor.clone(), record.reason.clone()),
+        (by, Some(why.to_string()))
+    );
+
+    // Rolled back is over; a second rollback says so.
+    let again = engine
+        .rollback(
+            &second.id,
+            Actor::parse("local:bob").unwrap(),
+            Reason::parse("again").unwrap(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, train_engine::Applied::Rejected(r) if r.message.contains("only a released train"))
+    );
+}
