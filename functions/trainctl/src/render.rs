@@ -41,6 +41,9 @@ pub fn train(v: &TrainView, zone: Tz) -> String {
         v.state.as_str().to_uppercase(),
         v.summary
     );
+    if let Some(c) = &v.captain {
+        let _ = writeln!(s, "captain: {c}");
+    }
     if !v.blocked_by.is_empty() {
         let _ = writeln!(s, "blocked by: {}", v.blocked_by.join("; "));
     }
@@ -79,6 +82,47 @@ pub fn train(v: &TrainView, zone: Tz) -> String {
         .collect();
     if !logs.is_empty() {
         let _ = writeln!(s, "\nLOGS\n{}", logs.join("\n"));
+    }
+    let changes: Vec<String> = v
+        .components
+        .iter()
+        .filter_map(|c| {
+            let log = c.changelog.as_ref()?;
+            let since = log
+                .from
+                .as_ref()
+                .map_or("the start".to_owned(), |f| f.short().to_owned());
+            let mut text = format!("  {} ({since}..{}):", c.name.as_str(), log.to.short());
+            for line in &log.commits {
+                let _ = write!(text, "\n    {line}");
+            }
+            if let Some(link) = &log.link {
+                let _ = write!(text, "\n    {link}");
+            }
+            if log.commits.is_empty() && log.link.is_none() {
+                text.push_str(" no new commits");
+            }
+            Some(text)
+        })
+        .collect();
+    if !changes.is_empty() {
+        let _ = writeln!(s, "\nCHANGES\n{}", changes.join("\n"));
+    }
+    let excluded: Vec<String> = v
+        .components
+        .iter()
+        .filter_map(|c| {
+            c.excluded
+                .as_ref()
+                .map(|why| format!("  {}: {why}", c.name.as_str()))
+        })
+        .collect();
+    if !excluded.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nEXCLUDED (staying on their last release)\n{}",
+            excluded.join("\n")
+        );
     }
     let _ = writeln!(s, "\nHISTORY");
     for r in &v.history {

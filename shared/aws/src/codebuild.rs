@@ -24,7 +24,8 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use tracing::{info, warn};
-use train_core::{BuildId, BuildOutcome, BuildRequest, Commit, Revision, Stage};
+use train_core::train::Changelog;
+use train_core::{BuildId, BuildOutcome, BuildRequest, Commit, ComponentName, Revision, Stage};
 use train_engine::{Builder, Observed, PortError, Started};
 
 use crate::dynamo::sdk_fault;
@@ -77,7 +78,13 @@ pub fn variables(req: &BuildRequest) -> Result<Vec<EnvironmentVariable>, PortErr
         ("RELEASE_STAGE", req.stage.to_string()),
         ("RELEASE_COMPONENT", req.component.to_string()),
         ("RELEASE_COMMIT", commit),
-        ("PREVIOUS_RELEASE_COMMIT", String::new()),
+        (
+            "PREVIOUS_RELEASE_COMMIT",
+            req.previous
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ),
         ("RELEASE_BUILD_KEY", req.idempotency_key.clone()),
     ]
     .iter()
@@ -347,5 +354,28 @@ impl Builder for CodeBuildBuilder {
             Err(e) if e.code() == Some("InvalidInputException") => Ok(()),
             Err(e) => Err(sdk_fault("StopBuild", &e)),
         }
+    }
+
+    /// CodeBuild cannot read the repository for us: the staging buildspec writes the
+    /// changelog (it gets `PREVIOUS_RELEASE_COMMIT`) as a build artifact, and the train links
+    /// that build.
+    async fn changelog(
+        &self,
+        _component: &ComponentName,
+        _source: &str,
+        from: Option<&Commit>,
+        to: &Commit,
+        build: Option<&BuildId>,
+    ) -> Result<Changelog, PortError> {
+        let link = build.and_then(|b| {
+            let project = b.as_str().split(':').next()?;
+            self.link(project, b)
+        });
+        Ok(Changelog {
+            from: from.cloned(),
+            to: to.clone(),
+            commits: Vec::new(),
+            link,
+        })
     }
 }

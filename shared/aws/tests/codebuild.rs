@@ -58,6 +58,7 @@ fn request(stage: Stage, key: &str) -> BuildRequest {
         },
         timeout: Span::parse("45m").unwrap(),
         idempotency_key: key.into(),
+        previous: Some(Commit::parse(&"2e".repeat(20)).unwrap()),
     }
 }
 
@@ -154,7 +155,7 @@ async fn production_starts_exactly_the_pin_with_the_release_variables() {
                 && vars.contains(&("RELEASE_TRAIN_ID", "weekly-2026-W48"))
                 && vars.contains(&("RELEASE_COMPONENT", "payments-api"))
                 && vars.contains(&("RELEASE_BUILD_KEY", key))
-                && vars.iter().any(|(k, _)| *k == "PREVIOUS_RELEASE_COMMIT")
+                && vars.contains(&("PREVIOUS_RELEASE_COMMIT", "2e".repeat(20).as_str()))
         })
         .then_output(|| {
             StartBuildOutput::builder()

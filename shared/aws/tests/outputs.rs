@@ -142,6 +142,8 @@ async fn each_state_change_reaches_the_bus_as_one_event() {
         actor: Actor::parse("arn:aws:iam::123456789012:user/alice").unwrap(),
         reason: Some("checkout errors in staging".into()),
         at: Utc::now(),
+        captain: Some("alice".into()),
+        excluded: std::collections::BTreeMap::new(),
     };
     out.publish(&announcement).await.unwrap();
 

@@ -73,6 +73,22 @@ pub struct TrainSettings {
     pub id_style: IdStyle,
     /// Approvals from different people a train needs before it promotes (0: none).
     pub approvals: u32,
+    /// The release captain rotation: one person per train, in turn by the cut's week.
+    pub captains: Vec<String>,
+}
+
+impl TrainSettings {
+    /// The captain of the train cut at `scheduled`: the rotation advances one person per
+    /// week, so a week's train always has the same captain however often it is asked.
+    pub fn captain_for(&self, scheduled: DateTime<Utc>) -> Option<String> {
+        if self.captains.is_empty() {
+            return None;
+        }
+        let weeks = scheduled.timestamp().div_euclid(7 * 86_400);
+        let n = i64::try_from(self.captains.len()).unwrap_or(1);
+        let i = usize::try_from(weeks.rem_euclid(n)).unwrap_or(0);
+        self.captains.get(i).cloned()
+    }
 }
 
 /// A whole, valid configuration.
@@ -145,6 +161,8 @@ struct RawTrain {
     build_timeout: Option<Spanned<String>>,
     #[serde(default)]
     approvals: Option<Spanned<i64>>,
+    #[serde(default)]
+    captains: Vec<Spanned<String>>,
 }
 
 fn default_policy() -> FailurePolicy {
@@ -335,6 +353,19 @@ impl Checker<'_> {
             },
             None => Some(0),
         };
+        let mut captains = Vec::new();
+        for c in &raw.captains {
+            let name = c.get_ref().trim();
+            if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+                self.add(
+                    &c.span(),
+                    "train.captains",
+                    "each captain is a name or handle of 1 to 100 characters, e.g. captains = [\"alice\", \"bob\"]",
+                );
+            } else {
+                captains.push(name.to_owned());
+            }
+        }
         let cut = cut?;
         let id_style = id_style(&cut);
         Some(TrainSettings {
@@ -347,6 +378,7 @@ impl Checker<'_> {
             build_timeout: build_timeout?,
             id_style,
             approvals: approvals?,
+            captains,
         })
     }
 

@@ -109,6 +109,27 @@ pub struct ComponentRun {
     /// During a rollback: the previous release's commit production goes back to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<Commit>,
+    /// The commit production ran before this train (the last release that shipped this
+    /// component): where its changelog starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Commit>,
+    /// The changes from `previous` to the pin, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog: Option<Changelog>,
+}
+
+/// What a component's new commits are, from the previous release's pin to this train's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changelog {
+    pub from: Option<Commit>,
+    pub to: Commit,
+    /// One line per commit, newest first (`<short sha> <subject>`), where the builder can
+    /// read them.
+    #[serde(default)]
+    pub commits: Vec<String>,
+    /// Where the full changelog is (a build artifact on AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 impl ComponentRun {
@@ -299,6 +320,9 @@ pub struct Train {
     /// Who approved the promotion, when the policy asks for approvals.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<Hold>,
+    /// The person who owns this train, from the configured rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captain: Option<String>,
     pub components: BTreeMap<ComponentName, ComponentRun>,
     pub history: Vec<Record>,
     /// How many effects this train has issued; the next effect's id.
@@ -320,6 +344,9 @@ pub struct BuildRequest {
     /// Unique per train, component, stage and attempt: the builder starts at most one build
     /// per key, and the store (not a provider's short-lived token) remembers it.
     pub idempotency_key: String,
+    /// The commit the previous release shipped (`PREVIOUS_RELEASE_COMMIT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Commit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,6 +368,13 @@ pub struct Announcement {
     pub actor: Actor,
     pub reason: Option<String>,
     pub at: DateTime<Utc>,
+    /// The train's release captain, when the configuration has a rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captain: Option<String>,
+    /// Components that do not ship with this train and why (their build failed under
+    /// `exclude`): they stay on their last release.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub excluded: BTreeMap<ComponentName, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -376,6 +410,15 @@ pub enum Effect {
         state: State,
     },
     EmitMetric(Metric),
+    /// Read the commits from the previous release's pin to this train's pin.
+    ReadChangelog {
+        component: ComponentName,
+        source: String,
+        from: Option<Commit>,
+        to: Commit,
+        /// The staging build, whose artifacts carry the changelog on AWS.
+        build: Option<BuildId>,
+    },
 }
 
 /// An effect with the id it carries in the outbox.
@@ -446,6 +489,11 @@ pub enum Event {
     Approve {
         by: Actor,
         reason: Reason,
+    },
+    /// The builder read a component's changelog (the commits since the previous release).
+    ChangelogReady {
+        component: ComponentName,
+        changelog: Changelog,
     },
     /// Production builds of `pins`, the commits release `to` shipped.
     Rollback {
@@ -539,7 +587,20 @@ impl Train {
     /// Cuts the train for the cut firing at `scheduled`: one staging build per component, or
     /// a skipped train when a freeze covers the cut.
     pub fn cut(config: &Config, scheduled: DateTime<Utc>, now: DateTime<Utc>) -> Transition {
-        Self::cut_unless(config, scheduled, now, None)
+        Self::cut_unless(config, scheduled, now, &BTreeMap::new(), None)
+    }
+
+    /// A cut that knows what each component's production runs now (`previous`, from the
+    /// last releases), so builds get `PREVIOUS_RELEASE_COMMIT` and changelogs a start; or
+    /// a skipped train when a person skipped this cut or paused the schedule (`skip`).
+    pub fn cut_after(
+        config: &Config,
+        scheduled: DateTime<Utc>,
+        now: DateTime<Utc>,
+        previous: &BTreeMap<ComponentName, Commit>,
+        skip: Option<(Actor, String)>,
+    ) -> Transition {
+        Self::cut_unless(config, scheduled, now, previous, skip)
     }
 
     /// The cut firing at `scheduled`, skipped by a person (`by`, `why`): the schedule was
@@ -551,13 +612,14 @@ impl Train {
         by: Actor,
         why: String,
     ) -> Transition {
-        Self::cut_unless(config, scheduled, now, Some((by, why)))
+        Self::cut_unless(config, scheduled, now, &BTreeMap::new(), Some((by, why)))
     }
 
     fn cut_unless(
         config: &Config,
         scheduled: DateTime<Utc>,
         now: DateTime<Utc>,
+        previous: &BTreeMap<ComponentName, Commit>,
         skip: Option<(Actor, String)>,
     ) -> Transition {
         let settings = &config.train;
@@ -579,6 +641,7 @@ impl Train {
             deferred: None,
             expedited: None,
             approvals: Vec::new(),
+            captain: settings.captain_for(scheduled),
             components: config
                 .components
                 .iter()
@@ -590,6 +653,8 @@ impl Train {
                         production: None,
                         excluded: None,
                         rollback: None,
+                        previous: previous.get(&spec.name).cloned(),
+                        changelog: None,
                     };
                     (spec.name.clone(), run)
                 })
@@ -733,6 +798,15 @@ impl Train {
             Event::Resume { by, reason } => next.resume(by, reason, now)?,
             Event::Expedite { by, reason } => next.expedite(by, reason, now)?,
             Event::Retry { by, reason } => next.retry(by, reason, now, &mut effects)?,
+            Event::ChangelogReady {
+                component,
+                changelog,
+            } => {
+                let run = next.run_mut(component)?;
+                if run.pinned.as_ref() == Some(&changelog.to) {
+                    run.changelog = Some(changelog.clone());
+                }
+            }
             Event::Approve { by, reason } => next.approve(by, reason, now)?,
             Event::Rollback {
                 by,
@@ -861,6 +935,12 @@ impl Train {
             actor: last.map_or_else(Actor::system, |r| r.actor.clone()),
             reason: last.and_then(|r| r.reason.clone()),
             at: now,
+            captain: self.captain.clone(),
+            excluded: self
+                .components
+                .iter()
+                .filter_map(|(n, r)| r.excluded.clone().map(|why| (n.clone(), why)))
+                .collect(),
         }));
         if self.is_terminal() {
             effects.push(Effect::WriteManifest { state: after });
@@ -910,6 +990,7 @@ impl Train {
             target,
             timeout: self.policy.build_timeout,
             idempotency_key: format!("{}/{}/{}/{}", self.id, name, stage, attempt),
+            previous: run.previous.clone(),
         })
     }
 
@@ -1062,6 +1143,7 @@ impl Train {
         let before = self.state();
         let policy = self.policy.on_component_failure;
         let run = self.run_mut(component)?;
+        let (source, previous) = (run.spec.source.clone(), run.previous.clone());
         let build = run.build_mut(stage).expect("checked by the caller");
         build.status = status;
         build.finished_at = Some(now);
@@ -1069,6 +1151,16 @@ impl Train {
         let pin = stage == Stage::Staging && status == BuildStatus::Succeeded;
         if pin {
             build.commit.clone_from(&commit);
+        }
+        let staging_build = build.build_id.clone();
+        if pin && let Some(to) = &commit {
+            effects.push(Effect::ReadChangelog {
+                component: component.clone(),
+                source,
+                from: previous,
+                to: to.clone(),
+                build: staging_build,
+            });
         }
         let seconds = build.started_at.map_or(0.0, |s| seconds(now - s));
         if pin {

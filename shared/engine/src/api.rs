@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use train_core::controls::{ScheduleRecord, SkipNext};
-use train_core::train::{Hold, Record};
+use train_core::train::{Changelog, Hold, Record};
 use train_core::{
     Actor, Blocker, Build, Commit, ComponentName, Event, Phase, Reason, RejectionKind,
     ScheduleControls, State, Train, TrainId,
@@ -79,6 +79,11 @@ pub struct ComponentView {
     pub branch: String,
     pub pinned: Option<Commit>,
     pub excluded: Option<String>,
+    /// What production ran before this train (the previous release's commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Commit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog: Option<Changelog>,
     pub staging: Option<Build>,
     pub production: Option<Build>,
 }
@@ -98,6 +103,11 @@ pub struct TrainView {
     /// Why it is not promoting now, in words and as data.
     pub blocked_by: Vec<String>,
     pub gates: Vec<Blocker>,
+    /// The release captain, from the configured rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captain: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<Hold>,
     pub components: Vec<ComponentView>,
     pub history: Vec<Record>,
 }
@@ -120,6 +130,8 @@ impl TrainView {
                 .map(|g| g.describe(train.policy.zone))
                 .collect(),
             gates,
+            captain: train.captain.clone(),
+            approvals: train.approvals.clone(),
             components: train
                 .components
                 .iter()
@@ -129,6 +141,8 @@ impl TrainView {
                     branch: run.spec.branch.clone(),
                     pinned: run.pinned.clone(),
                     excluded: run.excluded.clone(),
+                    previous: run.previous.clone(),
+                    changelog: run.changelog.clone(),
                     staging: run.staging.clone(),
                     production: run.production.clone(),
                 })

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use train_core::train::Changelog;
 use train_core::{
-    Announcement, BuildId, BuildOutcome, BuildRequest, Commit, Metric, Pending, ScheduleControls,
-    State, Train, TrainId, TrainName, Transition,
+    Announcement, BuildId, BuildOutcome, BuildRequest, Commit, ComponentName, Metric, Pending,
+    ScheduleControls, State, Train, TrainId, TrainName, Transition,
 };
 
 /// A train's version in the store; every commit is conditional on it.
@@ -128,6 +129,23 @@ pub trait Builder: Send + Sync {
     /// What each build is doing now (builds the builder does not know are left out).
     async fn poll(&self, builds: &[BuildId]) -> Result<Vec<(BuildId, Observed)>, PortError>;
     async fn stop(&self, build: &BuildId) -> Result<(), PortError>;
+    /// The commits of `component` from `from` (the previous release's pin) to `to` in `source`, as far as
+    /// this builder can read them; `build` is the staging build that ran `to`.
+    async fn changelog(
+        &self,
+        _component: &ComponentName,
+        _source: &str,
+        from: Option<&Commit>,
+        to: &Commit,
+        _build: Option<&BuildId>,
+    ) -> Result<Changelog, PortError> {
+        Ok(Changelog {
+            from: from.cloned(),
+            to: to.clone(),
+            commits: Vec::new(),
+            link: None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -110,10 +110,14 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Cut, EngineError> {
         let (controls, _) = self.ports.store.controls(&self.config.train.name).await?;
-        let transition = match controls.skips_cut(scheduled) {
-            Some((by, why)) => Train::cut_skipped(&self.config, scheduled, now, by, why),
-            None => Train::cut(&self.config, scheduled, now),
-        };
+        let previous = self.last_shipped(scheduled).await?;
+        let transition = Train::cut_after(
+            &self.config,
+            scheduled,
+            now,
+            &previous,
+            controls.skips_cut(scheduled),
+        );
         let id = transition.train.id.clone();
         match self.ports.store.insert(&transition).await? {
             Inserted::AlreadyExists => {
@@ -135,6 +139,32 @@ impl Engine {
                 Ok(Cut::Created(transition.train))
             }
         }
+    }
+
+    /// What production runs for each component before a cut at `before`: the newest
+    /// commit a released (or rolled back) train of this name shipped.
+    async fn last_shipped(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<
+        std::collections::BTreeMap<train_core::ComponentName, train_core::Commit>,
+        EngineError,
+    > {
+        let query = ListQuery {
+            name: Some(self.config.train.name.clone()),
+            state: None,
+            limit: 100,
+        };
+        let mut shipped = std::collections::BTreeMap::new();
+        for train in self.ports.store.list(&query).await? {
+            if train.cut_at < before && matches!(train.state(), State::Released | State::RolledBack)
+            {
+                for (component, commit) in train.shipped() {
+                    shipped.entry(component).or_insert(commit);
+                }
+            }
+        }
+        Ok(shipped)
     }
 
     /// A new cut replaces older trains of the same name that have not started promoting:
@@ -468,6 +498,23 @@ impl Engine {
                     .put(id, *state, &body)
                     .await
                     .map(|_| None)
+            }
+            Effect::ReadChangelog {
+                component,
+                source,
+                from,
+                to,
+                build,
+            } => {
+                let changelog = self
+                    .ports
+                    .builder
+                    .changelog(component, source, from.as_ref(), to, build.as_ref())
+                    .await?;
+                Ok(Some(Event::ChangelogReady {
+                    component: component.clone(),
+                    changelog,
+                }))
             }
             Effect::EmitMetric(metric) => self
                 .ports

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use tokio::process::Command;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
-use train_core::{BuildId, BuildOutcome, BuildRequest, Commit, Revision};
+use train_core::train::Changelog;
+use train_core::{BuildId, BuildOutcome, BuildRequest, Commit, ComponentName, Revision};
 use train_engine::{Builder, Observed, PortError, Started};
 
 use crate::buildspec::{Buildspec, quote};
@@ -192,7 +193,13 @@ impl LocalBuilder {
             ("RELEASE_COMPONENT".to_owned(), req.component.to_string()),
             ("RELEASE_STAGE".to_owned(), req.stage.to_string()),
             ("RELEASE_COMMIT".to_owned(), commit.to_string()),
-            ("PREVIOUS_RELEASE_COMMIT".to_owned(), String::new()),
+            (
+                "PREVIOUS_RELEASE_COMMIT".to_owned(),
+                req.previous
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            ),
             (
                 "CODEBUILD_BUILD_ID".to_owned(),
                 build_id_for(&req.idempotency_key),
@@ -397,5 +404,33 @@ impl Builder for LocalBuilder {
         }
         info!(build = %id, "build stopped");
         Ok(())
+    }
+
+    /// `git log` in the component's mirror: the commits after the previous release's pin up
+    /// to this train's (the last 20 when there is no previous release), at most 200.
+    async fn changelog(
+        &self,
+        component: &ComponentName,
+        source: &str,
+        from: Option<&Commit>,
+        to: &Commit,
+        _build: Option<&BuildId>,
+    ) -> Result<Changelog, PortError> {
+        let mirror = self
+            .sync_mirror(component.as_str(), source)
+            .await
+            .map_err(PortError::retryable)?;
+        let m = mirror.to_string_lossy().into_owned();
+        let range = from.map_or_else(|| to.to_string(), |f| format!("{f}..{to}"));
+        let limit = if from.is_some() { "200" } else { "20" };
+        let log = git(&["-C", &m, "log", "--format=%h %s", "-n", limit, &range])
+            .await
+            .map_err(|e| PortError::fatal(format!("changelog {range}: {e}")))?;
+        Ok(Changelog {
+            from: from.cloned(),
+            to: to.clone(),
+            commits: log.lines().map(str::to_owned).collect(),
+            link: None,
+        })
     }
 }

@@ -291,6 +291,7 @@ fn request(world: &World, key_suffix: &str, timeout: &str) -> BuildRequest {
         },
         timeout: Span::parse(timeout).unwrap(),
         idempotency_key: format!("weekly-2026-W48/api/staging/{key_suffix}"),
+        previous: None,
     }
 }
 
@@ -490,5 +491,75 @@ async fn rollback_ships_the_previous_release_commits_again_with_real_builds() {
         .unwrap();
     assert!(
         matches!(again, train_engine::Applied::Rejected(r) if r.message.contains("only a released train"))
+    );
+}
+
+#[tokio::test]
+async fn the_next_train_knows_the_last_release_and_lists_the_commits_since_it() {
+    let world = World::new(&[repo("api")], "captains = [\"alice\", \"bob\"]");
+    let api = train_core::ComponentName::parse("api").unwrap();
+    let first = world
+        .run_until(8, |_, _, _| None, |t, _| t.is_settled())
+        .await;
+    assert_eq!(first.state(), State::Released);
+    let v1 = first.shipped()[&api].clone();
+    let first_log = first.components[&api]
+        .changelog
+        .clone()
+        .expect("a first changelog");
+    assert_eq!(first_log.from, None, "no release before the first train");
+    assert!(!first_log.commits.is_empty());
+
+    world.commit("api", "faster checkout");
+    let v3 = world.commit("api", "fix receipt rounding");
+    let first_id = first.id.clone();
+    let second = world
+        .run_until(
+            10,
+            |_, _, _| None,
+            |t, _| t.id != first_id && t.is_settled(),
+        )
+        .await;
+    assert_eq!(second.state(), State::Released);
+    let run = &second.components[&api];
+    assert_eq!(
+        run.previous.as_ref(),
+        Some(&v1),
+        "the previous release's pin"
+    );
+    let log = run.changelog.clone().expect("a changelog");
+    assert_eq!((log.from.as_ref(), log.to.to_string()), (Some(&v1), v3));
+    let subjects: Vec<&str> = log
+        .commits
+        .iter()
+        .map(|l| l.split_once(' ').unwrap().1)
+        .collect();
+    assert_eq!(
+        subjects,
+        ["fix receipt rounding", "faster checkout"],
+        "newest first, nothing older"
+    );
+
+    // The builds were told where the last release was, and each train has its captain.
+    let staging = run.staging.as_ref().unwrap();
+    let env = std::fs::read_to_string(
+        world
+            .local
+            .builder
+            .build_dir(staging.build_id.as_ref().unwrap())
+            .join("phases.sh"),
+    )
+    .unwrap();
+    assert!(
+        env.contains(&format!("export PREVIOUS_RELEASE_COMMIT='{v1}'")),
+        "{env}"
+    );
+    let captains = [
+        first.captain.clone().unwrap(),
+        second.captain.clone().unwrap(),
+    ];
+    assert!(
+        captains.contains(&"alice".to_owned()) && captains.contains(&"bob".to_owned()),
+        "{captains:?}"
     );
 }
