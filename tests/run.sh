@@ -76,7 +76,7 @@ import sys
 from samcli.cli.types import CfnParameterOverridesType
 parsed = CfnParameterOverridesType().convert((sys.argv[1],), None, None)
 assert parsed["CutSchedule"].startswith("cron(") and " " in parsed["CutSchedule"], parsed
-assert set(parsed) == {"CutSchedule", "PromoteSchedule", "ScheduleTimeZone", "BuildProjects"}, parsed
+assert set(parsed) == {"CutSchedule", "PromoteSchedule", "ScheduleTimeZone", "BuildProjects", "GatingAlarms"}, parsed
 print("sam reads:", parsed)
 PY
 

@@ -143,6 +143,7 @@ async fn each_state_change_reaches_the_bus_as_one_event() {
         reason: Some("checkout errors in staging".into()),
         at: Utc::now(),
         captain: Some("alice".into()),
+        action: Some("cancel".into()),
         excluded: std::collections::BTreeMap::new(),
     };
     out.publish(&announcement).await.unwrap();

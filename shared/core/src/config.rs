@@ -25,6 +25,17 @@ pub enum FailurePolicy {
     Exclude,
 }
 
+/// What a gating alarm entering ALARM does to a train that has not started promoting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmPolicy {
+    /// Hold it (actor `alarm:NAME`); the hold lifts when the alarm is OK again.
+    #[default]
+    Hold,
+    /// Cancel it.
+    Cancel,
+}
+
 /// Where a stage builds: a buildspec path in the component's repository, a CodeBuild
 /// project, or both (the project, with the buildspec as an override).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +86,11 @@ pub struct TrainSettings {
     pub approvals: u32,
     /// The release captain rotation: one person per train, in turn by the cut's week.
     pub captains: Vec<String>,
+    /// CloudWatch alarms that gate promotion.
+    pub alarms: Vec<String>,
+    pub on_alarm: AlarmPolicy,
+    /// When an alarm's hold lifts, soak again for the full soak from that moment.
+    pub restart_soak_after_alarm: bool,
 }
 
 impl TrainSettings {
@@ -163,6 +179,12 @@ struct RawTrain {
     approvals: Option<Spanned<i64>>,
     #[serde(default)]
     captains: Vec<Spanned<String>>,
+    #[serde(default)]
+    alarms: Vec<Spanned<String>>,
+    #[serde(default)]
+    on_alarm: AlarmPolicy,
+    #[serde(default)]
+    restart_soak_after_alarm: bool,
 }
 
 fn default_policy() -> FailurePolicy {
@@ -173,6 +195,8 @@ fn default_policy() -> FailurePolicy {
 #[serde(deny_unknown_fields)]
 struct RawFreeze {
     name: Spanned<String>,
+    #[serde(default)]
+    allow_expedite: bool,
     starts: Option<Spanned<String>>,
     lasts: Option<Spanned<String>>,
     from: Option<Spanned<String>>,
@@ -266,6 +290,7 @@ impl Config {
             ),
             ("ScheduleTimeZone", self.train.zone.name().to_owned()),
             ("BuildProjects", projects.join(",")),
+            ("GatingAlarms", self.train.alarms.join(",")),
         ])
     }
 
@@ -366,6 +391,19 @@ impl Checker<'_> {
                 captains.push(name.to_owned());
             }
         }
+        let mut alarms: Vec<String> = Vec::new();
+        for a in &raw.alarms {
+            let name = a.get_ref();
+            if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+                self.add(
+                    &a.span(),
+                    "train.alarms",
+                    "each alarm is a CloudWatch alarm name of 1 to 255 characters, e.g. alarms = [\"checkout-5xx\"]",
+                );
+            } else if !alarms.contains(name) {
+                alarms.push(name.clone());
+            }
+        }
         let cut = cut?;
         let id_style = id_style(&cut);
         Some(TrainSettings {
@@ -379,6 +417,9 @@ impl Checker<'_> {
             id_style,
             approvals: approvals?,
             captains,
+            alarms,
+            on_alarm: raw.on_alarm,
+            restart_soak_after_alarm: raw.restart_soak_after_alarm,
         })
     }
 
@@ -438,7 +479,11 @@ impl Checker<'_> {
                 }
             };
             match when {
-                Some(when) => windows.push(FreezeWindow { name, when }),
+                Some(when) => windows.push(FreezeWindow {
+                    name,
+                    when,
+                    allow_expedite: f.allow_expedite,
+                }),
                 None => ok = false,
             }
         }

@@ -12,6 +12,9 @@ pub struct FreezeWindow {
     pub name: String,
     #[serde(flatten)]
     pub when: FreezeWhen,
+    /// An expedite may promote inside this window (recorded when it does).
+    #[serde(default)]
+    pub allow_expedite: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +38,8 @@ pub enum FreezeWhen {
 pub struct FreezeHit {
     pub window: String,
     pub until: DateTime<Utc>,
+    #[serde(default)]
+    pub allow_expedite: bool,
 }
 
 impl FreezeWindow {
@@ -64,6 +69,7 @@ impl FreezeCalendar {
                 w.covering(at).map(|until| FreezeHit {
                     window: w.name.clone(),
                     until,
+                    allow_expedite: w.allow_expedite,
                 })
             })
             .max_by_key(|hit| hit.until)
@@ -87,6 +93,7 @@ mod tests {
                     starts: Schedule::parse("cron(0 17 ? * FRI *)", Berlin).unwrap(),
                     lasts: Span::parse("64h").unwrap(),
                 },
+                allow_expedite: false,
             },
             FreezeWindow {
                 name: "year-end".into(),
@@ -94,6 +101,7 @@ mod tests {
                     from: utc("2026-12-21T00:00:00Z"),
                     until: utc("2027-01-04T08:00:00Z"),
                 },
+                allow_expedite: true,
             },
         ])
     }

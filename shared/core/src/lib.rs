@@ -21,7 +21,7 @@ pub mod schedule;
 pub mod span;
 pub mod train;
 
-pub use config::{Config, ConfigError, FailurePolicy};
+pub use config::{AlarmPolicy, Config, ConfigError, FailurePolicy};
 pub use controls::ScheduleControls;
 pub use ids::{Actor, BuildId, Commit, ComponentName, Reason, TrainId, TrainName};
 pub use schedule::Schedule;

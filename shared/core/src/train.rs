@@ -17,7 +17,7 @@ use std::fmt;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ComponentSpec, Config, FailurePolicy, StageTarget};
+use crate::config::{AlarmPolicy, ComponentSpec, Config, FailurePolicy, StageTarget};
 use crate::freeze::{FreezeCalendar, FreezeHit};
 use crate::ids::{Actor, BuildId, Commit, ComponentName, Reason, TrainId, TrainName};
 use crate::span::Span;
@@ -165,6 +165,13 @@ pub struct Policy {
     /// Approvals from different people needed before promotion.
     #[serde(default)]
     pub approvals: u32,
+    /// Gating CloudWatch alarms, and what one entering ALARM does before promotion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
+    #[serde(default)]
+    pub on_alarm: AlarmPolicy,
+    #[serde(default)]
+    pub restart_soak_after_alarm: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -320,6 +327,9 @@ pub struct Train {
     /// Who approved the promotion, when the policy asks for approvals.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<Hold>,
+    /// Gating alarms in ALARM now: promotion waits until none is.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub alarms_firing: std::collections::BTreeSet<String>,
     /// The person who owns this train, from the configured rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub captain: Option<String>,
@@ -371,6 +381,9 @@ pub struct Announcement {
     /// The train's release captain, when the configuration has a rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub captain: Option<String>,
+    /// What happened, when it is not only a change of state (e.g. "promotion deferred").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
     /// Components that do not ship with this train and why (their build failed under
     /// `exclude`): they stay on their last release.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -490,6 +503,11 @@ pub enum Event {
         by: Actor,
         reason: Reason,
     },
+    /// A gating alarm changed state (from an alarm event, or a check before promotion).
+    AlarmChanged {
+        alarm: String,
+        firing: bool,
+    },
     /// The builder read a component's changelog (the commits since the previous release).
     ChangelogReady {
         component: ComponentName,
@@ -561,6 +579,9 @@ pub enum Blocker {
         have: u32,
         need: u32,
     },
+    Alarms {
+        firing: Vec<String>,
+    },
 }
 
 impl Blocker {
@@ -576,6 +597,7 @@ impl Blocker {
                 format!("freeze {window:?} until {}", local_time(*until, zone))
             }
             Blocker::AwaitingPromoteTime => "waiting for the promote schedule".to_owned(),
+            Blocker::Alarms { firing } => format!("alarm(s) in ALARM: {}", firing.join(", ")),
             Blocker::Approvals { have, need } => {
                 format!("{have} of {need} approvals; POST /trains/{{id}}/approve")
             }
@@ -634,6 +656,9 @@ impl Train {
                 build_timeout: settings.build_timeout,
                 freezes: config.freezes.clone(),
                 approvals: settings.approvals,
+                alarms: settings.alarms.clone(),
+                on_alarm: settings.on_alarm,
+                restart_soak_after_alarm: settings.restart_soak_after_alarm,
             },
             phase: Phase::Building,
             hold: None,
@@ -642,6 +667,7 @@ impl Train {
             expedited: None,
             approvals: Vec::new(),
             captain: settings.captain_for(scheduled),
+            alarms_firing: std::collections::BTreeSet::new(),
             components: config
                 .components
                 .iter()
@@ -669,7 +695,7 @@ impl Train {
                 reason: why.clone(),
             };
             train.record(now, &by, "cut skipped", Some(why), State::Building);
-        } else if let Some(FreezeHit { window, until }) = config.freezes.at(scheduled) {
+        } else if let Some(FreezeHit { window, until, .. }) = config.freezes.at(scheduled) {
             let reason = format!(
                 "cut falls in freeze {window:?} (until {})",
                 local_time(until, settings.zone)
@@ -798,6 +824,9 @@ impl Train {
             Event::Resume { by, reason } => next.resume(by, reason, now)?,
             Event::Expedite { by, reason } => next.expedite(by, reason, now)?,
             Event::Retry { by, reason } => next.retry(by, reason, now, &mut effects)?,
+            Event::AlarmChanged { alarm, firing } => {
+                next.alarm_changed(alarm, *firing, now, &mut effects);
+            }
             Event::ChangelogReady {
                 component,
                 changelog,
@@ -847,8 +876,19 @@ impl Train {
             }
             _ => {}
         }
-        if let Some(FreezeHit { window, until }) = self.policy.freezes.at(now) {
+        if let Some(FreezeHit {
+            window,
+            until,
+            allow_expedite,
+        }) = self.policy.freezes.at(now)
+            && !(allow_expedite && self.expedited.is_some())
+        {
             out.push(Blocker::Frozen { window, until });
+        }
+        if !self.alarms_firing.is_empty() {
+            out.push(Blocker::Alarms {
+                firing: self.alarms_firing.iter().cloned().collect(),
+            });
         }
         if self.promotion_due.is_none() && self.expedited.is_none() {
             out.push(Blocker::AwaitingPromoteTime);
@@ -936,6 +976,7 @@ impl Train {
             reason: last.and_then(|r| r.reason.clone()),
             at: now,
             captain: self.captain.clone(),
+            action: last.map(|r| r.action.clone()),
             excluded: self
                 .components
                 .iter()
@@ -1360,6 +1401,105 @@ impl Train {
         Ok(())
     }
 
+    /// An announcement of something that is not a change of state (a freeze hit, an
+    /// alarm), so those watching the train's events see it too.
+    fn notice(&self, action: &str, reason: String, now: DateTime<Utc>) -> Effect {
+        let state = self.state();
+        Effect::Publish(Announcement {
+            train: self.id.clone(),
+            from: Some(state),
+            to: state,
+            actor: Actor::system(),
+            reason: Some(reason),
+            at: now,
+            captain: self.captain.clone(),
+            action: Some(action.to_owned()),
+            excluded: BTreeMap::new(),
+        })
+    }
+
+    /// The alarm gate. An alarm entering ALARM before promotion holds the train (actor
+    /// `alarm:NAME`) or cancels it, as the policy says; when the alarm is OK again its hold
+    /// lifts, and the soak may start over. Alarms the configuration does not name are not
+    /// gates.
+    fn alarm_changed(
+        &mut self,
+        alarm: &str,
+        firing: bool,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) {
+        if !self.policy.alarms.iter().any(|a| a == alarm)
+            || self.alarms_firing.contains(alarm) == firing
+        {
+            return;
+        }
+        let Ok(actor) = Actor::parse(&format!("alarm:{alarm}")) else {
+            return;
+        };
+        let before = self.state();
+        let open = matches!(self.phase, Phase::Building | Phase::Soaking { .. });
+        if firing {
+            self.alarms_firing.insert(alarm.to_owned());
+            let why = format!("alarm {alarm} is in ALARM");
+            let Ok(reason) = Reason::parse(&why) else {
+                return;
+            };
+            match (open, self.policy.on_alarm) {
+                (true, AlarmPolicy::Cancel) => {
+                    self.stop_active(Stage::Staging, effects);
+                    self.phase = Phase::Cancelled {
+                        at: now,
+                        by: actor.clone(),
+                        reason,
+                    };
+                    self.record(now, &actor, "cancel", Some(why), before);
+                    effects.push(metric(
+                        "Cancellations",
+                        1.0,
+                        Unit::Count,
+                        &[("Cause", "alarm")],
+                    ));
+                }
+                (true, AlarmPolicy::Hold) if self.hold.is_none() => {
+                    self.hold = Some(Hold {
+                        by: actor.clone(),
+                        reason,
+                        at: now,
+                    });
+                    self.record(now, &actor, "hold", Some(why), before);
+                    effects.push(metric("Holds", 1.0, Unit::Count, &[("Cause", "alarm")]));
+                }
+                _ => {
+                    self.record(now, &actor, "alarm", Some(why.clone()), before);
+                    effects.push(self.notice("alarm", why, now));
+                }
+            }
+        } else {
+            self.alarms_firing.remove(alarm);
+            let why = format!("alarm {alarm} is OK again");
+            if self.hold.as_ref().is_some_and(|h| h.by == actor) && self.alarms_firing.is_empty() {
+                self.hold = None;
+                self.record(now, &actor, "resume", Some(why), before);
+                if self.policy.restart_soak_after_alarm
+                    && let Phase::Soaking { .. } = self.phase
+                {
+                    let until = now + self.policy.soak.duration();
+                    self.phase = Phase::Soaking { since: now, until };
+                    let reason = format!(
+                        "soak restarted after alarm {alarm}; until {}",
+                        self.local(until)
+                    );
+                    let state = self.state();
+                    self.record(now, &Actor::system(), "soak restarted", Some(reason), state);
+                }
+            } else {
+                self.record(now, &actor, "alarm cleared", Some(why.clone()), before);
+                effects.push(self.notice("alarm cleared", why, now));
+            }
+        }
+    }
+
     fn approved(&self) -> bool {
         self.approvals.len() >= usize::try_from(self.policy.approvals).unwrap_or(usize::MAX)
     }
@@ -1411,14 +1551,23 @@ impl Train {
                 ),
             );
         }
-        if let Some(FreezeHit { window, until }) = self.policy.freezes.at(now) {
-            return reject(
-                RejectionKind::NotNow,
-                format!(
-                    "freeze {window:?} is on until {}; an expedite does not override a freeze",
-                    self.local(until)
-                ),
-            );
+        let mut note = reason.to_string();
+        if let Some(FreezeHit {
+            window,
+            until,
+            allow_expedite,
+        }) = self.policy.freezes.at(now)
+        {
+            if !allow_expedite {
+                return reject(
+                    RejectionKind::NotNow,
+                    format!(
+                        "freeze {window:?} is on until {}; release-train.toml does not let an expedite override it (allow_expedite = true on the freeze would)",
+                        self.local(until)
+                    ),
+                );
+            }
+            note = format!("{note} (overrides freeze {window:?}, allowed by release-train.toml)");
         }
         if let Some(e) = &self.expedited {
             return reject(
@@ -1436,7 +1585,7 @@ impl Train {
             reason: reason.clone(),
             at: now,
         });
-        self.record(now, by, "expedite", Some(reason.to_string()), before);
+        self.record(now, by, "expedite", Some(note), before);
         Ok(())
     }
 
@@ -1726,12 +1875,15 @@ impl Train {
             && self.hold.is_none()
             && (now >= until || self.expedited.is_some())
             && self.approved()
+            && self.alarms_firing.is_empty()
         {
             let before = self.state();
             if let Some(FreezeHit {
                 window,
                 until: thaw,
+                allow_expedite,
             }) = self.policy.freezes.at(now)
+                && !(allow_expedite && self.expedited.is_some())
             {
                 self.deferred = self.promotion_due.take();
                 let reason = format!(
@@ -1742,9 +1894,10 @@ impl Train {
                     now,
                     &Actor::system(),
                     "promotion deferred",
-                    Some(reason),
+                    Some(reason.clone()),
                     before,
                 );
+                effects.push(self.notice("promotion deferred", reason, now));
                 effects.push(metric(
                     "PromotionsDeferred",
                     1.0,

@@ -21,6 +21,7 @@ enum Op {
     Cancel,
     Hold,
     Resume,
+    Alarm(bool),
     Repeat,
 }
 
@@ -34,6 +35,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Cancel),
         1 => Just(Op::Hold),
         1 => Just(Op::Resume),
+        1 => any::<bool>().prop_map(Op::Alarm),
         2 => Just(Op::Repeat),
     ]
 }
@@ -77,6 +79,10 @@ fn event_for(op: &Op, train: &Train, last: Option<&Event>) -> Option<Event> {
             by: alice(),
             reason: reason("random resume"),
         },
+        Op::Alarm(firing) => Event::AlarmChanged {
+            alarm: "api-5xx".into(),
+            firing: *firing,
+        },
         Op::Repeat => last?.clone(),
     })
 }
@@ -105,6 +111,10 @@ fn check_production_starts(
             "production start from a terminal train"
         );
         prop_assert!(after.hold.is_none(), "production start while held");
+        prop_assert!(
+            before.alarms_firing.is_empty() || matches!(before.phase, Phase::Promoting { .. }),
+            "production start while a gating alarm fires"
+        );
         let run = &before.components[&req.component];
         let staging = run.staging.as_ref().expect("staging build exists");
         prop_assert_eq!(
@@ -191,6 +201,16 @@ fn run(config: &Config, ops: &[Op]) -> Result<Train, TestCaseError> {
 fn drive_to_end(mut train: Train, mut now: DateTime<Utc>) -> Train {
     for _ in 0..10 {
         now += Duration::hours(100);
+        train = train
+            .on(
+                &Event::AlarmChanged {
+                    alarm: "api-5xx".into(),
+                    firing: false,
+                },
+                now,
+            )
+            .map(|t| t.train)
+            .unwrap_or(train);
         if train.hold.is_some() {
             train = train
                 .on(
@@ -243,7 +263,7 @@ proptest! {
 
     #[test]
     fn safety_holds_over_random_sequences(ops in prop::collection::vec(op(), 0..60), exclude in any::<bool>()) {
-        let config = config_with(if exclude { "exclude" } else { "halt" }, "");
+        let config = config_with(if exclude { "exclude" } else { "halt" }, "alarms = [\"api-5xx\"]");
         run(&config, &ops)?;
         // The same, with a freeze over the promote time of the first week.
         let frozen = Config::parse(&format!("{MINIMAL}\n[[freeze]]\nname = \"midweek\"\nfrom = \"2026-11-25T06:00\"\nuntil = \"2026-11-27T00:00\"\n")).unwrap();
@@ -252,7 +272,7 @@ proptest! {
 
     #[test]
     fn every_train_ends_in_exactly_one_terminal_state(ops in prop::collection::vec(op(), 0..40), exclude in any::<bool>()) {
-        let config = config_with(if exclude { "exclude" } else { "halt" }, "");
+        let config = config_with(if exclude { "exclude" } else { "halt" }, "alarms = [\"api-5xx\"]");
         let train = run(&config, &ops)?;
         let end = drive_to_end(train, monday() + Duration::days(30));
         prop_assert!(end.is_terminal(), "ended {:?}", end.phase);

@@ -177,8 +177,8 @@ pub trait Metrics: Send + Sync {
     ) -> Result<(), PortError>;
 }
 
-/// The gating alarms: which of the named alarms are firing now. (The alarm gate that holds
-/// a train is the release-safety work; this is the port it reads.)
+/// The gating alarms: which of the named alarms are in ALARM now. Read before a train can
+/// promote, so a missed alarm event never lets one through.
 #[async_trait]
 pub trait Alarms: Send + Sync {
     async fn firing(&self, names: &[String]) -> Result<Vec<String>, PortError>;
@@ -192,10 +192,22 @@ pub struct Ports {
     pub manifests: Arc<dyn Manifests>,
     pub events: Arc<dyn EventsOut>,
     pub metrics: Arc<dyn Metrics>,
+    pub alarms: Arc<dyn Alarms>,
 }
 
 impl std::fmt::Debug for Ports {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Ports")
+    }
+}
+
+/// No alarm is ever firing: for deployments and tests without gating alarms.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAlarms;
+
+#[async_trait]
+impl Alarms for NoAlarms {
+    async fn firing(&self, _: &[String]) -> Result<Vec<String>, PortError> {
+        Ok(Vec::new())
     }
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tracing::{debug, info, warn};
 use train_core::{
-    Actor, BuildId, Config, Effect, Event, Pending, Reason, Rejection, RejectionKind,
+    Actor, BuildId, Config, Effect, Event, Pending, Phase, Reason, Rejection, RejectionKind,
     ScheduleControls, Stage, State, Train, TrainId, Transition,
 };
 
@@ -210,6 +210,8 @@ impl Engine {
             if stored.train.is_terminal() || stored.train.cut_at > scheduled {
                 continue;
             }
+            // The alarms as they are at the moment the promotion could start.
+            self.sync_alarms(&id, &stored.train, now).await?;
             if let Applied::Done(train) = self
                 .apply(&id, &Event::PromotionDue { scheduled }, now)
                 .await?
@@ -586,6 +588,9 @@ impl Engine {
                 report.builds_finished += 1;
             }
         }
+        if let Some(stored) = self.ports.store.load(id).await? {
+            self.sync_alarms(id, &stored.train, now).await?;
+        }
         if let Applied::Done(train) = self.apply(id, &Event::Tick, now).await? {
             report.builds_in_flight += train.active_builds(Stage::Staging).count()
                 + train.active_builds(Stage::Production).count();
@@ -595,6 +600,52 @@ impl Engine {
             }
         }
         Ok(report)
+    }
+
+    /// Reads the gating alarms for a train that has not started promoting and applies what
+    /// changed. A failed read is an error: no promotion on alarms nobody could read.
+    async fn sync_alarms(
+        &self,
+        id: &TrainId,
+        train: &Train,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let names = &train.policy.alarms;
+        if names.is_empty() || !matches!(train.phase, Phase::Building | Phase::Soaking { .. }) {
+            return Ok(());
+        }
+        let firing = self.ports.alarms.firing(names).await?;
+        for name in names {
+            let is_firing = firing.contains(name);
+            if is_firing != train.alarms_firing.contains(name) {
+                let event = Event::AlarmChanged {
+                    alarm: name.clone(),
+                    firing: is_firing,
+                };
+                self.apply(id, &event, now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An alarm state change (the events function): every train still on its way hears it.
+    pub async fn alarm_changed(
+        &self,
+        alarm: &str,
+        firing: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Train>, EngineError> {
+        let mut changed = Vec::new();
+        for id in self.ports.store.unsettled().await? {
+            let event = Event::AlarmChanged {
+                alarm: alarm.to_owned(),
+                firing,
+            };
+            if let Applied::Done(train) = self.apply(&id, &event, now).await? {
+                changed.push(train);
+            }
+        }
+        Ok(changed)
     }
 
     /// Stops listing a settled train whose outbox is empty among the unsettled ones.

@@ -26,7 +26,7 @@ pub async fn handle(
 ) -> Result<Value, Failure> {
     match payload.get("detail-type").and_then(Value::as_str) {
         Some(BUILD_STATE_CHANGE) => build_state_change(deployment, payload, now).await,
-        Some(ALARM_STATE_CHANGE) => alarm_state_change(&payload),
+        Some(ALARM_STATE_CHANGE) => alarm_state_change(deployment, &payload, now).await,
         other => Err(Failure::Ignored(format!(
             "detail-type {other:?} is neither \"{BUILD_STATE_CHANGE}\" nor \"{ALARM_STATE_CHANGE}\"; check the rule's event pattern"
         ))),
@@ -73,9 +73,13 @@ async fn build_state_change(
     }))
 }
 
-/// No alarm gates a train yet (the alarm gate is part of the release-safety work): the
-/// event is acknowledged and says so, rather than pretending to have checked anything.
-fn alarm_state_change(payload: &Value) -> Result<Value, Failure> {
+/// A gating alarm (one `release-train.toml` names) holds or cancels trains that have not
+/// started promoting, or lifts its hold when OK again; any other alarm is acknowledged.
+async fn alarm_state_change(
+    deployment: &Deployment,
+    payload: &Value,
+    now: DateTime<Utc>,
+) -> Result<Value, Failure> {
     let alarm = payload
         .pointer("/detail/alarmName")
         .and_then(Value::as_str)
@@ -84,10 +88,22 @@ fn alarm_state_change(payload: &Value) -> Result<Value, Failure> {
         .pointer("/detail/state/value")
         .and_then(Value::as_str)
         .unwrap_or("?");
+    let engine = &deployment.engine;
+    if !engine.config().train.alarms.iter().any(|a| a == alarm) {
+        return Ok(json!({
+            "alarm": alarm,
+            "state": state,
+            "gating": false,
+            "effect": "none: release-train.toml does not name this alarm in train.alarms",
+        }));
+    }
+    // INSUFFICIENT_DATA is not a reason to hold; the check before promotion reads the
+    // alarm again anyway.
+    let trains = engine.alarm_changed(alarm, state == "ALARM", now).await?;
     Ok(json!({
         "alarm": alarm,
         "state": state,
-        "gating": false,
-        "effect": "none: release-train.toml names no gating alarms",
+        "gating": true,
+        "trains": trains.iter().map(|t| json!({"train": t.id, "state": t.state()})).collect::<Vec<_>>(),
     }))
 }

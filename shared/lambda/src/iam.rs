@@ -23,6 +23,7 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
     ("ListBuildsForProject", &["codebuild:ListBuildsForProject"]),
     ("PutObject", &["s3:PutObject"]),
     ("PutEvents", &["events:PutEvents"]),
+    ("DescribeAlarms", &["cloudwatch:DescribeAlarms"]),
 ];
 
 /// The IAM actions `operation` needs, or `None` for an operation the functions should not

@@ -24,7 +24,9 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::{error, info, warn};
-use train_aws::{CallCounter, CodeBuildBuilder, DynamoStore, EventBridgeEvents, S3Manifests};
+use train_aws::{
+    CallCounter, CloudWatchAlarms, CodeBuildBuilder, DynamoStore, EventBridgeEvents, S3Manifests,
+};
 use train_core::{Config, Metric, TrainId};
 use train_engine::{Engine, EngineError, Metrics, PortError, Ports};
 
@@ -132,6 +134,11 @@ impl Deployment {
                 .interceptor(calls.clone())
                 .build(),
         );
+        let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::config::Builder::from(sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
         let eventbridge = aws_sdk_eventbridge::Client::from_conf(
             aws_sdk_eventbridge::config::Builder::from(sdk)
                 .interceptor(calls.clone())
@@ -143,6 +150,7 @@ impl Deployment {
             manifests: Arc::new(S3Manifests::new(s3, &settings.bucket, MANIFEST_PREFIX)),
             events: Arc::new(EventBridgeEvents::new(eventbridge, &settings.bus)),
             metrics: Arc::new(LogMetrics),
+            alarms: Arc::new(CloudWatchAlarms::new(cloudwatch)),
         };
         Self {
             engine: Engine::new(ports, config),

@@ -28,7 +28,7 @@ use train_engine::{Engine, PortError, Ports};
 
 pub use builder::LocalBuilder;
 pub use clock::{Clock, SimulatedClock, SystemClock};
-pub use outputs::{FileManifests, LogEvents, LogMetrics};
+pub use outputs::{FileAlarms, FileManifests, LogEvents, LogMetrics};
 pub use runner::{Runner, Step};
 pub use store::SqliteStore;
 
@@ -38,6 +38,7 @@ pub struct LocalMode {
     pub engine: Engine,
     pub builder: Arc<LocalBuilder>,
     pub manifests: Arc<FileManifests>,
+    pub alarms: Arc<FileAlarms>,
     pub data_dir: PathBuf,
     _lock: File,
 }
@@ -63,17 +64,20 @@ impl LocalMode {
         let store = Arc::new(SqliteStore::open(&data_dir.join("trains.sqlite"))?);
         let builder = Arc::new(LocalBuilder::new(data_dir, config_dir)?);
         let manifests = Arc::new(FileManifests::new(data_dir));
+        let alarms = Arc::new(FileAlarms::new(data_dir));
         let ports = Ports {
             store,
             builder: builder.clone(),
             manifests: manifests.clone(),
             events: Arc::new(LogEvents::new(data_dir)),
             metrics: Arc::new(LogMetrics::new(data_dir)),
+            alarms: alarms.clone(),
         };
         Ok(Self {
             engine: Engine::new(ports, config),
             builder,
             manifests,
+            alarms,
             data_dir: data_dir.to_path_buf(),
             _lock: lock,
         })

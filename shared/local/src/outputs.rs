@@ -1,5 +1,5 @@
-//! Local stand-ins for S3 manifests, the EventBridge bus and CloudWatch metrics: files in
-//! the data directory, plus structured log lines.
+//! Local stand-ins for S3 manifests, the EventBridge bus, CloudWatch metrics and alarm
+//! states: files in the data directory, plus structured log lines.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use serde_json::json;
 use tracing::info;
 use train_core::{Announcement, Metric, State, TrainId};
 use train_engine::ports::Written;
-use train_engine::{EventsOut, Manifests, Metrics, PortError};
+use train_engine::{Alarms, EventsOut, Manifests, Metrics, PortError};
 
 fn io(context: &str, e: &std::io::Error) -> PortError {
     PortError::retryable(format!("{context}: {e}"))
@@ -105,5 +105,42 @@ impl Metrics for LogMetrics {
     async fn emit(&self, train: &TrainId, m: &Metric, at: DateTime<Utc>) -> Result<(), PortError> {
         let line = json!({ "at": at, "train": train, "metric": m });
         append_line(&self.path, &line.to_string())
+    }
+}
+
+/// Alarm states as files: `alarms/<name>` containing `ALARM` means the alarm is firing
+/// (`echo ALARM > DATA/alarms/checkout-5xx`; `echo OK` or deleting it clears it).
+#[derive(Debug)]
+pub struct FileAlarms {
+    dir: PathBuf,
+}
+
+impl FileAlarms {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            dir: data_dir.join("alarms"),
+        }
+    }
+
+    /// Sets an alarm's state, as a person or a test would.
+    pub fn set(&self, name: &str, firing: bool) -> Result<(), PortError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| io("creating the alarms directory", &e))?;
+        std::fs::write(self.dir.join(name), if firing { "ALARM\n" } else { "OK\n" })
+            .map_err(|e| io("writing an alarm state", &e))
+    }
+}
+
+#[async_trait]
+impl Alarms for FileAlarms {
+    async fn firing(&self, names: &[String]) -> Result<Vec<String>, PortError> {
+        Ok(names
+            .iter()
+            .filter(|n| {
+                !n.contains('/')
+                    && std::fs::read_to_string(self.dir.join(n))
+                        .is_ok_and(|s| s.trim().eq_ignore_ascii_case("ALARM"))
+            })
+            .cloned()
+            .collect())
     }
 }

@@ -175,6 +175,7 @@ pub fn engine(store: Arc<dyn TrainStore>, config: Config) -> Rig {
         manifests: recorder.clone(),
         events: recorder.clone(),
         metrics: recorder.clone(),
+        alarms: Arc::new(train_engine::ports::NoAlarms),
     };
     Rig {
         engine: Engine::new(ports, Arc::new(config)),

@@ -84,8 +84,14 @@ impl World {
     /// A train over `repos`, with `train_extra` lines added to `[train]`.
     pub fn new(repos: &[Repo<'_>], train_extra: &str) -> Self {
         let root = tempfile::tempdir().unwrap();
+        // `train_extra` may set its own promote schedule.
+        let promote = if train_extra.contains("promote = ") {
+            ""
+        } else {
+            "promote = \"cron(0 9 ? * WED *)\"\n"
+        };
         let mut config = format!(
-            "[train]\nname = \"weekly\"\ntime_zone = \"Europe/Berlin\"\ncut = \"cron(0 9 ? * MON *)\"\npromote = \"cron(0 9 ? * WED *)\"\nsoak = \"48h\"\n{train_extra}\n"
+            "[train]\nname = \"weekly\"\ntime_zone = \"Europe/Berlin\"\ncut = \"cron(0 9 ? * MON *)\"\n{promote}soak = \"48h\"\n{train_extra}\n"
         );
         for r in repos {
             let dir = root.path().join("repos").join(r.name);
