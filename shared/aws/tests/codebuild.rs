@@ -99,7 +99,7 @@ async fn the_claim_not_the_token_keeps_a_key_to_one_build_on_the_emulator() {
     if let Err(e) = created {
         assert!(
             e.as_service_error()
-                .is_some_and(|s| s.is_resource_already_exists_exception()),
+                .is_some_and(aws_sdk_codebuild::operation::create_project::CreateProjectError::is_resource_already_exists_exception),
             "{e:?}"
         );
     }
