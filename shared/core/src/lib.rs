@@ -17,6 +17,7 @@ pub mod config;
 pub mod controls;
 pub mod freeze;
 pub mod ids;
+pub mod metrics;
 pub mod schedule;
 pub mod span;
 pub mod train;
