@@ -564,6 +564,9 @@ impl Engine {
             return Ok(report);
         };
         report.trains = 1;
+        // Alarms first: a finished build below may be what lets the train promote, and the
+        // promotion must see the alarms as they are now.
+        self.sync_alarms(id, &stored.train, now).await?;
         let running: Vec<BuildId> = [Stage::Staging, Stage::Production]
             .into_iter()
             .flat_map(|stage| stored.train.active_builds(stage))
@@ -587,9 +590,6 @@ impl Engine {
                 self.apply(id, &event, now).await?;
                 report.builds_finished += 1;
             }
-        }
-        if let Some(stored) = self.ports.store.load(id).await? {
-            self.sync_alarms(id, &stored.train, now).await?;
         }
         if let Applied::Done(train) = self.apply(id, &Event::Tick, now).await? {
             report.builds_in_flight += train.active_builds(Stage::Staging).count()
