@@ -372,10 +372,8 @@ impl Builder for CodeBuildBuilder {
             self.link(project, b)
         });
         Ok(Changelog {
-            from: from.cloned(),
-            to: to.clone(),
-            commits: Vec::new(),
             link,
+            ..Changelog::empty(from, to)
         })
     }
 }

@@ -132,6 +132,18 @@ pub struct Changelog {
     pub link: Option<String>,
 }
 
+impl Changelog {
+    /// The range alone, before anyone has read the commits in it.
+    pub fn empty(from: Option<&Commit>, to: &Commit) -> Self {
+        Self {
+            from: from.cloned(),
+            to: to.clone(),
+            commits: Vec::new(),
+            link: None,
+        }
+    }
+}
+
 impl ComponentRun {
     pub fn build(&self, stage: Stage) -> Option<&Build> {
         match stage {
@@ -609,35 +621,14 @@ impl Train {
     /// Cuts the train for the cut firing at `scheduled`: one staging build per component, or
     /// a skipped train when a freeze covers the cut.
     pub fn cut(config: &Config, scheduled: DateTime<Utc>, now: DateTime<Utc>) -> Transition {
-        Self::cut_unless(config, scheduled, now, &BTreeMap::new(), None)
+        Self::cut_after(config, scheduled, now, &BTreeMap::new(), None)
     }
 
     /// A cut that knows what each component's production runs now (`previous`, from the
     /// last releases), so builds get `PREVIOUS_RELEASE_COMMIT` and changelogs a start; or
-    /// a skipped train when a person skipped this cut or paused the schedule (`skip`).
+    /// a skipped train, recording who and why, when a person skipped this cut or paused
+    /// the schedule (`skip`).
     pub fn cut_after(
-        config: &Config,
-        scheduled: DateTime<Utc>,
-        now: DateTime<Utc>,
-        previous: &BTreeMap<ComponentName, Commit>,
-        skip: Option<(Actor, String)>,
-    ) -> Transition {
-        Self::cut_unless(config, scheduled, now, previous, skip)
-    }
-
-    /// The cut firing at `scheduled`, skipped by a person (`by`, `why`): the schedule was
-    /// paused or this cut was skipped. The skipped train records who and why.
-    pub fn cut_skipped(
-        config: &Config,
-        scheduled: DateTime<Utc>,
-        now: DateTime<Utc>,
-        by: Actor,
-        why: String,
-    ) -> Transition {
-        Self::cut_unless(config, scheduled, now, &BTreeMap::new(), Some((by, why)))
-    }
-
-    fn cut_unless(
         config: &Config,
         scheduled: DateTime<Utc>,
         now: DateTime<Utc>,

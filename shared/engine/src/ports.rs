@@ -139,12 +139,7 @@ pub trait Builder: Send + Sync {
         to: &Commit,
         _build: Option<&BuildId>,
     ) -> Result<Changelog, PortError> {
-        Ok(Changelog {
-            from: from.cloned(),
-            to: to.clone(),
-            commits: Vec::new(),
-            link: None,
-        })
+        Ok(Changelog::empty(from, to))
     }
 }
 

@@ -416,10 +416,15 @@ impl Builder for LocalBuilder {
         to: &Commit,
         _build: Option<&BuildId>,
     ) -> Result<Changelog, PortError> {
-        let mirror = self
-            .sync_mirror(component.as_str(), source)
-            .await
-            .map_err(PortError::retryable)?;
+        // The staging build that ran `to` left the mirror up to date; fetch only if it is gone.
+        let mirror = self.mirrors.join(format!("{component}.git"));
+        let mirror = if mirror.join("HEAD").exists() {
+            mirror
+        } else {
+            self.sync_mirror(component.as_str(), source)
+                .await
+                .map_err(PortError::retryable)?
+        };
         let m = mirror.to_string_lossy().into_owned();
         let range = from.map_or_else(|| to.to_string(), |f| format!("{f}..{to}"));
         let limit = if from.is_some() { "200" } else { "20" };
@@ -427,10 +432,8 @@ impl Builder for LocalBuilder {
             .await
             .map_err(|e| PortError::fatal(format!("changelog {range}: {e}")))?;
         Ok(Changelog {
-            from: from.cloned(),
-            to: to.clone(),
             commits: log.lines().map(str::to_owned).collect(),
-            link: None,
+            ..Changelog::empty(from, to)
         })
     }
 }
