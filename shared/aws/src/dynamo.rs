@@ -261,6 +261,24 @@ impl DynamoStore {
         }
     }
 
+    /// One item by its key, strongly consistent.
+    async fn get_consistent(
+        &self,
+        pk: impl Into<String>,
+        sk: impl Into<String>,
+    ) -> Result<Option<Item>, PortError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .send()
+            .await
+            .map(|out| out.item)
+            .map_err(|e| sdk_fault("GetItem", &e))
+    }
+
     pub fn table(&self) -> &str {
         &self.table
     }
@@ -519,17 +537,8 @@ impl DynamoStore {
             .ok_or_else(|| PortError::fatal(format!("malformed journal name {name}")))?;
         let mut data = Vec::new();
         for i in 0..parts {
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key("pk", s(pk))
-                .key("sk", s(format!("J#{name}#{i:03}")))
-                .send()
-                .await
-                .map_err(|e| sdk_fault("GetItem", &e))?;
-            match out.item.and_then(|mut it| it.remove("data")) {
+            let part = self.get_consistent(pk, format!("J#{name}#{i:03}")).await?;
+            match part.and_then(|mut it| it.remove("data")) {
                 Some(AttributeValue::B(b)) => data.extend_from_slice(b.as_ref()),
                 // Already applied and cleaned up by someone else.
                 _ => return Ok(()),
@@ -823,18 +832,9 @@ impl TrainStore for DynamoStore {
     }
 
     async fn cursor(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, PortError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key("pk", s(format!("CURSOR#{schedule}")))
-            .key("sk", s("H"))
-            .send()
-            .await
-            .map_err(|e| sdk_fault("GetItem", &e))?;
-        Ok(out
-            .item
+        Ok(self
+            .get_consistent(format!("CURSOR#{schedule}"), "H")
+            .await?
             .and_then(|i| text(&i, "at"))
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.with_timezone(&Utc)))
@@ -854,17 +854,7 @@ impl TrainStore for DynamoStore {
     }
 
     async fn controls(&self, name: &TrainName) -> Result<(ScheduleControls, Version), PortError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key("pk", s(format!("CONTROLS#{name}")))
-            .key("sk", s("H"))
-            .send()
-            .await
-            .map_err(|e| sdk_fault("GetItem", &e))?;
-        let Some(item) = out.item else {
+        let Some(item) = self.get_consistent(format!("CONTROLS#{name}"), "H").await? else {
             return Ok((ScheduleControls::default(), 0));
         };
         let version = item
