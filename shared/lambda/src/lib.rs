@@ -116,34 +116,27 @@ impl Deployment {
 
     pub fn new(settings: &Settings, config: Arc<Config>, sdk: &SdkConfig) -> Self {
         let calls = CallCounter::default();
-        let dynamo = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(sdk)
-                .interceptor(calls.clone())
-                .build(),
-        );
-        let codebuild = aws_sdk_codebuild::Client::from_conf(
-            aws_sdk_codebuild::config::Builder::from(sdk)
-                .interceptor(calls.clone())
-                .build(),
-        );
+        // Every client counts its calls; `$tweak` adjusts one client's configuration.
+        macro_rules! client {
+            ($sdk:ident) => {
+                client!($sdk, |b| b)
+            };
+            ($sdk:ident, $tweak:expr) => {
+                $sdk::Client::from_conf(
+                    ($tweak)($sdk::config::Builder::from(sdk))
+                        .interceptor(calls.clone())
+                        .build(),
+                )
+            };
+        }
+        let dynamo = client!(aws_sdk_dynamodb);
+        let codebuild = client!(aws_sdk_codebuild);
         // An endpoint override means an emulator or an S3-compatible store: those address
         // buckets by path, not by host name.
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(sdk)
-                .force_path_style(sdk.endpoint_url().is_some())
-                .interceptor(calls.clone())
-                .build(),
-        );
-        let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::config::Builder::from(sdk)
-                .interceptor(calls.clone())
-                .build(),
-        );
-        let eventbridge = aws_sdk_eventbridge::Client::from_conf(
-            aws_sdk_eventbridge::config::Builder::from(sdk)
-                .interceptor(calls.clone())
-                .build(),
-        );
+        let s3 = client!(aws_sdk_s3, |b: aws_sdk_s3::config::Builder| b
+            .force_path_style(sdk.endpoint_url().is_some()));
+        let cloudwatch = client!(aws_sdk_cloudwatch);
+        let eventbridge = client!(aws_sdk_eventbridge);
         let ports = Ports {
             store: Arc::new(DynamoStore::new(dynamo.clone(), &settings.table)),
             builder: Arc::new(CodeBuildBuilder::new(codebuild, dynamo, &settings.table)),
