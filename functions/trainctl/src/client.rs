@@ -69,27 +69,18 @@ fn call(
         )?,
         None => Vec::new(),
     };
-    let res = match method {
-        "GET" => {
-            let mut req = agent.get(url);
-            for (k, v) in &signed {
-                if k != "host" {
-                    req = req.header(k.as_str(), v.as_str());
-                }
-            }
-            req.call()
-        }
-        "POST" => {
-            let mut req = agent.post(url).content_type("application/json");
-            for (k, v) in &signed {
-                if k != "host" {
-                    req = req.header(k.as_str(), v.as_str());
-                }
-            }
-            req.send(&bytes[..])
-        }
-        other => return Err(format!("unsupported method {other}")),
-    };
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(ct) = content_type {
+        request = request.header("content-type", ct);
+    }
+    // The client sets `host` itself, from the same URL the signature covers.
+    for (k, v) in signed.iter().filter(|(k, _)| k != "host") {
+        request = request.header(k.as_str(), v.as_str());
+    }
+    let request = request
+        .body(&bytes[..])
+        .map_err(|e| format!("cannot build the request to {url}: {e}"))?;
+    let res = agent.run(request);
     let mut res =
         res.map_err(|e| format!("cannot reach {url}: {e} (is `trainctl serve` running?)"))?;
     let status = res.status().as_u16();
@@ -98,6 +89,13 @@ fn call(
         .read_json()
         .map_err(|e| format!("{url} answered {status} without JSON: {e}"))?;
     Ok((status, value))
+}
+
+fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 fn fail(status: u16, body: &Value) -> ExitCode {
@@ -120,10 +118,7 @@ pub fn status(api: &ApiArgs, id: Option<&str>) -> ExitCode {
             ExitCode::FAILURE
         }
         Ok((200, body)) if api.json => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&body).unwrap_or_default()
-            );
+            print_json(&body);
             ExitCode::SUCCESS
         }
         Ok((200, body)) => {
@@ -171,10 +166,7 @@ pub fn act(action: &str, args: &ActionArgs) -> ExitCode {
         }
         Ok((200, body)) => {
             if args.api.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&body).unwrap_or_default()
-                );
+                print_json(&body);
             } else {
                 let state = body.get("state").and_then(Value::as_str).unwrap_or("?");
                 let summary = body.get("summary").and_then(Value::as_str).unwrap_or("");
@@ -195,10 +187,7 @@ pub fn history(api: &ApiArgs, id: &str) -> ExitCode {
         }
         Ok((200, body)) if api.json => {
             let history = body.get("history").cloned().unwrap_or(Value::Null);
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&history).unwrap_or_default()
-            );
+            print_json(&history);
             ExitCode::SUCCESS
         }
         Ok((200, body)) => match serde_json::from_value::<TrainView>(body) {
@@ -271,10 +260,7 @@ pub fn schedule(api: &ApiArgs, command: Option<&ScheduleCmd>) -> ExitCode {
             ExitCode::FAILURE
         }
         Ok((200, body)) if api.json => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&body).unwrap_or_default()
-            );
+            print_json(&body);
             ExitCode::SUCCESS
         }
         Ok((200, body)) => {
