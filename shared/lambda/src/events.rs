@@ -57,12 +57,12 @@ async fn build_state_change(
     let id = TrainId::parse(&train)
         .map_err(|e| Failure::Ignored(format!("build {build}: {TRAIN_VARIABLE}={train:?}: {e}")))?;
     let engine = &deployment.engine;
-    if engine.train(&id).await?.is_none() {
+    let seen = engine.reconcile_train(&id, now).await?;
+    if seen.trains == 0 {
         return Err(Failure::Ignored(format!(
             "build {build} belongs to train {id}, which this deployment does not know"
         )));
     }
-    let seen = engine.reconcile_train(&id, now).await?;
     let state = engine.train(&id).await?.map(|t| t.state());
     Ok(json!({
         "train": id,
