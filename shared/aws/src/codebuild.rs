@@ -22,7 +22,7 @@ use aws_sdk_codebuild::types::{
 };
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 use train_core::train::Changelog;
 use train_core::{BuildId, BuildOutcome, BuildRequest, Commit, ComponentName, Revision, Stage};
@@ -32,6 +32,9 @@ use crate::dynamo::sdk_fault;
 
 /// Builds per `BatchGetBuilds` call (CodeBuild's limit).
 const BATCH: usize = 100;
+
+/// The variable a staging buildspec exports with its oldest new commit's time.
+pub const OLDEST_COMMIT_AT: &str = "OLDEST_COMMIT_AT";
 
 #[derive(Debug, Clone)]
 pub struct CodeBuildBuilder {
@@ -358,7 +361,8 @@ impl Builder for CodeBuildBuilder {
 
     /// CodeBuild cannot read the repository for us: the staging buildspec writes the
     /// changelog (it gets `PREVIOUS_RELEASE_COMMIT`) as a build artifact, and the train links
-    /// that build.
+    /// that build. The buildspec also exports `OLDEST_COMMIT_AT` (the commit time of the
+    /// oldest new commit, in seconds since the epoch), where a release's lead time starts.
     async fn changelog(
         &self,
         _component: &ComponentName,
@@ -367,12 +371,28 @@ impl Builder for CodeBuildBuilder {
         to: &Commit,
         build: Option<&BuildId>,
     ) -> Result<Changelog, PortError> {
-        let link = build.and_then(|b| {
-            let project = b.as_str().split(':').next()?;
-            self.link(project, b)
-        });
+        let Some(build) = build else {
+            return Ok(Changelog::empty(from, to));
+        };
+        let link = build
+            .as_str()
+            .split(':')
+            .next()
+            .and_then(|project| self.link(project, build));
+        let oldest_commit_at = if from.is_some() {
+            let got = self.batch_get(vec![build.to_string()]).await?;
+            got.builds()
+                .iter()
+                .flat_map(aws_sdk_codebuild::types::Build::exported_environment_variables)
+                .find(|v| v.name() == Some(OLDEST_COMMIT_AT))
+                .and_then(|v| v.value()?.trim().parse::<i64>().ok())
+                .and_then(|t| DateTime::from_timestamp(t, 0))
+        } else {
+            None
+        };
         Ok(Changelog {
             link,
+            oldest_commit_at,
             ..Changelog::empty(from, to)
         })
     }

@@ -10,7 +10,8 @@ use aws_sdk_codebuild::operation::batch_get_builds::BatchGetBuildsOutput;
 use aws_sdk_codebuild::operation::list_builds_for_project::ListBuildsForProjectOutput;
 use aws_sdk_codebuild::operation::start_build::{StartBuildError, StartBuildOutput};
 use aws_sdk_codebuild::types::{
-    Build, BuildPhase, BuildPhaseType, EnvironmentVariable, ProjectEnvironment, StatusType,
+    Build, BuildPhase, BuildPhaseType, EnvironmentVariable, ExportedEnvironmentVariable,
+    ProjectEnvironment, StatusType,
 };
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use common::endpoint;
@@ -347,4 +348,50 @@ async fn throttling_is_a_retryable_fault_and_a_project_is_required() {
         !err.retryable && err.message.contains("production = { project"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn the_changelog_links_the_staging_build_and_reads_the_oldest_commit_time_it_exported() {
+    // The emulator's builds export nothing; the exported variable comes from the SDK's mock.
+    let batch = mock!(aws_sdk_codebuild::Client::batch_get_builds)
+        .match_requests(|r| r.ids() == ["payments-api:1111"])
+        .then_output(|| {
+            BatchGetBuildsOutput::builder()
+                .builds(
+                    Build::builder()
+                        .id("payments-api:1111")
+                        .build_status(StatusType::Succeeded)
+                        .exported_environment_variables(
+                            ExportedEnvironmentVariable::builder()
+                                .name("OLDEST_COMMIT_AT")
+                                .value("1795000000\n")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let codebuild = mock_client!(aws_sdk_codebuild, RuleMode::MatchAny, [&batch]);
+    let (dynamo, table) = claims().await;
+    let builder = CodeBuildBuilder::new(codebuild, dynamo, table);
+    let name = ComponentName::parse("payments-api").unwrap();
+    let build = BuildId::parse("payments-api:1111").unwrap();
+    let previous = Commit::parse(&"1a".repeat(20)).unwrap();
+    let log = builder
+        .changelog(&name, "src", Some(&previous), &pin(), Some(&build))
+        .await
+        .unwrap();
+    assert_eq!(
+        log.oldest_commit_at.map(|t| t.timestamp()),
+        Some(1_795_000_000)
+    );
+    assert_eq!(log.from, Some(previous));
+    assert!(log.link.unwrap().contains("/build/payments-api%3A1111"));
+    // A first release has no range, so no lead time: nothing to read.
+    let first = builder
+        .changelog(&name, "src", None, &pin(), Some(&build))
+        .await
+        .unwrap();
+    assert_eq!(first.oldest_commit_at, None);
+    assert_eq!(batch.num_calls(), 1);
 }

@@ -130,6 +130,10 @@ pub struct Changelog {
     /// Where the full changelog is (a build artifact on AWS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// When the oldest commit in the range was committed: where a release's lead time
+    /// starts. Unknown when the builder could not read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_commit_at: Option<DateTime<Utc>>,
 }
 
 impl Changelog {
@@ -140,6 +144,7 @@ impl Changelog {
             to: to.clone(),
             commits: Vec::new(),
             link: None,
+            oldest_commit_at: None,
         }
     }
 }
@@ -342,6 +347,9 @@ pub struct Train {
     /// Gating alarms in ALARM now: promotion waits until none is.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub alarms_firing: std::collections::BTreeSet<String>,
+    /// Gates that kept a due promotion waiting ("approval", "alarm"), each counted once.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub deferred_for: std::collections::BTreeSet<String>,
     /// The person who owns this train, from the configured rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub captain: Option<String>,
@@ -659,6 +667,7 @@ impl Train {
             approvals: Vec::new(),
             captain: settings.captain_for(scheduled),
             alarms_firing: std::collections::BTreeSet::new(),
+            deferred_for: std::collections::BTreeSet::new(),
             components: config
                 .components
                 .iter()
@@ -811,7 +820,7 @@ impl Train {
             }
             Event::Tick => {}
             Event::Cancel { by, reason } => next.cancel(by, reason, now, &mut effects)?,
-            Event::Hold { by, reason } => next.hold(by, reason, now)?,
+            Event::Hold { by, reason } => next.hold(by, reason, now, &mut effects)?,
             Event::Resume { by, reason } => next.resume(by, reason, now)?,
             Event::Expedite { by, reason } => next.expedite(by, reason, now)?,
             Event::Retry { by, reason } => next.retry(by, reason, now, &mut effects)?,
@@ -1337,7 +1346,13 @@ impl Train {
         Ok(())
     }
 
-    fn hold(&mut self, by: &Actor, reason: &Reason, now: DateTime<Utc>) -> Result<(), Rejection> {
+    fn hold(
+        &mut self,
+        by: &Actor,
+        reason: &Reason,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Rejection> {
         let before = self.state();
         if let Some(h) = &self.hold {
             return reject(
@@ -1370,6 +1385,7 @@ impl Train {
             at: now,
         });
         self.record(now, by, "hold", Some(reason.to_string()), before);
+        effects.push(metric("Holds", 1.0, Unit::Count, &[("Cause", "person")]));
         Ok(())
     }
 
@@ -1791,6 +1807,12 @@ impl Train {
             Some(reason.to_string()),
             before,
         );
+        effects.push(metric(
+            "ChangeFailures",
+            1.0,
+            Unit::Count,
+            &[("Cause", "rollback")],
+        ));
         for (name, commit, attempt) in back {
             if let Some(run) = self.components.get_mut(&name) {
                 run.rollback = Some(commit);
@@ -1913,6 +1935,7 @@ impl Train {
                 self.start_wave(self.first_wave_after(0), now, effects, before, reason);
             }
         }
+        self.defer_on_gates(now, effects);
         if let Phase::Promoting { wave, .. } = self.phase
             && self.wave_done(wave)
         {
@@ -1921,25 +1944,134 @@ impl Train {
                 let reason = format!("wave {wave} released");
                 self.start_wave(Some(next), now, effects, before, reason);
             } else {
-                self.phase = Phase::Released { at: now };
-                let shipped = self.components.values().filter(|r| r.ships()).count();
-                let reason = format!("{shipped} of {} components released", self.components.len());
-                self.record(now, &Actor::system(), "released", Some(reason), before);
-                effects.push(metric(
-                    "TimeToRelease",
-                    seconds(now - self.cut_at),
-                    Unit::Seconds,
-                    &[],
-                ));
-                effects.push(metric("Releases", 1.0, Unit::Count, &[]));
+                self.release(now, effects, before);
             }
         }
         self.finish_rollback(now, effects);
     }
 
+    /// The last wave is out: the train is released, with its delivery figures.
+    fn release(&mut self, now: DateTime<Utc>, effects: &mut Vec<Effect>, before: State) {
+        self.phase = Phase::Released { at: now };
+        let shipped = self.components.values().filter(|r| r.ships()).count();
+        let reason = format!("{shipped} of {} components released", self.components.len());
+        self.record(now, &Actor::system(), "released", Some(reason), before);
+        effects.push(metric(
+            "TimeToRelease",
+            seconds(now - self.cut_at),
+            Unit::Seconds,
+            &[],
+        ));
+        effects.push(metric("Releases", 1.0, Unit::Count, &[]));
+        if let Some(oldest) = self.oldest_commit_at() {
+            effects.push(metric(
+                "LeadTime",
+                seconds(now - oldest),
+                Unit::Seconds,
+                &[],
+            ));
+        }
+        if let Some(e) = &self.expedited {
+            // An expedited train is a fix for what the last release broke.
+            effects.push(metric(
+                "ChangeFailures",
+                1.0,
+                Unit::Count,
+                &[("Cause", "expedited_fix")],
+            ));
+            effects.push(metric(
+                "TimeToRestore",
+                seconds(now - e.at),
+                Unit::Seconds,
+                &[("Cause", "expedited_fix")],
+            ));
+        }
+    }
+
+    /// A promotion that is due but waits for approvals or a firing alarm is recorded once
+    /// per gate, so the history and the metrics say why the train did not move.
+    fn defer_on_gates(&mut self, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
+        let Phase::Soaking { until, .. } = self.phase else {
+            return;
+        };
+        let due = self.promotion_due.is_some() || self.expedited.is_some();
+        if !due || self.hold.is_some() || (now < until && self.expedited.is_none()) {
+            return;
+        }
+        let mut waiting = Vec::new();
+        if !self.approved() {
+            waiting.push((
+                "approval",
+                format!(
+                    "promotion due, waiting for approvals ({} of {})",
+                    self.approvals.len(),
+                    self.policy.approvals
+                ),
+            ));
+        }
+        if !self.alarms_firing.is_empty() {
+            let firing: Vec<&str> = self.alarms_firing.iter().map(String::as_str).collect();
+            waiting.push((
+                "alarm",
+                format!(
+                    "promotion due, waiting for alarm(s) to clear: {}",
+                    firing.join(", ")
+                ),
+            ));
+        }
+        for (cause, reason) in waiting {
+            if self.deferred_for.insert(cause.to_owned()) {
+                let before = self.state();
+                self.record(
+                    now,
+                    &Actor::system(),
+                    "promotion deferred",
+                    Some(reason.clone()),
+                    before,
+                );
+                effects.push(self.notice("promotion deferred", reason, now));
+                effects.push(metric(
+                    "PromotionsDeferred",
+                    1.0,
+                    Unit::Count,
+                    &[("Cause", cause)],
+                ));
+            }
+        }
+    }
+
+    /// When the oldest commit this train ships was committed, where the builder could read it.
+    pub fn oldest_commit_at(&self) -> Option<DateTime<Utc>> {
+        self.components
+            .values()
+            .filter(|r| r.ships())
+            .filter_map(|r| r.changelog.as_ref()?.oldest_commit_at)
+            .min()
+    }
+
+    /// How long this unsettled train has been in its state, for the stuck-train alarms
+    /// (emitted by each reconcile pass); `None` once the train has ended.
+    pub fn time_in_state(&self, now: DateTime<Utc>) -> Option<Metric> {
+        if self.is_terminal() {
+            return None;
+        }
+        let since = self
+            .history
+            .iter()
+            .rev()
+            .find(|r| r.from != r.to)
+            .map_or(self.cut_at, |r| r.at);
+        Some(new_metric(
+            "TimeInState",
+            seconds(now - since).max(0.0),
+            Unit::Seconds,
+            &[("State", self.state().as_str())],
+        ))
+    }
+
     /// A rollback ends when every rolled-back component's production build succeeded.
     fn finish_rollback(&mut self, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
-        if let Phase::RollingBack { to, .. } = self.phase.clone()
+        if let Phase::RollingBack { since, to } = self.phase.clone()
             && self.components.values().all(|r| {
                 r.rollback.is_none()
                     || r.production
@@ -1960,6 +2092,12 @@ impl Train {
             let reason = format!("{back} component(s) back on the commits of {to}");
             self.record(now, &Actor::system(), "rolled back", Some(reason), before);
             effects.push(metric("Rollbacks", 1.0, Unit::Count, &[]));
+            effects.push(metric(
+                "TimeToRestore",
+                seconds(now - since),
+                Unit::Seconds,
+                &[("Cause", "rollback")],
+            ));
         }
     }
 
@@ -2058,7 +2196,11 @@ fn humanize(d: Duration) -> String {
 }
 
 fn metric(name: &str, value: f64, unit: Unit, dims: &[(&str, &str)]) -> Effect {
-    Effect::EmitMetric(Metric {
+    Effect::EmitMetric(new_metric(name, value, unit, dims))
+}
+
+fn new_metric(name: &str, value: f64, unit: Unit, dims: &[(&str, &str)]) -> Metric {
+    Metric {
         name: name.to_owned(),
         value,
         unit,
@@ -2066,5 +2208,5 @@ fn metric(name: &str, value: f64, unit: Unit, dims: &[(&str, &str)]) -> Effect {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
-    })
+    }
 }

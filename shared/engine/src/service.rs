@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tracing::{debug, info, warn};
 use train_core::{
-    Actor, BuildId, Config, Effect, Event, Pending, Phase, Reason, Rejection, RejectionKind,
-    ScheduleControls, Stage, State, Train, TrainId, Transition,
+    Actor, BuildId, Config, Effect, Event, Metric, Pending, Phase, Reason, Rejection,
+    RejectionKind, ScheduleControls, Stage, State, Train, TrainId, Transition,
 };
 
 use crate::ports::{Inserted, ListQuery, Observed, PortError, Ports, Saved, Stored};
@@ -72,7 +72,7 @@ pub enum Cut {
 }
 
 /// What one reconcile pass did, and what it saw at the end of it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reconciled {
     pub trains: usize,
     pub builds_finished: usize,
@@ -82,6 +82,10 @@ pub struct Reconciled {
     pub builds_in_flight: usize,
     /// The earliest time a train needs a pass without any outside event.
     pub next_due: Option<DateTime<Utc>>,
+    /// How long each unsettled train has been in its state, for the stuck-train alarms:
+    /// emitted by [`Engine::gauge`] at the caller's pace (every 5 minutes on AWS), not on
+    /// every pass.
+    pub in_state: Vec<(TrainId, Metric)>,
 }
 
 #[derive(Debug, Clone)]
@@ -539,12 +543,21 @@ impl Engine {
             report.effects_run += seen.effects_run;
             report.effects_failed += seen.effects_failed;
             report.builds_in_flight += seen.builds_in_flight;
+            report.in_state.extend(seen.in_state);
             report.next_due = match (report.next_due, seen.next_due) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
         }
         Ok(report)
+    }
+
+    /// Emits the time-in-state gauges a reconcile pass collected.
+    pub async fn gauge(&self, seen: &Reconciled, now: DateTime<Utc>) -> Result<(), EngineError> {
+        for (id, metric) in &seen.in_state {
+            self.ports.metrics.emit(id, metric, now).await?;
+        }
+        Ok(())
     }
 
     /// The same pass for one train: what a build state change event triggers. The builder,
@@ -595,6 +608,9 @@ impl Engine {
             report.builds_in_flight += train.active_builds(Stage::Staging).count()
                 + train.active_builds(Stage::Production).count();
             report.next_due = train.next_due();
+            report
+                .in_state
+                .extend(train.time_in_state(now).map(|m| (id.clone(), m)));
             if train.is_settled() {
                 self.close_if_done(id).await?;
             }

@@ -233,96 +233,12 @@ impl Metrics for EmfMetrics {
         metric: &Metric,
         at: DateTime<Utc>,
     ) -> Result<(), PortError> {
-        println!("{}", emf_line(train, metric, at));
+        println!("{}", train_core::metrics::emf_line(train, metric, at));
         Ok(())
     }
-}
-
-/// One metric as an EMF document: the metric's value and dimensions as top-level keys,
-/// the train as a property (too many values to be a dimension).
-pub fn emf_line(train: &TrainId, metric: &Metric, at: DateTime<Utc>) -> Value {
-    let unit = match metric.unit {
-        train_core::train::Unit::Count => "Count",
-        train_core::train::Unit::Seconds => "Seconds",
-    };
-    let dimensions: Vec<&str> = metric.dimensions.keys().map(String::as_str).collect();
-    let mut doc = serde_json::Map::new();
-    doc.insert(
-        "_aws".into(),
-        serde_json::json!({
-            "Timestamp": at.timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": train_core::metrics::NAMESPACE,
-                "Dimensions": [dimensions],
-                "Metrics": [{ "Name": metric.name, "Unit": unit }],
-            }],
-        }),
-    );
-    for (k, v) in &metric.dimensions {
-        doc.insert(k.clone(), Value::from(v.as_str()));
-    }
-    doc.insert(metric.name.clone(), Value::from(metric.value));
-    doc.insert("Train".into(), Value::from(train.as_str()));
-    Value::Object(doc)
 }
 
 /// The current time: the one clock the functions read, passed into the engine.
 pub fn now() -> DateTime<Utc> {
     Utc::now()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use train_core::metrics::ALL;
-    use train_core::train::Unit;
-
-    /// The EMF specification's rules, checked on a line for every metric the core emits.
-    #[test]
-    fn every_metric_becomes_an_emf_document_cloudwatch_accepts() {
-        let train = TrainId::parse("weekly-2026-W48").unwrap();
-        let at = DateTime::parse_from_rfc3339("2026-11-25T08:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        for def in ALL {
-            let metric = Metric {
-                name: def.name.to_owned(),
-                value: 42.5,
-                unit: def.unit,
-                dimensions: def
-                    .dimensions
-                    .iter()
-                    .map(|d| ((*d).to_owned(), "x".to_owned()))
-                    .collect(),
-            };
-            let doc = emf_line(&train, &metric, at);
-            let aws = &doc["_aws"];
-            assert_eq!(aws["Timestamp"], 1_795_593_600_000_i64, "{doc}");
-            let directive = &aws["CloudWatchMetrics"][0];
-            assert_eq!(directive["Namespace"], "ReleaseTrain");
-            let sets = directive["Dimensions"].as_array().unwrap();
-            assert_eq!(sets.len(), 1);
-            for d in sets[0].as_array().unwrap() {
-                assert!(
-                    doc[d.as_str().unwrap()].is_string(),
-                    "dimension {d} is a top-level string: {doc}"
-                );
-            }
-            assert!(sets[0].as_array().unwrap().len() <= 30);
-            let metrics = directive["Metrics"].as_array().unwrap();
-            assert_eq!(metrics.len(), 1);
-            let name = metrics[0]["Name"].as_str().unwrap();
-            assert_eq!(doc[name], 42.5, "the value is a top-level number: {doc}");
-            let unit = metrics[0]["Unit"].as_str().unwrap();
-            assert_eq!(
-                unit,
-                if def.unit == Unit::Count {
-                    "Count"
-                } else {
-                    "Seconds"
-                }
-            );
-            assert_eq!(doc["Train"], "weekly-2026-W48");
-        }
-    }
 }

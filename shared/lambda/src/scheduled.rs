@@ -80,6 +80,10 @@ pub async fn promote(
         }
     }
     let seen = engine.reconcile(now).await?;
+    if action == RECONCILE {
+        // The 5-minute pass measures how long each unsettled train has been in its state.
+        engine.gauge(&seen, now).await?;
+    }
     answer.insert(
         "reconciled".into(),
         json!({

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 use tokio::process::Command;
 use tokio::sync::Mutex;
@@ -25,6 +26,9 @@ use train_core::{BuildId, BuildOutcome, BuildRequest, Commit, ComponentName, Rev
 use train_engine::{Builder, Observed, PortError, Started};
 
 use crate::buildspec::{Buildspec, quote};
+
+/// At most this many commits are listed in a changelog (the lead time still sees all).
+const CHANGELOG_LINES: usize = 200;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
@@ -427,12 +431,35 @@ impl Builder for LocalBuilder {
         };
         let m = mirror.to_string_lossy().into_owned();
         let range = from.map_or_else(|| to.to_string(), |f| format!("{f}..{to}"));
-        let limit = if from.is_some() { "200" } else { "20" };
-        let log = git(&["-C", &m, "log", "--format=%h %s", "-n", limit, &range])
+        let mut args = vec!["-C", &m, "log", "--format=%h %ct %s"];
+        if from.is_none() {
+            // A first release: the recent history, and no lead time (every commit is new).
+            args.extend(["-n", "20"]);
+        }
+        args.push(&range);
+        let log = git(&args)
             .await
             .map_err(|e| PortError::fatal(format!("changelog {range}: {e}")))?;
+        let mut commits = Vec::new();
+        let mut oldest: Option<i64> = None;
+        for line in log.lines() {
+            let mut parts = line.splitn(3, ' ');
+            let (Some(sha), Some(time), subject) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            if let Ok(t) = time.parse::<i64>() {
+                oldest = Some(oldest.map_or(t, |o| o.min(t)));
+            }
+            if commits.len() < CHANGELOG_LINES {
+                commits.push(format!("{sha} {}", subject.unwrap_or_default()));
+            }
+        }
         Ok(Changelog {
-            commits: log.lines().map(str::to_owned).collect(),
+            commits,
+            oldest_commit_at: oldest
+                .filter(|_| from.is_some())
+                .and_then(|t| DateTime::from_timestamp(t, 0)),
             ..Changelog::empty(from, to)
         })
     }

@@ -86,7 +86,8 @@ impl EventsOut for LogEvents {
     }
 }
 
-/// Metrics as JSON lines in `metrics.jsonl`.
+/// Metrics in `metrics.jsonl`, one CloudWatch Embedded Metric Format document per line:
+/// the same documents the functions log on AWS.
 #[derive(Debug)]
 pub struct LogMetrics {
     path: PathBuf,
@@ -103,7 +104,7 @@ impl LogMetrics {
 #[async_trait]
 impl Metrics for LogMetrics {
     async fn emit(&self, train: &TrainId, m: &Metric, at: DateTime<Utc>) -> Result<(), PortError> {
-        let line = json!({ "at": at, "train": train, "metric": m });
+        let line = train_core::metrics::emf_line(train, m, at);
         append_line(&self.path, &line.to_string())
     }
 }

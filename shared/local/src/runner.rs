@@ -43,7 +43,12 @@ pub struct Runner {
     clock: Arc<dyn Clock>,
     poll_every: std::time::Duration,
     wake: Arc<Notify>,
+    /// When the time-in-state gauges were last emitted (every [`GAUGE_EVERY`] minutes).
+    gauged: Arc<std::sync::Mutex<Option<DateTime<Utc>>>>,
 }
+
+/// How often the stuck-train gauges are emitted: as often as AWS's reconcile schedule.
+const GAUGE_EVERY: i64 = 5;
 
 impl Runner {
     pub fn new(engine: Engine, clock: Arc<dyn Clock>, poll_every: std::time::Duration) -> Self {
@@ -52,6 +57,7 @@ impl Runner {
             clock,
             poll_every,
             wake: Arc::new(Notify::new()),
+            gauged: Arc::default(),
         }
     }
 
@@ -101,6 +107,20 @@ impl Runner {
             next = earliest(next, schedule.next_after(now));
         }
         let seen = self.engine.reconcile(now).await?;
+        let gauge_due = {
+            let mut last = self
+                .gauged
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due = last.is_none_or(|t| now - t >= Duration::minutes(GAUGE_EVERY));
+            if due {
+                *last = Some(now);
+            }
+            due
+        };
+        if gauge_due {
+            self.engine.gauge(&seen, now).await?;
+        }
         Ok(Step {
             now,
             next: earliest(next, seen.next_due),

@@ -99,6 +99,12 @@ fn every_buildspec_is_a_valid_0_2_buildspec_of_valid_bash_that_reads_the_train_v
                 "{}: no changelog",
                 path.display()
             );
+            assert!(
+                text.contains("exported-variables:\n    - OLDEST_COMMIT_AT")
+                    && text.contains("export OLDEST_COMMIT_AT="),
+                "{}: does not export OLDEST_COMMIT_AT (no lead time on AWS)",
+                path.display()
+            );
         }
     }
 }
