@@ -69,6 +69,9 @@ enum Command {
         #[arg(long, short, default_value = "infra/config/release-train.toml")]
         config: PathBuf,
     },
+    /// The CloudWatch dashboard body `infra/template.yaml` embeds (generated from the
+    /// metrics the code emits, with `${...}` placeholders for CloudFormation's `!Sub`).
+    Dashboard,
     /// Recent trains, or one train in detail.
     Status {
         id: Option<String>,
@@ -124,6 +127,11 @@ fn main() -> ExitCode {
         Command::Plan { config, count } => plan::plan(&config, count),
         Command::Validate { config } => plan::validate(&config),
         Command::InfraParams { config } => plan::infra_params(&config),
+        Command::Dashboard => {
+            let names = train_core::metrics::DashboardNames::template();
+            println!("{}", train_core::metrics::dashboard_text(&names));
+            ExitCode::SUCCESS
+        }
         Command::Status { id, api } => client::status(&api, id.as_deref()),
         Command::Cancel(args) => client::act("cancel", &args),
         Command::Hold(args) => client::act("hold", &args),

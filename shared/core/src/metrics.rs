@@ -343,6 +343,21 @@ pub fn dashboard(names: &DashboardNames) -> Value {
     json!({ "start": "-P30D", "widgets": widgets })
 }
 
+/// [`dashboard`] as the template holds it: one widget per line, so a change reads as a
+/// one-line diff.
+pub fn dashboard_text(names: &DashboardNames) -> String {
+    let board = dashboard(names);
+    let widgets: Vec<String> = board["widgets"]
+        .as_array()
+        .map(|w| w.iter().map(Value::to_string).collect())
+        .unwrap_or_default();
+    format!(
+        "{{\"start\": {}, \"widgets\": [\n  {}\n]}}",
+        board["start"],
+        widgets.join(",\n  ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

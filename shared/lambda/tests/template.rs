@@ -421,3 +421,154 @@ async fn the_table_in_the_template_is_the_table_the_store_uses() {
         .await
         .unwrap();
 }
+
+/// The `!Sub` string of a tagged value.
+fn sub_text(v: &Yaml) -> String {
+    let (tag, text) = tagged(v).expect("a !Sub value");
+    assert_eq!(tag, "!Sub");
+    text
+}
+
+#[test]
+fn the_dashboard_is_the_one_generated_from_the_metrics_the_code_emits() {
+    use train_core::metrics::{DashboardNames, dashboard};
+    let t = template();
+    let (_, board) = of_type(&t, "AWS::CloudWatch::Dashboard")
+        .into_iter()
+        .next()
+        .expect("a dashboard in the template");
+    let body = sub_text(&board["Properties"]["DashboardBody"]);
+    let in_template: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        in_template,
+        dashboard(&DashboardNames::template()),
+        "infra/template.yaml's dashboard is stale: replace its DashboardBody with the output of `cargo run -p trainctl -- dashboard`"
+    );
+    // Every `${...}` the body leaves to !Sub names a pseudo parameter or a resource here.
+    let names = resources(&t);
+    for placeholder in body.split("${").skip(1) {
+        let name = placeholder.split('}').next().unwrap();
+        let resource = name.split('.').next().unwrap();
+        assert!(
+            name.starts_with("AWS::") || names.contains_key(resource),
+            "the dashboard names ${{{name}}}, which the template does not define"
+        );
+    }
+}
+
+#[test]
+fn every_alarm_watches_a_metric_that_is_emitted_and_notifies_the_alarm_topic() {
+    use train_core::metrics::{STUCK_ALARMS, find};
+    use train_core::train::State;
+    let t = template();
+    let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 8, "{}", alarms.len());
+    for (name, alarm) in &alarms {
+        let p = &alarm["Properties"];
+        assert_eq!(
+            strings(&p["AlarmActions"]),
+            ["AlarmTopic"],
+            "{name} notifies the alarm topic"
+        );
+        if p["Namespace"].as_str() == Some("ReleaseTrain") {
+            let metric = p["MetricName"].as_str().unwrap();
+            let def =
+                find(metric).unwrap_or_else(|| panic!("{name} watches {metric}, never emitted"));
+            let dims: Vec<&str> = p["Dimensions"]
+                .as_sequence()
+                .map(|d| d.iter().map(|d| d["Name"].as_str().unwrap()).collect())
+                .unwrap_or_default();
+            assert!(
+                def.dimensions
+                    .iter()
+                    .any(|set| set.len() == dims.len() && set.iter().all(|d| dims.contains(d))),
+                "{name} reads {metric} by {dims:?}; it is published by {:?}",
+                def.dimensions
+            );
+        }
+    }
+    // One stuck-train alarm for every state a train can wait in, on that state's gauge.
+    let waiting: Vec<State> = State::ALL
+        .into_iter()
+        .filter(|s| !s.is_terminal())
+        .collect();
+    assert_eq!(STUCK_ALARMS.len(), waiting.len());
+    for state in waiting {
+        let (resource, _) = STUCK_ALARMS
+            .iter()
+            .find(|(_, s)| *s == state)
+            .unwrap_or_else(|| panic!("no stuck-train alarm for {state}"));
+        let p = &resources(&t)[*resource]["Properties"];
+        assert_eq!(p["MetricName"].as_str(), Some("TimeInState"), "{resource}");
+        assert_eq!(
+            p["Dimensions"][0]["Value"].as_str(),
+            Some(state.as_str()),
+            "{resource}"
+        );
+        assert_eq!(p["TreatMissingData"].as_str(), Some("notBreaching"));
+    }
+    for watched in [
+        "ProductionBuildFailedAlarm",
+        "FunctionErrorsAlarm",
+        "DeadLetterAlarm",
+    ] {
+        assert!(resources(&t).contains_key(watched), "{watched}");
+    }
+    let errors = &resources(&t)["FunctionErrorsAlarm"]["Properties"]["Metrics"];
+    let functions: BTreeSet<String> = errors
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|m| tagged(&m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]))
+        .map(|(_, f)| f)
+        .collect();
+    let all: BTreeSet<String> = of_type(&t, "AWS::Serverless::Function")
+        .iter()
+        .map(|(n, _)| (*n).to_owned())
+        .collect();
+    assert_eq!(functions, all, "errors of every function count");
+}
+
+#[test]
+fn the_example_rule_routes_the_train_s_own_events_to_sns_with_fields_they_carry() {
+    let t = template();
+    let rule = &resources(&t)["TrainEventsToSnsRule"]["Properties"];
+    assert_eq!(strings(&rule["EventBusName"]), ["TrainBus"]);
+    assert_eq!(
+        strings(&rule["EventPattern"]["source"]),
+        [train_aws::events::SOURCE]
+    );
+    assert_eq!(
+        strings(&rule["EventPattern"]["detail-type"]),
+        [train_aws::events::DETAIL_TYPE]
+    );
+    let target = &rule["Targets"][0];
+    assert_eq!(strings(&target["Arn"]), ["TrainEventsTopic"]);
+    assert_eq!(
+        resources(&t)["TrainEventsTopic"]["Type"].as_str(),
+        Some("AWS::SNS::Topic")
+    );
+    // The paths the message reads are fields of the event's detail.
+    let announcement = serde_json::to_value(train_core::Announcement {
+        train: train_core::TrainId::parse("weekly-2026-W48").unwrap(),
+        from: Some(train_core::State::Soaking),
+        to: train_core::State::Promoting,
+        actor: train_core::Actor::system(),
+        reason: Some("soaked 48h".into()),
+        at: chrono::Utc::now(),
+        captain: None,
+        action: None,
+        excluded: std::collections::BTreeMap::new(),
+    })
+    .unwrap();
+    for (_, path) in target["InputTransformer"]["InputPathsMap"]
+        .as_mapping()
+        .unwrap()
+    {
+        let field = path.as_str().unwrap().strip_prefix("$.detail.").unwrap();
+        assert!(
+            announcement.get(field).is_some(),
+            "the rule reads detail.{field}, which the train's events do not carry"
+        );
+    }
+}
