@@ -10,8 +10,9 @@
 # installs into .venv (pinned in tests/requirements-moto.txt) and serves on 127.0.0.1 for
 # the length of the run. The template is checked with cfn-lint and `sam validate --lint`
 # (.venv-infra, tests/requirements-infra.txt) and checkov (.venv-checkov, its own pins:
-# it needs an older boto3). CARGO_TARGET_DIR may point at a target directory kept between
-# runs.
+# it needs an older boto3). The status page test renders in headless Chromium (Debian's
+# `chromium`, installed with apt when missing). CARGO_TARGET_DIR may point at a target
+# directory kept between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,6 +80,19 @@ assert parsed["CutSchedule"].startswith("cron(") and " " in parsed["CutSchedule"
 assert set(parsed) == {"CutSchedule", "PromoteSchedule", "ScheduleTimeZone", "BuildProjects", "GatingAlarms"}, parsed
 print("sam reads:", parsed)
 PY
+
+step "headless Chromium (the status page test renders the page in it)"
+# Debian's chromium from the package archive; nothing downloads a browser build of its own.
+if ! command -v "${CHROMIUM:-chromium}" >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+  else
+    echo "tests/run.sh: the status page test needs chromium: run 'sudo apt-get install chromium' (or set CHROMIUM)" >&2
+    exit 1
+  fi
+fi
+"${CHROMIUM:-chromium}" --version
 
 step "cargo build --release (the functions the end-to-end tests run)"
 cargo build --release --locked -p cut -p promote -p events -p api

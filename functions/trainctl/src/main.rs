@@ -4,6 +4,7 @@
 mod client;
 mod demo;
 mod local;
+mod page;
 mod plan;
 mod render;
 mod serve;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Json};
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Json, Response};
 use serde_json::json;
 use std::collections::HashMap;
 use tracing::warn;
@@ -20,7 +20,7 @@ use train_engine::{Engine, api};
 use train_local::{Clock, LocalMode, Runner, SystemClock};
 
 use crate::local::{load_config, local_actor};
-use crate::render;
+use crate::{page, render};
 
 #[derive(Clone)]
 struct App {
@@ -153,8 +153,54 @@ impl Timeline {
     }
 }
 
-/// Every request goes through the shared, framework-free handler.
-async fn route(State(app): State<App>, method: Method, uri: Uri, body: Body) -> impl IntoResponse {
+/// The status page at `/`; every other request goes through the shared, framework-free
+/// API handler.
+async fn route(State(app): State<App>, method: Method, uri: Uri, body: Body) -> Response {
+    if method == Method::GET && uri.path() == "/" {
+        return status_page(&app).await.into_response();
+    }
+    api_route(&app, method, &uri, body).await.into_response()
+}
+
+/// The read-only status page, rendered from the same views the API answers with.
+async fn status_page(app: &App) -> (StatusCode, [(header::HeaderName, &'static str); 2], String) {
+    let engine = app.runner.engine();
+    let now = app.runner.clock().now();
+    let zone = engine.config().train.zone;
+    let headers = [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        // Inline style and script only; nothing may load from anywhere else.
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'",
+        ),
+    ];
+    let query = ListQuery {
+        limit: 20,
+        ..ListQuery::default()
+    };
+    let trains = match engine.list(&query).await {
+        Ok(t) => t,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                headers,
+                format!("the train store could not be read: {e}"),
+            );
+        }
+    };
+    let views: Vec<api::TrainView> = trains.iter().map(|t| api::TrainView::new(t, now)).collect();
+    let schedule = engine
+        .schedule_controls()
+        .await
+        .ok()
+        .map(|c| api::ScheduleView::new(engine, c, now));
+    let name = engine.config().train.name.to_string();
+    let html = page::render(&name, &views, schedule.as_ref(), zone, now);
+    (StatusCode::OK, headers, html)
+}
+
+async fn api_route(app: &App, method: Method, uri: &Uri, body: Body) -> impl IntoResponse {
     let Ok(bytes) = axum::body::to_bytes(body, api::MAX_BODY).await else {
         let body = json!({"error": {"code": "body_too_large", "message": format!("send at most {} bytes", api::MAX_BODY)}});
         return (StatusCode::PAYLOAD_TOO_LARGE, Json(body));

@@ -610,3 +610,105 @@ fn trainctl_signs_requests_with_sigv4_that_an_independent_verifier_accepts() {
         text(&out)
     );
 }
+
+/// Debian's `chromium`, which the test command installs.
+fn chromium(user_data: &Path, args: &[&str]) -> Output {
+    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".to_owned());
+    Command::new(&binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", user_data.display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{binary} does not run ({e}); install Debian's chromium (tests/run.sh does)")
+        })
+}
+
+#[test]
+fn the_status_page_shows_the_running_train_in_headless_chromium() {
+    let root = tempfile::tempdir().unwrap();
+    live_train(root.path(), 0, 4, 3600, "1h");
+    let serve = Serve::start(root.path());
+    let train = serve.wait_for("the soak", 30, |t| t["state"] == "soaking");
+    let id = train["id"].as_str().unwrap().to_owned();
+    let (status, _) = serve.call(
+        "POST",
+        &format!("/trains/{id}/hold"),
+        Some(r#"{"reason": "checkout <errors> up 3%"}"#),
+    );
+    assert_eq!(status, 200);
+    let page = format!("{}/", serve.api);
+    let profile = root.path().join("chromium");
+
+    // The DOM after the page's own script ran: what a person sees.
+    let out = chromium(
+        &profile,
+        &["--virtual-time-budget=3000", "--dump-dom", &page],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let dom = String::from_utf8_lossy(&out.stdout);
+    for shown in [
+        id.as_str(),
+        "class=\"state held\"",
+        "Soak ends in",
+        "Waiting for",
+        "held by local:",
+        "checkout &lt;errors&gt; up 3%",
+        "soak started",
+        "Past trains",
+        "<b>api</b>",
+        "<b>web</b>",
+    ] {
+        assert!(dom.contains(shown), "the page lacks {shown:?}:\n{dom}");
+    }
+    // The countdown is live: the script rewrote it as hours, minutes and seconds under an
+    // hour (the soak is 1h).
+    let countdown = dom
+        .split("data-remaining=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('>').nth(1))
+        .and_then(|text| text.split('<').next())
+        .unwrap_or_default();
+    assert!(
+        countdown.starts_with("0h ") && countdown.ends_with('s'),
+        "countdown {countdown:?}"
+    );
+
+    // And a screenshot of it, kept with the test's output (STATUS_PAGE_PNG copies it).
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = chromium(
+        &profile,
+        &[
+            "--window-size=1280,1000",
+            "--virtual-time-budget=3000",
+            &format!("--screenshot={}", shot.display()),
+            &page,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((width, height), (1280, 1000));
+    assert!(
+        png.len() > 20_000,
+        "a page, not a blank: {} bytes",
+        png.len()
+    );
+    if let Ok(copy) = std::env::var("STATUS_PAGE_PNG") {
+        std::fs::copy(&shot, copy).unwrap();
+    }
+}

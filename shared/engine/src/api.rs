@@ -444,7 +444,7 @@ pub struct ScheduleView {
 }
 
 impl ScheduleView {
-    fn new(engine: &Engine, controls: ScheduleControls, now: DateTime<Utc>) -> Self {
+    pub fn new(engine: &Engine, controls: ScheduleControls, now: DateTime<Utc>) -> Self {
         let train = &engine.config().train;
         Self {
             paused: controls.paused,
