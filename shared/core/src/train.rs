@@ -1966,7 +1966,8 @@ impl Train {
         if let Some(oldest) = self.oldest_commit_at() {
             effects.push(metric(
                 "LeadTime",
-                seconds(now - oldest),
+                // A commit clock ahead of ours is no negative lead time.
+                seconds(now - oldest).max(0.0),
                 Unit::Seconds,
                 &[],
             ));

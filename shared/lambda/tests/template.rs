@@ -572,3 +572,38 @@ fn the_example_rule_routes_the_train_s_own_events_to_sns_with_fields_they_carry(
         );
     }
 }
+
+#[test]
+fn the_readme_documents_every_metric_and_every_field_of_the_events() {
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    for def in train_core::metrics::ALL {
+        assert!(
+            readme.contains(&format!("| `{}` |", def.name)),
+            "README.md's metric table lacks {}",
+            def.name
+        );
+    }
+    let announcement = serde_json::to_value(train_core::Announcement {
+        train: train_core::TrainId::parse("weekly-2026-W48").unwrap(),
+        from: Some(train_core::State::Soaking),
+        to: train_core::State::Held,
+        actor: train_core::Actor::system(),
+        reason: Some("why".into()),
+        at: chrono::Utc::now(),
+        captain: Some("alice".into()),
+        action: Some("promotion deferred".into()),
+        excluded: [(
+            train_core::ComponentName::parse("web").unwrap(),
+            "failed".to_owned(),
+        )]
+        .into_iter()
+        .collect(),
+    })
+    .unwrap();
+    for field in announcement.as_object().unwrap().keys() {
+        assert!(
+            readme.contains(&format!("| `detail.{field}` |")),
+            "README.md's event table lacks detail.{field}"
+        );
+    }
+}

@@ -539,6 +539,35 @@ async fn the_next_train_knows_the_last_release_and_lists_the_commits_since_it() 
         ["fix receipt rounding", "faster checkout"],
         "newest first, nothing older"
     );
+    // The lead time starts at the oldest new commit, as git recorded it.
+    let oldest = log.oldest_commit_at.expect("the oldest commit's time");
+    assert!(
+        (chrono::Utc::now() - oldest).num_seconds().abs() < 120,
+        "{oldest}"
+    );
+    assert_eq!(first_log.oldest_commit_at, None, "a first release has none");
+
+    // Local mode logs the same EMF documents the functions print on AWS.
+    let lines = std::fs::read_to_string(world.root.path().join("data/metrics.jsonl")).unwrap();
+    let docs: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let named = |name: &str| {
+        docs.iter()
+            .filter(|d| d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == name)
+            .count()
+    };
+    assert!(
+        docs.iter()
+            .all(|d| d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ReleaseTrain")
+    );
+    assert_eq!((named("TrainsCut"), named("Releases")), (2, 2));
+    assert_eq!(
+        named("LeadTime"),
+        1,
+        "only the second train has commits since a release"
+    );
 
     // The builds were told where the last release was, and each train has its captain.
     let staging = run.staging.as_ref().unwrap();
