@@ -14,8 +14,13 @@ with no resolved commit. The end-to-end tests play CodeBuild's build environment
 for the projects they register (`POST /_release_train/codebuild/drive {"project"}`):
 builds of those projects stay IN_PROGRESS until the test finishes them
 (`POST /_release_train/codebuild/finish {"build_id", "status", "resolved_source_version"}`),
-and then report that status, phase and commit as CodeBuild would. Every other project
-keeps moto's behaviour.
+and then report that status, phase and commit as CodeBuild would (with any `exported`
+variables). Every other project keeps moto's behaviour.
+
+moto ignores StartBuild's `idempotencyToken`; CodeBuild answers a repeated token (within
+5 minutes) with the build the first request started. The reliability tests drop
+responses after the emulator applied them, so the SDK's retry repeats a StartBuild: this
+wrapper answers it as CodeBuild does.
 """
 import datetime
 import json
@@ -23,6 +28,7 @@ import sys
 import threading
 
 from moto.codebuild import models as codebuild_models
+from moto.codebuild import responses as codebuild_responses
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -56,6 +62,10 @@ def batch_get_builds(self, ids):
                     build["endTime"] = _now()
                     if done.get("resolved_source_version"):
                         build["resolvedSourceVersion"] = done["resolved_source_version"]
+                    if done.get("exported"):
+                        build["exportedEnvironmentVariables"] = [
+                            {"name": k, "value": v} for k, v in done["exported"].items()
+                        ]
                     build["phases"] = [
                         {"phaseType": "BUILD", "phaseStatus": status, "startTime": _now(), "endTime": _now()}
                     ]
@@ -65,6 +75,23 @@ def batch_get_builds(self, ids):
 
 
 codebuild_models.CodeBuildBackend.batch_get_builds = batch_get_builds
+
+TOKENS = {}  # (project, idempotency token) -> the first StartBuild's answer
+_moto_start_build = codebuild_responses.CodeBuildResponse.start_build
+
+
+def start_build(self):
+    token = self._get_param("idempotencyToken")
+    key = (self._get_param("projectName"), token)
+    if token and key in TOKENS:
+        return TOKENS[key]
+    answer = _moto_start_build(self)
+    if token:
+        TOKENS[key] = answer
+    return answer
+
+
+codebuild_responses.CodeBuildResponse.start_build = start_build
 
 
 def control(environ, start_response):

@@ -712,3 +712,113 @@ fn the_status_page_shows_the_running_train_in_headless_chromium() {
         std::fs::copy(&shot, copy).unwrap();
     }
 }
+
+/// What a released train looks like, without what differs between runs (times, hashes):
+/// its state, the audit trail's actions (in any order), and per component whether staging, the pin and
+/// production agree on the repository's head, and how often each build phase ran.
+fn end_state(root: &Path, serve: &Serve) -> Value {
+    let (_, list) = serve.call("GET", "/trains", None);
+    let train = serve.train().unwrap();
+    let components: Vec<Value> = train["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let name = c["name"].as_str().unwrap();
+            let head = git(&root.join("repos").join(name), &["rev-parse", "HEAD"]);
+            serde_json::json!({
+                "name": name,
+                "pinned_is_head": c["pinned"] == head.as_str(),
+                "staging_at_pin": c["staging"]["commit"] == c["pinned"],
+                "production_at_pin": c["production"]["commit"] == c["pinned"],
+                "production": c["production"]["status"],
+            })
+        })
+        .collect();
+    let runs: Vec<usize> = builds(root)
+        .iter()
+        .map(|dir| {
+            std::fs::read_to_string(dir.join("build.log"))
+                .unwrap_or_default()
+                .matches("Entering phase BUILD")
+                .count()
+        })
+        .collect();
+    // As a multiset: when the promote firing lands relative to the staging builds is a
+    // matter of timing; a missing or a repeated record is not.
+    let mut actions: Vec<&str> = train["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    actions.sort_unstable();
+    serde_json::json!({
+        "trains": list["trains"].as_array().unwrap().len(),
+        "state": train["state"],
+        "actions": actions,
+        "components": components,
+        "build_phase_runs": runs,
+    })
+}
+
+/// One train with `serve` killed (SIGKILL) after `kill_after`, started again, and run to
+/// its release; `None` runs it without a kill.
+fn killed_run(kill_after: Option<Duration>) -> Value {
+    let root = tempfile::tempdir().unwrap();
+    live_train(root.path(), 1, 3, 5, "2s");
+    let serve = Serve::start(root.path());
+    let serve = match kill_after {
+        Some(after) => {
+            std::thread::sleep(after);
+            serve.kill9();
+            Serve::start(root.path())
+        }
+        None => serve,
+    };
+    serve.wait_for("the release", 90, |t| {
+        t["state"] == "released"
+            && t["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["production"]["status"] == "succeeded")
+    });
+    end_state(root.path(), &serve)
+}
+
+#[test]
+fn serve_killed_at_random_points_ends_in_the_same_state_each_time() {
+    let points: usize = std::env::var("RELIABILITY_TRIALS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50);
+    let reference = killed_run(None);
+    assert_eq!(reference["state"], "released", "{reference:#}");
+    // Kill points spread over the whole train: before the cut (3 s), during the staging
+    // builds (1 s each), the soak (2 s), the promotion (5 s) and after the release.
+    let mut rng = fastrand::Rng::with_seed(50);
+    let kills: Vec<Duration> = (0..points)
+        .map(|_| Duration::from_millis(rng.u64(0..9000)))
+        .collect();
+    let started = Instant::now();
+    for wave in kills.chunks(10) {
+        let ends: Vec<(Duration, Value)> = std::thread::scope(|s| {
+            let runs: Vec<_> = wave
+                .iter()
+                .map(|k| s.spawn(move || (*k, killed_run(Some(*k)))))
+                .collect();
+            runs.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        for (kill, end) in ends {
+            assert_eq!(
+                end, reference,
+                "killed after {kill:?}: {end:#} differs from the run without a kill"
+            );
+        }
+    }
+    println!(
+        "RELIABILITY sigkill points={points} wall={:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}

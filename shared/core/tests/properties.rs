@@ -289,20 +289,29 @@ proptest! {
     }
 
     #[test]
-    fn reordered_build_reports_reach_the_same_state(order in Just((0..6usize).collect::<Vec<_>>()).prop_shuffle()) {
-        // Starts and finishes of the three staging builds, in any order.
+    fn build_reports_shuffled_and_duplicated_reach_the_in_order_state(
+        order in Just((0..6usize).collect::<Vec<_>>()).prop_shuffle(),
+        copies in prop::collection::vec(1..=3usize, 6),
+        failing in prop::option::of(0..3usize),
+    ) {
+        // Starts and ends of the three staging builds (one may fail), each delivered one to
+        // three times, in any order, against the same deliveries once and in order.
         let t = Train::cut(&config(), monday(), monday()).train;
         let events: Vec<Event> = COMPONENTS.iter().enumerate().flat_map(|(i, c)| {
             let seed = u8::try_from(i).unwrap() + 1;
-            [started(c, Stage::Staging, Some(commit(seed))), green(c, seed)]
+            let end = if failing == Some(i) { red(c, Stage::Staging) } else { green(c, seed) };
+            [started(c, Stage::Staging, Some(commit(seed))), end]
         }).collect();
         let at = monday() + Duration::minutes(5);
-        let in_order = events.iter().fold(t.clone(), |t, e| t.on(e, at).map(|x| x.train).unwrap_or(t));
-        let shuffled = order.iter().fold(t, |t, i| t.on(&events[*i], at).map(|x| x.train).unwrap_or(t));
-        prop_assert_eq!(in_order.state(), State::Soaking);
-        prop_assert_eq!(shuffled.state(), State::Soaking);
-        let pins = |t: &Train| t.components.values().map(|r| r.pinned.clone()).collect::<Vec<_>>();
-        prop_assert_eq!(pins(&in_order), pins(&shuffled));
+        let apply = |t: Train, e: &Event| t.on(e, at).map(|x| x.train).unwrap_or(t);
+        let in_order = events.iter().fold(t.clone(), apply);
+        let deliveries: Vec<&Event> = order.iter().flat_map(|i| std::iter::repeat_n(&events[*i], copies[*i])).collect();
+        let shuffled = deliveries.into_iter().fold(t, apply);
+        let expected = if failing.is_some() { State::Failed } else { State::Soaking };
+        prop_assert_eq!(in_order.state(), expected);
+        prop_assert_eq!(shuffled.state(), expected);
+        let end = |t: &Train| t.components.values().map(|r| (r.pinned.clone(), r.staging.as_ref().map(|b| b.status))).collect::<Vec<_>>();
+        prop_assert_eq!(end(&in_order), end(&shuffled));
     }
 
     #[test]

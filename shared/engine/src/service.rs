@@ -21,6 +21,10 @@ use crate::ports::{Inserted, ListQuery, Observed, PortError, Ports, Saved, Store
 /// (the caller retries later; nothing was committed).
 const MAX_CONFLICTS: usize = 16;
 
+/// How long a just-committed cut belongs to the delivery that made it: a repeat within
+/// this window does not run its effects.
+const FRESH_SECONDS: i64 = 120;
+
 /// Effects performed concurrently within one round: enough to start a thousand builds in
 /// seconds, few enough that a builder's rate limits (with the SDK's backoff) hold.
 const EFFECTS_AT_ONCE: usize = 8;
@@ -127,9 +131,20 @@ impl Engine {
             Inserted::AlreadyExists => {
                 debug!(train = %id, "cut already happened");
                 let stored = self.ports.store.load(&id).await?;
-                // Finish whatever an interrupted first delivery left behind.
-                self.settle(&id, self.ports.store.pending(&id).await?, now)
-                    .await;
+                // A repeat of a fresh cut (deliveries racing) leaves the effects to the
+                // delivery that made it, so events and metrics are not sent twice; what an
+                // interrupted one left behind is finished here once it is no longer fresh,
+                // or by the next reconcile pass.
+                let fresh = stored.as_ref().is_some_and(|s| {
+                    s.train
+                        .history
+                        .last()
+                        .is_some_and(|r| now - r.at < chrono::Duration::seconds(FRESH_SECONDS))
+                });
+                if !fresh {
+                    self.settle(&id, self.ports.store.pending(&id).await?, now)
+                        .await;
+                }
                 Ok(Cut::AlreadyCut(
                     stored.map_or(transition.train, |s| s.train),
                 ))

@@ -3,6 +3,7 @@
 //! `aws_lambda_events`' fixtures.
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod runtime;
 
 use std::fmt::Write as _;
@@ -67,9 +68,9 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-/// One deployment on the emulator: its table, bucket, bus and CodeBuild projects, the
-/// configuration file, and the four functions running.
-pub struct Deployment {
+/// What a deployment provisions on the emulator: its table, bucket, bus and CodeBuild
+/// projects (driven: the tests finish their builds), and the configuration file.
+pub struct Stack {
     pub dir: tempfile::TempDir,
     pub table: String,
     pub bucket: String,
@@ -79,10 +80,23 @@ pub struct Deployment {
     pub projects: String,
     pub endpoint: String,
     pub sdk: aws_config::SdkConfig,
+    pub config: PathBuf,
+}
+
+/// A [`Stack`] with the four functions running behind the Runtime API.
+pub struct Deployment {
+    pub stack: Stack,
     pub cut: Function,
     pub promote: Function,
     pub events: Function,
     pub api: Function,
+}
+
+impl std::ops::Deref for Deployment {
+    type Target = Stack;
+    fn deref(&self) -> &Stack {
+        &self.stack
+    }
 }
 
 pub const CUT: &str = "cron(0 9 ? * MON *)";
@@ -103,8 +117,8 @@ pub fn config_text(components: &[String], soak: &str, projects: &str) -> String 
     text
 }
 
-impl Deployment {
-    pub async fn start(components: &[&str], soak: &str) -> Self {
+impl Stack {
+    pub async fn provision(components: &[&str], soak: &str) -> Self {
         let endpoint = endpoint();
         let sdk = train_aws::emulator_config(&endpoint).await;
         let dir = tempfile::tempdir().unwrap();
@@ -132,31 +146,8 @@ impl Deployment {
                 drive(&endpoint, &project);
             }
         }
-
         let config = dir.path().join("release-train.toml");
         std::fs::write(&config, config_text(&components, soak, &projects)).unwrap();
-        let env: Vec<(String, String)> = [
-            (train_lambda::env::TABLE, table.as_str()),
-            (train_lambda::env::BUCKET, bucket.as_str()),
-            (train_lambda::env::BUS, bus.as_str()),
-            (train_lambda::env::CONFIG, config.to_str().unwrap()),
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        let bin = release_binaries();
-        let paths: Vec<PathBuf> = FUNCTIONS.iter().map(|f| bin.join(f)).collect();
-        let (cut, promote, events_fn, api) = tokio::join!(
-            Function::start("cut", &paths[0], &env, dir.path()),
-            Function::start("promote", &paths[1], &env, dir.path()),
-            Function::start("events", &paths[2], &env, dir.path()),
-            Function::start("api", &paths[3], &env, dir.path()),
-        );
         Self {
             dir,
             table,
@@ -166,11 +157,43 @@ impl Deployment {
             projects,
             endpoint,
             sdk,
-            cut,
-            promote,
-            events: events_fn,
-            api,
+            config,
         }
+    }
+
+    /// What the functions read from their environment.
+    pub fn settings(&self) -> train_lambda::Settings {
+        train_lambda::Settings {
+            table: self.table.clone(),
+            bucket: self.bucket.clone(),
+            bus: self.bus.clone(),
+            config_path: self.config.clone(),
+        }
+    }
+
+    /// The engine and clients one function invocation builds, on `sdk` (the emulator's,
+    /// or one that reaches it through a proxy).
+    pub fn deployment(&self, sdk: &aws_config::SdkConfig) -> train_lambda::Deployment {
+        let settings = self.settings();
+        let config = settings.load_config().unwrap();
+        train_lambda::Deployment::new(&settings, std::sync::Arc::new(config), sdk)
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        [
+            (train_lambda::env::TABLE, self.table.as_str()),
+            (train_lambda::env::BUCKET, self.bucket.as_str()),
+            (train_lambda::env::BUS, self.bus.as_str()),
+            (train_lambda::env::CONFIG, self.config.to_str().unwrap()),
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
     }
 
     pub fn project(&self, component: &str, stage: &str) -> String {
@@ -187,6 +210,38 @@ impl Deployment {
                 .force_path_style(true)
                 .build(),
         )
+    }
+
+    /// Plays CodeBuild's build environment: the build ends with `status` at `commit`.
+    pub fn finish_build(&self, build_id: &str, status: &str, commit: Option<&str>) {
+        post_control(
+            &self.endpoint,
+            "/_release_train/codebuild/finish",
+            &json!({ "build_id": build_id, "status": status, "resolved_source_version": commit }),
+        );
+    }
+}
+
+impl Deployment {
+    pub async fn start(components: &[&str], soak: &str) -> Self {
+        let stack = Stack::provision(components, soak).await;
+        let env = stack.env();
+        let bin = release_binaries();
+        let paths: Vec<PathBuf> = FUNCTIONS.iter().map(|f| bin.join(f)).collect();
+        let dir = stack.dir.path();
+        let (cut, promote, events, api) = tokio::join!(
+            Function::start("cut", &paths[0], &env, dir),
+            Function::start("promote", &paths[1], &env, dir),
+            Function::start("events", &paths[2], &env, dir),
+            Function::start("api", &paths[3], &env, dir),
+        );
+        Self {
+            stack,
+            cut,
+            promote,
+            events,
+            api,
+        }
     }
 
     /// `GET` or `POST` through the `api` function, as API Gateway delivers it.
@@ -223,15 +278,6 @@ impl Deployment {
                 Some((c["name"].as_str().unwrap().to_owned(), build.to_owned()))
             })
             .collect()
-    }
-
-    /// Plays CodeBuild's build environment: the build ends with `status` at `commit`.
-    pub fn finish_build(&self, build_id: &str, status: &str, commit: Option<&str>) {
-        post_control(
-            &self.endpoint,
-            "/_release_train/codebuild/finish",
-            &json!({ "build_id": build_id, "status": status, "resolved_source_version": commit }),
-        );
     }
 
     pub async fn stop(self) {
