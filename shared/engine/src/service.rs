@@ -21,6 +21,9 @@ use crate::ports::{Inserted, ListQuery, Observed, PortError, Ports, Saved, Store
 /// (the caller retries later; nothing was committed).
 const MAX_CONFLICTS: usize = 16;
 
+/// How many of the newest trains a cut reads for the commits production runs.
+const RECENT_TRAINS: usize = 10;
+
 /// How long a just-committed cut belongs to the delivery that made it: a repeat within
 /// this window does not run its effects.
 const FRESH_SECONDS: i64 = 120;
@@ -169,18 +172,33 @@ impl Engine {
         std::collections::BTreeMap<train_core::ComponentName, train_core::Commit>,
         EngineError,
     > {
-        let query = ListQuery {
-            name: Some(self.config.train.name.clone()),
-            state: None,
-            limit: 100,
-        };
+        // The last few trains nearly always hold every component's release; the deeper
+        // look (each listed train is read whole) only when one is missing.
         let mut shipped = std::collections::BTreeMap::new();
-        for train in self.ports.store.list(&query).await? {
-            if train.cut_at < before && matches!(train.state(), State::Released | State::RolledBack)
-            {
-                for (component, commit) in train.shipped() {
-                    shipped.entry(component).or_insert(commit);
+        for limit in [RECENT_TRAINS, 100] {
+            let query = ListQuery {
+                name: Some(self.config.train.name.clone()),
+                state: None,
+                limit,
+            };
+            let trains = self.ports.store.list(&query).await?;
+            shipped.clear();
+            for train in &trains {
+                if train.cut_at < before
+                    && matches!(train.state(), State::Released | State::RolledBack)
+                {
+                    for (component, commit) in train.shipped() {
+                        shipped.entry(component).or_insert(commit);
+                    }
                 }
+            }
+            let complete = self
+                .config
+                .components
+                .iter()
+                .all(|c| shipped.contains_key(&c.name));
+            if complete || trains.len() < limit {
+                break;
             }
         }
         Ok(shipped)
@@ -189,14 +207,16 @@ impl Engine {
     /// A new cut replaces older trains of the same name that have not started promoting:
     /// they would otherwise ship older commits after the new train.
     async fn supersede_older(&self, new: &Train, now: DateTime<Utc>) -> Result<(), EngineError> {
-        let query = ListQuery {
-            name: Some(new.name.clone()),
-            state: None,
-            limit: 100,
-        };
         let reason = Reason::parse(&format!("superseded by {}", new.id)).expect("short reason");
-        for old in self.ports.store.list(&query).await? {
-            if old.id != new.id && old.cut_at < new.cut_at && !old.is_terminal() {
+        for id in self.ports.store.unsettled().await? {
+            let Some(old) = self.ports.store.load(&id).await?.map(|s| s.train) else {
+                continue;
+            };
+            if old.id != new.id
+                && old.name == new.name
+                && old.cut_at < new.cut_at
+                && !old.is_terminal()
+            {
                 let event = Event::Cancel {
                     by: Actor::system(),
                     reason: reason.clone(),
