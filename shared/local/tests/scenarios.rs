@@ -592,3 +592,40 @@ async fn the_next_train_knows_the_last_release_and_lists_the_commits_since_it() 
         "{captains:?}"
     );
 }
+
+/// The benchmark week of BENCHMARKS.md: thirty components in three waves, real git and
+/// real builds, on the simulated clock. Its wall time is printed, not asserted.
+#[tokio::test]
+async fn a_thirty_component_week_ships_each_component_once() {
+    let names: Vec<String> = (1..=30).map(|i| format!("service-{i:02}")).collect();
+    let repos: Vec<Repo<'_>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Repo {
+            wave: u32::try_from(i % 3).unwrap() + 1,
+            ..repo(n)
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let world = World::new(&repos, "");
+    let train = world
+        .run_until(8, |_, _, _| None, |t, _| t.is_settled())
+        .await;
+    let wall = started.elapsed();
+    assert_eq!(train.state(), State::Released, "{:#?}", train.history);
+    assert_eq!(train.components.len(), 30);
+    for (name, run) in &train.components {
+        let staging = run.staging.as_ref().unwrap();
+        let production = run.production.as_ref().unwrap();
+        assert_eq!((staging.attempt, production.attempt), (1, 1), "{name}");
+        assert_eq!(production.commit, run.pinned, "{name}");
+    }
+    let builds = std::fs::read_dir(world.root.path().join("data/builds"))
+        .unwrap()
+        .count();
+    assert_eq!(builds, 60, "one staging and one production build each");
+    println!(
+        "BENCHMARK local week components=30 builds={builds} wall={:.2}s",
+        wall.as_secs_f64()
+    );
+}

@@ -72,6 +72,8 @@ pub fn monday() -> DateTime<Utc> {
 #[derive(Debug, Default)]
 pub struct ScriptedBuilder {
     pub started: Mutex<BTreeMap<String, BuildRequest>>,
+    /// Every start call, repeats included.
+    pub start_calls: std::sync::atomic::AtomicU64,
 }
 
 pub fn commit_for(req: &BuildRequest) -> train_core::Commit {
@@ -92,6 +94,8 @@ pub fn commit_for(req: &BuildRequest) -> train_core::Commit {
 impl Builder for ScriptedBuilder {
     async fn start(&self, req: &BuildRequest) -> Result<Started, PortError> {
         let id = req.idempotency_key.replace('/', ".");
+        self.start_calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.started
             .lock()
             .unwrap()
