@@ -621,6 +621,7 @@ impl Engine {
             .filter_map(|(_, b)| b.build_id.clone())
             .collect();
         if !running.is_empty() {
+            let mut finished = Vec::new();
             for (build_id, observed) in self.ports.builder.poll(&running).await? {
                 let Observed::Finished(outcome) = observed else {
                     continue;
@@ -628,15 +629,20 @@ impl Engine {
                 let Some((component, stage, build)) = stored.train.find_build(&build_id) else {
                     continue;
                 };
-                let event = Event::BuildFinished {
+                finished.push(Event::BuildFinished {
                     component: component.clone(),
                     stage,
                     attempt: build.attempt,
                     build_id,
                     outcome,
-                };
-                self.apply(id, &event, now).await?;
-                report.builds_finished += 1;
+                });
+            }
+            // Every result of this pass in one transition: a thousand builds ending between
+            // two passes are one commit, not a thousand.
+            if !finished.is_empty() {
+                let pending = self.record_all(id, &finished, now).await?;
+                self.settle(id, pending, now).await;
+                report.builds_finished += finished.len();
             }
         }
         if let Applied::Done(train) = self.apply(id, &Event::Tick, now).await? {
