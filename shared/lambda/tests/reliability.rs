@@ -554,7 +554,10 @@ async fn a_function_stopped_after_any_of_its_calls_recovers_with_no_duplicate_bu
             .enumerate()
         {
             reached += usize::from(
-                crashed_week(&stack, &proxy, &crashing, &healthy, firing, *point).await,
+                Box::pin(crashed_week(
+                    &stack, &proxy, &crashing, &healthy, firing, *point,
+                ))
+                .await,
             );
             let builds = builds_per_project(&stack).await;
             assert!(
