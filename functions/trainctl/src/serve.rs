@@ -70,7 +70,11 @@ async fn serve(local: LocalMode, data: &Path, listen: SocketAddr) -> ExitCode {
         }
     };
     let addr = listener.local_addr().unwrap_or(listen);
-    let _ = std::fs::write(data.join("serve.addr"), format!("http://{addr}\n"));
+    // Written whole, then renamed: a reader never sees an empty or half-written file.
+    let written = data.join("serve.addr.tmp");
+    if std::fs::write(&written, format!("http://{addr}\n")).is_ok() {
+        let _ = std::fs::rename(&written, data.join("serve.addr"));
+    }
     let zone = local.engine.config().train.zone;
     let next_cut = local
         .engine

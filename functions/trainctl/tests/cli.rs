@@ -176,7 +176,9 @@ impl Serve {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(addr) = std::fs::read_to_string(data.join("serve.addr")) {
+            if let Ok(addr) = std::fs::read_to_string(data.join("serve.addr"))
+                && addr.trim().starts_with("http://")
+            {
                 addr.trim().clone_into(&mut serve.api);
                 return serve;
             }

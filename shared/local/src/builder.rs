@@ -140,9 +140,26 @@ impl LocalBuilder {
             ])
             .await?;
         } else {
-            git(&["clone", "--quiet", "--mirror", &url, &m])
+            // Cloned beside it, then renamed into place: a clone cut short (serve killed
+            // mid-clone) never leaves a half-made mirror that a later build would use.
+            let unique = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let partial = self
+                .mirrors
+                .join(format!(".{component}.git.{}.{unique}", std::process::id()));
+            let p = partial.to_string_lossy().into_owned();
+            let cloned = git(&["clone", "--quiet", "--mirror", &url, &p])
                 .await
-                .map_err(|e| format!("cannot clone {url}: {e}"))?;
+                .map_err(|e| format!("cannot clone {url}: {e}"));
+            if let Err(e) = cloned {
+                let _ = std::fs::remove_dir_all(&partial);
+                return Err(e);
+            }
+            if std::fs::rename(&partial, &mirror).is_err() {
+                // Another clone got there first; use it.
+                let _ = std::fs::remove_dir_all(&partial);
+            }
         }
         Ok(mirror)
     }
