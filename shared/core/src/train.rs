@@ -1903,20 +1903,7 @@ impl Train {
                     "freeze {window:?} until {}; waiting for the first promote time after it",
                     self.local(thaw)
                 );
-                self.record(
-                    now,
-                    &Actor::system(),
-                    "promotion deferred",
-                    Some(reason.clone()),
-                    before,
-                );
-                effects.push(self.notice("promotion deferred", reason, now));
-                effects.push(metric(
-                    "PromotionsDeferred",
-                    1.0,
-                    Unit::Count,
-                    &[("Cause", "freeze")],
-                ));
+                self.defer_promotion("freeze", reason, now, effects);
             } else {
                 let reason = match &self.expedited {
                     Some(e) if now < until => format!(
@@ -2022,23 +2009,34 @@ impl Train {
         }
         for (cause, reason) in waiting {
             if self.deferred_for.insert(cause.to_owned()) {
-                let before = self.state();
-                self.record(
-                    now,
-                    &Actor::system(),
-                    "promotion deferred",
-                    Some(reason.clone()),
-                    before,
-                );
-                effects.push(self.notice("promotion deferred", reason, now));
-                effects.push(metric(
-                    "PromotionsDeferred",
-                    1.0,
-                    Unit::Count,
-                    &[("Cause", cause)],
-                ));
+                self.defer_promotion(cause, reason, now, effects);
             }
         }
+    }
+
+    /// Records why a due promotion waits, tells the bus, and counts it by cause.
+    fn defer_promotion(
+        &mut self,
+        cause: &str,
+        reason: String,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) {
+        let state = self.state();
+        self.record(
+            now,
+            &Actor::system(),
+            "promotion deferred",
+            Some(reason.clone()),
+            state,
+        );
+        effects.push(self.notice("promotion deferred", reason, now));
+        effects.push(metric(
+            "PromotionsDeferred",
+            1.0,
+            Unit::Count,
+            &[("Cause", cause)],
+        ));
     }
 
     /// When the oldest commit this train ships was committed, where the builder could read it.
