@@ -12,15 +12,6 @@ use train_core::{
     Train, TrainId,
 };
 
-fn bob() -> Actor {
-    Actor::parse("arn:aws:iam::123456789012:user/bob").unwrap()
-}
-
-/// Wednesday 09:06 Berlin: the soak (48 h from Monday 09:05) is over.
-fn wed_9() -> chrono::DateTime<chrono::Utc> {
-    monday() + Duration::hours(48) + Duration::minutes(6)
-}
-
 fn finished_attempt(c: &str, stage: Stage, attempt: u32, outcome: BuildOutcome) -> Event {
     Event::BuildFinished {
         component: name(c),
@@ -31,12 +22,10 @@ fn finished_attempt(c: &str, stage: Stage, attempt: u32, outcome: BuildOutcome) 
     }
 }
 
-fn ok() -> BuildOutcome {
-    BuildOutcome::Succeeded { commit: None }
-}
-
 fn rejected(train: &Train, event: &Event) -> String {
-    let r = train.on(event, wed_9()).expect_err("should be rejected");
+    let r = train
+        .on(event, wed_after_soak())
+        .expect_err("should be rejected");
     assert_eq!(r.kind, RejectionKind::NotNow);
     r.message
 }
@@ -44,15 +33,11 @@ fn rejected(train: &Train, event: &Event) -> String {
 /// A released train: every production build green at the pins.
 fn released() -> Train {
     let t = soaking(&config());
-    let (t, _) = apply(
-        &t,
-        &[Event::PromotionDue { scheduled: wed_9() }, Event::Tick],
-        wed_9(),
-    );
+    let (t, _) = promote_due(&t);
     let (t, _) = apply(
         &t,
         &[finished("api", Stage::Production, ok())],
-        wed_9() + Duration::hours(1),
+        wed_after_soak() + Duration::hours(1),
     );
     let (t, _) = apply(
         &t,
@@ -60,7 +45,7 @@ fn released() -> Train {
             finished("web", Stage::Production, ok()),
             finished("worker", Stage::Production, ok()),
         ],
-        wed_9() + Duration::hours(1),
+        wed_after_soak() + Duration::hours(1),
     );
     assert_eq!(t.state(), State::Released);
     t
@@ -126,15 +111,11 @@ fn expedite_is_rejected_while_building_held_promoting_or_over() {
 fn a_train_that_needs_two_approvals_waits_for_two_different_people() {
     let config = config_with("halt", "approvals = 2");
     let t = soaking(&config);
-    let (t, effects) = apply(
-        &t,
-        &[Event::PromotionDue { scheduled: wed_9() }, Event::Tick],
-        wed_9(),
-    );
+    let (t, effects) = promote_due(&t);
     assert_eq!(t.state(), State::Soaking, "soaked, due, but not approved");
     assert!(starts(&effects, Stage::Production).is_empty());
     assert_eq!(
-        t.blockers(wed_9()),
+        t.blockers(wed_after_soak()),
         [Blocker::Approvals { have: 0, need: 2 }]
     );
 
@@ -142,10 +123,10 @@ fn a_train_that_needs_two_approvals_waits_for_two_different_people() {
         by,
         reason: reason("staging checks pass"),
     };
-    let (t, _) = apply(&t, &[approve(alice())], wed_9());
+    let (t, _) = apply(&t, &[approve(alice())], wed_after_soak());
     assert_eq!(t.state(), State::Soaking);
     assert!(rejected(&t, &approve(alice())).contains("another person"));
-    let (t, effects) = apply(&t, &[approve(bob())], wed_9());
+    let (t, effects) = apply(&t, &[approve(bob())], wed_after_soak());
     assert_eq!(t.state(), State::Promoting);
     assert_eq!(starts(&effects, Stage::Production).len(), 1);
     let approvers: Vec<_> = t.approvals.iter().map(|a| a.by.clone()).collect();
@@ -234,15 +215,11 @@ fn retry_after_a_staging_failure_builds_the_failed_and_stopped_components_again(
 #[test]
 fn retry_after_a_production_failure_rebuilds_it_at_the_same_pin() {
     let t = soaking(&config());
-    let (t, _) = apply(
-        &t,
-        &[Event::PromotionDue { scheduled: wed_9() }, Event::Tick],
-        wed_9(),
-    );
+    let (t, _) = promote_due(&t);
     let (t, _) = apply(
         &t,
         &[red("api", Stage::Production)],
-        wed_9() + Duration::minutes(9),
+        wed_after_soak() + Duration::minutes(9),
     );
     assert_eq!(t.state(), State::Failed);
     let (t, effects) = apply(
@@ -251,7 +228,7 @@ fn retry_after_a_production_failure_rebuilds_it_at_the_same_pin() {
             by: alice(),
             reason: reason("deploy role fixed"),
         }],
-        wed_9() + Duration::hours(1),
+        wed_after_soak() + Duration::hours(1),
     );
     assert_eq!(t.state(), State::Promoting);
     assert_eq!(
@@ -261,7 +238,7 @@ fn retry_after_a_production_failure_rebuilds_it_at_the_same_pin() {
     let (t, _) = apply(
         &t,
         &[finished_attempt("api", Stage::Production, 2, ok())],
-        wed_9() + Duration::hours(2),
+        wed_after_soak() + Duration::hours(2),
     );
     let wave2: Vec<_> = t
         .active_builds(Stage::Production)
@@ -299,7 +276,7 @@ fn rollback_builds_the_previous_release_commits_then_ends_rolled_back() {
             to: previous.clone(),
             pins,
         }],
-        wed_9() + Duration::hours(5),
+        wed_after_soak() + Duration::hours(5),
     );
     assert_eq!(t.state(), State::RollingBack);
     assert_eq!(
@@ -310,7 +287,7 @@ fn rollback_builds_the_previous_release_commits_then_ends_rolled_back() {
     let (t, effects) = apply(
         &t,
         &[finished_attempt("api", Stage::Production, 2, ok())],
-        wed_9() + Duration::hours(6),
+        wed_after_soak() + Duration::hours(6),
     );
     assert_eq!(t.state(), State::RolledBack);
     assert!(t.is_terminal());
@@ -331,12 +308,7 @@ fn rollback_is_rejected_before_release_and_when_nothing_differs() {
         to: TrainId::parse("weekly-2026-W47").unwrap(),
         pins,
     };
-    let promoting = apply(
-        &soaking(&config()),
-        &[Event::PromotionDue { scheduled: wed_9() }, Event::Tick],
-        wed_9(),
-    )
-    .0;
+    let promoting = promote_due(&soaking(&config())).0;
     assert!(rejected(&promoting, &e(BTreeMap::new())).contains("still promoting"));
     let same = released().shipped();
     assert!(rejected(&released(), &e(same)).contains("nothing to roll back"));

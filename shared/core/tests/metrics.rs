@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::*;
 use train_core::metrics::find;
 use train_core::train::Changelog;
-use train_core::{Actor, BuildOutcome, Effect, Event, Metric, Stage, State, Train, TrainId};
+use train_core::{Effect, Event, Metric, Stage, State, Train, TrainId};
 
 fn metrics(effects: &[Effect]) -> Vec<Metric> {
     effects
@@ -34,19 +34,6 @@ fn named(effects: &[Effect], name: &str) -> Vec<(f64, BTreeMap<String, String>)>
 
 fn cause(c: &str) -> BTreeMap<String, String> {
     [("Cause".to_owned(), c.to_owned())].into_iter().collect()
-}
-
-fn bob() -> Actor {
-    Actor::parse("arn:aws:iam::123456789012:user/bob").unwrap()
-}
-
-fn ok() -> BuildOutcome {
-    BuildOutcome::Succeeded { commit: None }
-}
-
-/// Wednesday 09:06 Berlin: the soak (48 h from Monday 09:05) is over.
-fn wed_9() -> DateTime<Utc> {
-    monday() + Duration::hours(48) + Duration::minutes(6)
 }
 
 /// Every metric a transition emits carries the dimensions of one of its published sets.
@@ -119,11 +106,7 @@ fn a_train_emits_cut_build_soak_release_and_lead_time_where_they_happen() {
     let week_before = monday() - Duration::days(7);
     let (t, effects) = apply(&t, &changelogs(&t, week_before), monday());
     assert!(metrics(&effects).is_empty());
-    let (t, effects) = apply(
-        &t,
-        &[Event::PromotionDue { scheduled: wed_9() }, Event::Tick],
-        wed_9(),
-    );
+    let (t, effects) = promote_due(&t);
     assert_listed(&effects);
     let soak = named(&effects, "SoakTime");
     assert_eq!(
@@ -133,8 +116,8 @@ fn a_train_emits_cut_build_soak_release_and_lead_time_where_they_happen() {
     );
     assert!(named(&effects, "Releases").is_empty(), "not released yet");
 
-    let released_at = wed_9() + Duration::minutes(30);
-    let (t, effects) = release(&t, wed_9());
+    let released_at = wed_after_soak() + Duration::minutes(30);
+    let (t, effects) = release(&t, wed_after_soak());
     assert_eq!(t.state(), State::Released);
     assert_listed(&effects);
     assert_eq!(named(&effects, "Releases"), [(1.0, BTreeMap::new())]);
@@ -164,12 +147,8 @@ fn seconds(d: Duration) -> f64 {
 #[test]
 fn a_release_without_readable_commits_has_no_lead_time_rather_than_a_wrong_one() {
     let t = soaking(&config());
-    let (t, _) = apply(
-        &t,
-        &[Event::PromotionDue { scheduled: wed_9() }, Event::Tick],
-        wed_9(),
-    );
-    let (_, effects) = release(&t, wed_9());
+    let (t, _) = promote_due(&t);
+    let (_, effects) = release(&t, wed_after_soak());
     assert_eq!(named(&effects, "Releases").len(), 1);
     assert!(named(&effects, "LeadTime").is_empty());
 }
@@ -177,12 +156,8 @@ fn a_release_without_readable_commits_has_no_lead_time_rather_than_a_wrong_one()
 #[test]
 fn a_failed_production_build_is_counted_by_component_and_stage() {
     let t = soaking(&config());
-    let (t, _) = apply(
-        &t,
-        &[Event::PromotionDue { scheduled: wed_9() }, Event::Tick],
-        wed_9(),
-    );
-    let (t, effects) = apply(&t, &[red("api", Stage::Production)], wed_9());
+    let (t, _) = promote_due(&t);
+    let (t, effects) = apply(&t, &[red("api", Stage::Production)], wed_after_soak());
     assert_listed(&effects);
     let failures = named(&effects, "BuildFailures");
     assert_eq!(failures.len(), 1);
@@ -195,13 +170,9 @@ fn a_failed_production_build_is_counted_by_component_and_stage() {
 #[test]
 fn a_rollback_is_a_change_failure_and_its_end_measures_the_time_to_restore() {
     let t = soaking(&config());
-    let (t, _) = apply(
-        &t,
-        &[Event::PromotionDue { scheduled: wed_9() }, Event::Tick],
-        wed_9(),
-    );
-    let (t, _) = release(&t, wed_9());
-    let asked = wed_9() + Duration::hours(5);
+    let (t, _) = promote_due(&t);
+    let (t, _) = release(&t, wed_after_soak());
+    let asked = wed_after_soak() + Duration::hours(5);
     let pins = [(name("api"), commit(0x41))].into_iter().collect();
     let (t, effects) = apply(
         &t,
@@ -300,11 +271,7 @@ fn holds_and_cancellations_are_counted_by_cause() {
 fn a_due_promotion_waiting_for_approval_or_an_alarm_is_deferred_once_per_gate() {
     let config = config_with("halt", "approvals = 1\nalarms = [\"checkout-5xx\"]");
     let t = soaking(&config);
-    let (t, effects) = apply(
-        &t,
-        &[Event::PromotionDue { scheduled: wed_9() }, Event::Tick],
-        wed_9(),
-    );
+    let (t, effects) = promote_due(&t);
     assert_eq!(t.state(), State::Soaking);
     assert_eq!(
         named(&effects, "PromotionsDeferred"),
@@ -316,12 +283,12 @@ fn a_due_promotion_waiting_for_approval_or_an_alarm_is_deferred_once_per_gate() 
         record.reason.as_deref().unwrap().contains("0 of 1"),
         "{record:?}"
     );
-    let (t, effects) = apply(&t, &[Event::Tick], wed_9() + Duration::minutes(5));
+    let (t, effects) = apply(&t, &[Event::Tick], wed_after_soak() + Duration::minutes(5));
     assert!(
         named(&effects, "PromotionsDeferred").is_empty(),
         "a tick does not count the same wait again"
     );
-    assert!(t.time_in_state(wed_9()).is_some());
+    assert!(t.time_in_state(wed_after_soak()).is_some());
 
     let (t, effects) = apply(
         &t,
@@ -329,7 +296,7 @@ fn a_due_promotion_waiting_for_approval_or_an_alarm_is_deferred_once_per_gate() 
             by: bob(),
             reason: reason("looks good"),
         }],
-        wed_9() + Duration::minutes(10),
+        wed_after_soak() + Duration::minutes(10),
     );
     assert_eq!(t.state(), State::Promoting);
     assert!(named(&effects, "PromotionsDeferred").is_empty());

@@ -15,10 +15,6 @@ fn alarm(firing: bool) -> Event {
     }
 }
 
-fn wed_after_soak() -> chrono::DateTime<chrono::Utc> {
-    monday() + Duration::hours(48) + Duration::minutes(6)
-}
-
 #[test]
 fn a_gating_alarm_holds_a_soaking_train_as_alarm_name_and_lifts_when_ok() {
     let config = config_with("halt", "alarms = [\"api-5xx\"]");
@@ -26,16 +22,7 @@ fn a_gating_alarm_holds_a_soaking_train_as_alarm_name_and_lifts_when_ok() {
     let (t, _) = apply(&t, &[alarm(true)], monday() + Duration::hours(2));
     assert_eq!(t.state(), State::Held);
     assert_eq!(t.hold.as_ref().unwrap().by.as_str(), "alarm:api-5xx");
-    let (t, effects) = apply(
-        &t,
-        &[
-            Event::PromotionDue {
-                scheduled: wed_after_soak(),
-            },
-            Event::Tick,
-        ],
-        wed_after_soak(),
-    );
+    let (t, effects) = promote_due(&t);
     assert!(starts(&effects, train_core::Stage::Production).is_empty());
     assert!(t.blockers(wed_after_soak()).contains(&Blocker::Alarms {
         firing: vec!["api-5xx".into()]
@@ -102,16 +89,7 @@ fn restart_soak_after_alarm_soaks_the_full_window_again() {
     assert!(
         matches!(t.phase, Phase::Soaking { since, until } if since == cleared && until == cleared + Duration::hours(48))
     );
-    let (t, effects) = apply(
-        &t,
-        &[
-            Event::PromotionDue {
-                scheduled: wed_after_soak(),
-            },
-            Event::Tick,
-        ],
-        wed_after_soak(),
-    );
+    let (t, effects) = promote_due(&t);
     assert_eq!(t.state(), State::Soaking, "still soaking after the restart");
     assert!(starts(&effects, train_core::Stage::Production).is_empty());
 }

@@ -29,6 +29,11 @@ pub fn monday() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// Wednesday 09:06 Berlin: the soak (48 h from Monday 09:05, see [`soaking`]) is over.
+pub fn wed_after_soak() -> DateTime<Utc> {
+    monday() + Duration::hours(48) + Duration::minutes(6)
+}
+
 pub fn name(n: &str) -> ComponentName {
     ComponentName::parse(n).unwrap()
 }
@@ -43,6 +48,15 @@ pub fn build_id(component: &str, stage: Stage, attempt: u32) -> BuildId {
 
 pub fn alice() -> Actor {
     Actor::parse("local:alice").unwrap()
+}
+
+pub fn bob() -> Actor {
+    Actor::parse("arn:aws:iam::123456789012:user/bob").unwrap()
+}
+
+/// A build that succeeded without reporting a commit (production builds run the pin).
+pub fn ok() -> BuildOutcome {
+    BuildOutcome::Succeeded { commit: None }
 }
 
 pub fn reason(r: &str) -> Reason {
@@ -105,6 +119,16 @@ pub fn apply(train: &Train, events: &[Event], at: DateTime<Utc>) -> (Train, Vec<
         effects.extend(more.into_iter().map(|p| p.effect));
     }
     (t, effects)
+}
+
+/// The promote firing of [`wed_after_soak`] and a tick, at that time.
+pub fn promote_due(train: &Train) -> (Train, Vec<Effect>) {
+    let at = wed_after_soak();
+    apply(
+        train,
+        &[Event::PromotionDue { scheduled: at }, Event::Tick],
+        at,
+    )
 }
 
 pub fn cut(config: &Config) -> Train {
