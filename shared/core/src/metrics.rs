@@ -189,16 +189,19 @@ impl DashboardNames {
             alarms: STUCK_ALARMS
                 .iter()
                 .map(|(name, _)| *name)
-                .chain([
-                    "ProductionBuildFailedAlarm",
-                    "FunctionErrorsAlarm",
-                    "DeadLetterAlarm",
-                ])
+                .chain(OPERATIONS_ALARMS.iter().copied())
                 .map(|a| sub(&format!("{a}.Arn")))
                 .collect(),
         }
     }
 }
+
+/// The template's alarms on the functions and their builds, beside the stuck-train ones.
+pub const OPERATIONS_ALARMS: &[&str] = &[
+    "ProductionBuildFailedAlarm",
+    "FunctionErrorsAlarm",
+    "DeadLetterAlarm",
+];
 
 /// The template's stuck-train alarms: (resource name, state), one per state a train can
 /// be stuck in.

@@ -507,12 +507,8 @@ fn every_alarm_watches_a_metric_that_is_emitted_and_notifies_the_alarm_topic() {
         );
         assert_eq!(p["TreatMissingData"].as_str(), Some("notBreaching"));
     }
-    for watched in [
-        "ProductionBuildFailedAlarm",
-        "FunctionErrorsAlarm",
-        "DeadLetterAlarm",
-    ] {
-        assert!(resources(&t).contains_key(watched), "{watched}");
+    for watched in train_core::metrics::OPERATIONS_ALARMS {
+        assert!(resources(&t).contains_key(*watched), "{watched}");
     }
     let errors = &resources(&t)["FunctionErrorsAlarm"]["Properties"]["Metrics"];
     let functions: BTreeSet<String> = errors
@@ -527,6 +523,26 @@ fn every_alarm_watches_a_metric_that_is_emitted_and_notifies_the_alarm_topic() {
         .map(|(n, _)| (*n).to_owned())
         .collect();
     assert_eq!(functions, all, "errors of every function count");
+}
+
+/// A train event with every optional field set, as the bus carries them.
+fn every_field_set() -> train_core::Announcement {
+    train_core::Announcement {
+        train: train_core::TrainId::parse("weekly-2026-W48").unwrap(),
+        from: Some(train_core::State::Soaking),
+        to: train_core::State::Held,
+        actor: train_core::Actor::system(),
+        reason: Some("why".into()),
+        at: chrono::Utc::now(),
+        captain: Some("alice".into()),
+        action: Some("promotion deferred".into()),
+        excluded: [(
+            train_core::ComponentName::parse("web").unwrap(),
+            "failed".to_owned(),
+        )]
+        .into_iter()
+        .collect(),
+    }
 }
 
 #[test]
@@ -549,18 +565,7 @@ fn the_example_rule_routes_the_train_s_own_events_to_sns_with_fields_they_carry(
         Some("AWS::SNS::Topic")
     );
     // The paths the message reads are fields of the event's detail.
-    let announcement = serde_json::to_value(train_core::Announcement {
-        train: train_core::TrainId::parse("weekly-2026-W48").unwrap(),
-        from: Some(train_core::State::Soaking),
-        to: train_core::State::Promoting,
-        actor: train_core::Actor::system(),
-        reason: Some("soaked 48h".into()),
-        at: chrono::Utc::now(),
-        captain: None,
-        action: None,
-        excluded: std::collections::BTreeMap::new(),
-    })
-    .unwrap();
+    let announcement = serde_json::to_value(every_field_set()).unwrap();
     for (_, path) in target["InputTransformer"]["InputPathsMap"]
         .as_mapping()
         .unwrap()
@@ -583,23 +588,7 @@ fn the_readme_documents_every_metric_and_every_field_of_the_events() {
             def.name
         );
     }
-    let announcement = serde_json::to_value(train_core::Announcement {
-        train: train_core::TrainId::parse("weekly-2026-W48").unwrap(),
-        from: Some(train_core::State::Soaking),
-        to: train_core::State::Held,
-        actor: train_core::Actor::system(),
-        reason: Some("why".into()),
-        at: chrono::Utc::now(),
-        captain: Some("alice".into()),
-        action: Some("promotion deferred".into()),
-        excluded: [(
-            train_core::ComponentName::parse("web").unwrap(),
-            "failed".to_owned(),
-        )]
-        .into_iter()
-        .collect(),
-    })
-    .unwrap();
+    let announcement = serde_json::to_value(every_field_set()).unwrap();
     for field in announcement.as_object().unwrap().keys() {
         assert!(
             readme.contains(&format!("| `detail.{field}` |")),
