@@ -303,6 +303,16 @@ fn live_train(root: &Path, staging_secs: u32, cut_in: u64, promote_in: u64, soak
     path
 }
 
+/// A train cut a few seconds from now, soaking for an hour under a running `serve`, and
+/// its id.
+fn soaking_train(root: &Path) -> (Serve, String) {
+    live_train(root, 0, 4, 3600, "1h");
+    let serve = Serve::start(root);
+    let train = serve.wait_for("the soak", 30, |t| t["state"] == "soaking");
+    let id = train["id"].as_str().unwrap().to_owned();
+    (serve, id)
+}
+
 fn builds(root: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("data/builds"))
         .map(|r| r.filter_map(Result::ok).map(|e| e.path()).collect())
@@ -369,10 +379,7 @@ fn serve_killed_during_a_staging_build_and_during_the_soak_still_ships_once() {
 #[test]
 fn serve_answers_bad_requests_with_json_errors_and_cancels_with_trainctl() {
     let root = tempfile::tempdir().unwrap();
-    live_train(root.path(), 0, 4, 3600, "1h");
-    let serve = Serve::start(root.path());
-    let train = serve.wait_for("the soak", 30, |t| t["state"] == "soaking");
-    let id = train["id"].as_str().unwrap().to_owned();
+    let (serve, id) = soaking_train(root.path());
 
     let (status, body) = serve.call("POST", &format!("/trains/{id}/cancel"), Some("{oops"));
     assert_eq!(status, 400);
@@ -425,10 +432,7 @@ fn serve_answers_bad_requests_with_json_errors_and_cancels_with_trainctl() {
 #[test]
 fn expedite_history_and_schedule_commands_work_against_serve() {
     let root = tempfile::tempdir().unwrap();
-    live_train(root.path(), 0, 4, 3600, "1h");
-    let serve = Serve::start(root.path());
-    let train = serve.wait_for("the soak", 30, |t| t["state"] == "soaking");
-    let id = train["id"].as_str().unwrap().to_owned();
+    let (serve, id) = soaking_train(root.path());
     let api = serve.api.clone();
 
     let out = trainctl(&["approve", &id, "-r", "looks fine", "--api", &api]);
@@ -640,10 +644,7 @@ fn chromium(user_data: &Path, args: &[&str]) -> Output {
 #[test]
 fn the_status_page_shows_the_running_train_in_headless_chromium() {
     let root = tempfile::tempdir().unwrap();
-    live_train(root.path(), 0, 4, 3600, "1h");
-    let serve = Serve::start(root.path());
-    let train = serve.wait_for("the soak", 30, |t| t["state"] == "soaking");
-    let id = train["id"].as_str().unwrap().to_owned();
+    let (serve, id) = soaking_train(root.path());
     let (status, _) = serve.call(
         "POST",
         &format!("/trains/{id}/hold"),
