@@ -416,14 +416,7 @@ async fn rollback_ships_the_previous_release_commits_again_with_real_builds() {
     assert_eq!(first.state(), State::Released);
     let v1 = first.shipped()[&train_core::ComponentName::parse("api").unwrap()].clone();
     let v2 = world.commit("api", "v2");
-    let first_id = first.id.clone();
-    let second = world
-        .run_until(
-            10,
-            |_, _, _| None,
-            |t, _| t.id != first_id && t.is_settled(),
-        )
-        .await;
+    let second = world.next_settled(&first.id, 10).await;
     assert_eq!(second.state(), State::Released);
     let api = train_core::ComponentName::parse("api").unwrap();
     assert_eq!(second.shipped()[&api].to_string(), v2);
@@ -512,14 +505,7 @@ async fn the_next_train_knows_the_last_release_and_lists_the_commits_since_it() 
 
     world.commit("api", "faster checkout");
     let v3 = world.commit("api", "fix receipt rounding");
-    let first_id = first.id.clone();
-    let second = world
-        .run_until(
-            10,
-            |_, _, _| None,
-            |t, _| t.id != first_id && t.is_settled(),
-        )
-        .await;
+    let second = world.next_settled(&first.id, 10).await;
     assert_eq!(second.state(), State::Released);
     let run = &second.components[&api];
     assert_eq!(

@@ -151,6 +151,16 @@ impl World {
 
     /// Steps the runner until `done` holds for the latest train, calling `each` after every
     /// step; panics after `days` simulated days.
+    /// Runs until a train after `previous` has settled, for up to `days` simulated days.
+    pub async fn next_settled(&self, previous: &train_core::TrainId, days: i64) -> Train {
+        self.run_until(
+            days,
+            |_, _, _| None,
+            |t, _| t.id != *previous && t.is_settled(),
+        )
+        .await
+    }
+
     pub async fn run_until(
         &self,
         days: i64,
