@@ -34,7 +34,7 @@ fn trials(short: usize, long: usize) -> usize {
 
 /// The cut firings of the test configuration, one per trial.
 fn cut_firings(stack: &Stack, n: usize) -> Vec<DateTime<Utc>> {
-    let d = stack.deployment(&stack.sdk);
+    let d = stack.observer();
     let start = DateTime::parse_from_rfc3339("2026-11-22T00:00:00Z")
         .unwrap()
         .with_timezone(&Utc);
@@ -98,7 +98,7 @@ fn commit(component: &str) -> String {
 /// The train as stored, read without faults.
 async fn stored(stack: &Stack, id: &TrainId) -> Train {
     stack
-        .deployment(&stack.sdk)
+        .observer()
         .engine
         .train(id)
         .await
@@ -579,7 +579,7 @@ async fn a_function_stopped_after_any_of_its_calls_recovers_with_no_duplicate_bu
 
 /// The newest train in the store.
 async fn stored_latest(stack: &Stack) -> Train {
-    let d = stack.deployment(&stack.sdk);
+    let d = stack.observer();
     let query = train_engine::ports::ListQuery {
         limit: 1,
         ..Default::default()

@@ -81,6 +81,7 @@ pub struct Stack {
     pub endpoint: String,
     pub sdk: aws_config::SdkConfig,
     pub config: PathBuf,
+    observer: std::sync::OnceLock<train_lambda::Deployment>,
 }
 
 /// A [`Stack`] with the four functions running behind the Runtime API.
@@ -158,7 +159,14 @@ impl Stack {
             endpoint,
             sdk,
             config,
+            observer: std::sync::OnceLock::new(),
         }
+    }
+
+    /// One deployment straight to the emulator, built once, for a test to read what is
+    /// stored without going through faults.
+    pub fn observer(&self) -> &train_lambda::Deployment {
+        self.observer.get_or_init(|| self.deployment(&self.sdk))
     }
 
     /// What the functions read from their environment.
