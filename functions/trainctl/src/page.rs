@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use train_core::train::{Build, BuildStatus, Phase};
+use train_core::train::{Build, Phase};
 use train_engine::api::{ScheduleView, TrainView};
 
 use crate::render::local;
@@ -200,22 +200,12 @@ fn build_cell(b: Option<&Build>) -> Markup {
         @match b {
             None => span class="muted" { "—" },
             Some(b) => {
-                @let status = status_word(b.status);
+                @let status = b.status.as_str();
                 span class={ "state " (status) } { (status) }
                 @if b.attempt > 1 { " " span class="muted" { "attempt " (b.attempt) } }
                 @if let Some(d) = &b.detail { br; span class="muted" { (d) } }
             },
         }
-    }
-}
-
-fn status_word(s: BuildStatus) -> &'static str {
-    match s {
-        BuildStatus::Requested => "requested",
-        BuildStatus::Running => "running",
-        BuildStatus::Succeeded => "succeeded",
-        BuildStatus::Failed => "failed",
-        BuildStatus::Stopped => "stopped",
     }
 }
 

@@ -50,6 +50,19 @@ pub enum BuildStatus {
 }
 
 impl BuildStatus {
+    /// The status as the API and the timeline spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildStatus::Requested => "requested",
+            BuildStatus::Running => "running",
+            BuildStatus::Succeeded => "succeeded",
+            BuildStatus::Failed => "failed",
+            BuildStatus::Stopped => "stopped",
+        }
+    }
+}
+
+impl BuildStatus {
     pub fn is_finished(self) -> bool {
         matches!(
             self,
@@ -1216,7 +1229,7 @@ impl Train {
                 ("Stage", &stage.to_string()),
             ],
         ));
-        let action = format!("{stage} build of {component} {}", status_word(status));
+        let action = format!("{stage} build of {component} {}", status.as_str());
         if status != BuildStatus::Succeeded {
             effects.push(metric(
                 "BuildFailures",
@@ -1238,7 +1251,7 @@ impl Train {
             // A rollback that cannot finish needs a person whatever the policy says.
             let why = format!(
                 "rollback build of {component} {}: {}",
-                status_word(status),
+                status.as_str(),
                 detail.unwrap_or_default()
             );
             self.fail(why, now, effects);
@@ -1251,7 +1264,7 @@ impl Train {
         if status != BuildStatus::Succeeded && in_this_phase {
             let why = format!(
                 "{stage} build of {component} {}: {}",
-                status_word(status),
+                status.as_str(),
                 detail.unwrap_or_default()
             );
             match policy {
@@ -2168,16 +2181,6 @@ fn local_time(t: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
     t.with_timezone(&zone)
         .format("%a %Y-%m-%d %H:%M %Z")
         .to_string()
-}
-
-fn status_word(status: BuildStatus) -> &'static str {
-    match status {
-        BuildStatus::Requested => "requested",
-        BuildStatus::Running => "running",
-        BuildStatus::Succeeded => "succeeded",
-        BuildStatus::Failed => "failed",
-        BuildStatus::Stopped => "stopped",
-    }
 }
 
 #[allow(clippy::cast_precision_loss)]
