@@ -41,6 +41,24 @@ pub struct CodeBuildBuilder {
     codebuild: aws_sdk_codebuild::Client,
     claims: aws_sdk_dynamodb::Client,
     table: String,
+    /// What each finished build exported as `OLDEST_COMMIT_AT`, as a poll saw it: the
+    /// changelog read that follows in the same invocation needs no second `BatchGetBuilds`.
+    exported:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Option<DateTime<Utc>>>>>,
+}
+
+/// Finished builds whose export is kept for the changelog read; past this the memo is
+/// emptied (a miss costs one `BatchGetBuilds`, nothing else).
+const EXPORTS_KEPT: usize = 10_000;
+
+/// The commit time a staging build exported, if it did.
+fn oldest_commit_at(build: &Build) -> Option<DateTime<Utc>> {
+    build
+        .exported_environment_variables()
+        .iter()
+        .find(|v| v.name() == Some(OLDEST_COMMIT_AT))
+        .and_then(|v| v.value()?.trim().parse::<i64>().ok())
+        .and_then(|t| DateTime::from_timestamp(t, 0))
 }
 
 /// FNV-1a: a stable hash for the idempotency token (the std hasher may change between
@@ -147,7 +165,19 @@ impl CodeBuildBuilder {
             codebuild,
             claims,
             table: table.into(),
+            exported: std::sync::Arc::default(),
         }
+    }
+
+    fn remember_export(&self, build: &BuildId, at: Option<DateTime<Utc>>) {
+        let mut kept = self
+            .exported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() >= EXPORTS_KEPT {
+            kept.clear();
+        }
+        kept.insert(build.to_string(), at);
     }
 
     /// The build's page in the CodeBuild console.
@@ -343,7 +373,11 @@ impl Builder for CodeBuildBuilder {
             let got = self.batch_get(ids).await?;
             for build in got.builds() {
                 if let Some(id) = build.id().and_then(|i| BuildId::parse(i).ok()) {
-                    out.push((id, observe(build)));
+                    let observed = observe(build);
+                    if matches!(observed, Observed::Finished(_)) {
+                        self.remember_export(&id, oldest_commit_at(build));
+                    }
+                    out.push((id, observed));
                 }
             }
         }
@@ -379,16 +413,18 @@ impl Builder for CodeBuildBuilder {
             .split(':')
             .next()
             .and_then(|project| self.link(project, build));
-        let oldest_commit_at = if from.is_some() {
-            let got = self.batch_get(vec![build.to_string()]).await?;
-            got.builds()
-                .iter()
-                .flat_map(aws_sdk_codebuild::types::Build::exported_environment_variables)
-                .find(|v| v.name() == Some(OLDEST_COMMIT_AT))
-                .and_then(|v| v.value()?.trim().parse::<i64>().ok())
-                .and_then(|t| DateTime::from_timestamp(t, 0))
-        } else {
-            None
+        let seen = self
+            .exported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(build.as_str());
+        let oldest_commit_at = match (from, seen) {
+            (None, _) => None,
+            (Some(_), Some(seen)) => seen,
+            (Some(_), None) => {
+                let got = self.batch_get(vec![build.to_string()]).await?;
+                got.builds().iter().find_map(oldest_commit_at)
+            }
         };
         Ok(Changelog {
             link,

@@ -395,3 +395,47 @@ async fn the_changelog_links_the_staging_build_and_reads_the_oldest_commit_time_
     assert_eq!(first.oldest_commit_at, None);
     assert_eq!(batch.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn the_changelog_after_a_poll_reuses_what_the_poll_read() {
+    // One BatchGetBuilds for the poll; the changelog read that follows in the same
+    // invocation takes the exported time from it rather than asking again.
+    let batch = mock!(aws_sdk_codebuild::Client::batch_get_builds).then_output(|| {
+        BatchGetBuildsOutput::builder()
+            .builds(
+                Build::builder()
+                    .id("payments-api:1111")
+                    .build_status(StatusType::Succeeded)
+                    .resolved_source_version("3f".repeat(20))
+                    .exported_environment_variables(
+                        ExportedEnvironmentVariable::builder()
+                            .name("OLDEST_COMMIT_AT")
+                            .value("1795000000")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let codebuild = mock_client!(aws_sdk_codebuild, RuleMode::MatchAny, [&batch]);
+    let (dynamo, table) = claims().await;
+    let builder = CodeBuildBuilder::new(codebuild, dynamo, table);
+    let build = BuildId::parse("payments-api:1111").unwrap();
+    let seen = builder.poll(std::slice::from_ref(&build)).await.unwrap();
+    assert!(matches!(seen[0].1, Observed::Finished(_)));
+    let previous = Commit::parse(&"1a".repeat(20)).unwrap();
+    let name = ComponentName::parse("payments-api").unwrap();
+    let log = builder
+        .changelog(&name, "src", Some(&previous), &pin(), Some(&build))
+        .await
+        .unwrap();
+    assert_eq!(
+        log.oldest_commit_at.map(|t| t.timestamp()),
+        Some(1_795_000_000)
+    );
+    assert_eq!(
+        batch.num_calls(),
+        1,
+        "the poll's answer served the changelog"
+    );
+}
