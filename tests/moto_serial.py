@@ -17,16 +17,35 @@ builds of those projects stay IN_PROGRESS until the test finishes them
 and then report that status, phase and commit as CodeBuild would (with any `exported`
 variables). Every other project keeps moto's behaviour.
 
-moto ignores StartBuild's `idempotencyToken`; CodeBuild answers a repeated token (within
+moto drops StartBuild's `environmentVariablesOverride`; CodeBuild keeps them on the build,
+and so does this wrapper. moto also lists a project's builds oldest first; CodeBuild's
+default order is newest first, as here. moto ignores StartBuild's `idempotencyToken`; CodeBuild answers a repeated token (within
 5 minutes) with the build the first request started. The reliability tests drop
 responses after the emulator applied them, so the SDK's retry repeats a StartBuild: this
 wrapper answers it as CodeBuild does.
+
+moto keeps every model object it ever made (`BaseModel.instances_tracked`, for its web
+dashboard), and its TransactWriteItems deep-copies each table it touches to roll back:
+so every transaction's copy of the table stayed in memory forever, and a long
+reliability run grew the emulator past 8 GB. Nothing here uses the dashboard, so this
+wrapper turns the tracking off.
+
+That deep copy is also what made the emulator slow down as a table fills (each
+transaction copied the whole table, so a 1,000-component train cost seconds per write).
+This wrapper keeps moto's TransactWriteItems but saves only the items the transaction
+names, and puts exactly those back if it fails, which is the same all-or-nothing
+outcome.
 """
+import copy
 import datetime
 import json
 import sys
 import threading
 
+from moto.core import common_models
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.codebuild import models as codebuild_models
 from moto.codebuild import responses as codebuild_responses
 
@@ -39,6 +58,66 @@ from werkzeug.serving import make_server
 
 LOCK = threading.Lock()
 APP = DomainDispatcherApplication(create_backend_app)
+
+
+def _untracked_new(cls, *args, **kwargs):
+    """`BaseModel.__new__` without appending the instance to `instances_tracked`."""
+    return super(common_models.BaseModel, cls).__new__(cls)
+
+
+common_models.BaseModel.__new__ = staticmethod(_untracked_new)
+
+
+class _TablesNotCopied:
+    """The `copy` module as moto's DynamoDB backend sees it: a Table is not deep-copied."""
+
+    copy = staticmethod(copy.copy)
+
+    @staticmethod
+    def deepcopy(x, memo=None):
+        return x if isinstance(x, Table) else copy.deepcopy(x, memo)
+
+
+dynamodb_models.copy = _TablesNotCopied
+_moto_transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
+
+
+def _key(table, attrs):
+    if table.hash_key_attr not in attrs:
+        return None
+    hash_key = DynamoType(attrs[table.hash_key_attr])
+    if table.range_key_attr is None:
+        return hash_key, None
+    if table.range_key_attr not in attrs:
+        return None
+    return hash_key, DynamoType(attrs[table.range_key_attr])
+
+
+def transact_write_items(self, transact_items):
+    """moto's TransactWriteItems, rolled back by putting back the items it names."""
+    saved = []
+    for entry in transact_items:
+        op = next(iter(entry.values()), {})
+        table = self.tables.get(op.get("TableName"))
+        key = table and _key(table, op.get("Item") or op.get("Key") or {})
+        if key:
+            saved.append((table, key, copy.deepcopy(table.get_item(*key))))
+    try:
+        return _moto_transact_write_items(self, transact_items)
+    except Exception:
+        for table, (hash_key, range_key), item in reversed(saved):
+            if range_key is None:
+                table.items.pop(hash_key, None)
+                if item is not None:
+                    table.items[hash_key] = item
+            else:
+                table.items[hash_key].pop(range_key, None)
+                if item is not None:
+                    table.items[hash_key][range_key] = item
+        raise
+
+
+dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items
 
 DRIVEN = set()  # project names whose builds the tests finish
 FINISHED = {}  # build id -> {"status", "resolved_source_version"}
@@ -86,12 +165,39 @@ def start_build(self):
     if token and key in TOKENS:
         return TOKENS[key]
     answer = _moto_start_build(self)
+    # CodeBuild keeps a build's environment variables, overrides included (moto drops them):
+    # a start interrupted before its build was recorded is found by RELEASE_BUILD_KEY.
+    overrides = self._get_param("environmentVariablesOverride") or []
+    history = self.codebuild_backend.build_metadata_history.get(self._get_param("projectName"))
+    if overrides and history:
+        history[-1]["environment"]["environmentVariables"] = overrides
     if token:
         TOKENS[key] = answer
     return answer
 
 
 codebuild_responses.CodeBuildResponse.start_build = start_build
+
+# moto lists a project's builds oldest first whatever the sortOrder; CodeBuild's default,
+# and what the builder asks for when it searches for a build, is newest first. Requests
+# are served one at a time, so the response can tell the model which order was asked.
+_ORDER = {"descending": True}
+_moto_list_builds_for_project = codebuild_models.CodeBuildBackend.list_builds_for_project
+_moto_list_response = codebuild_responses.CodeBuildResponse.list_builds_for_project
+
+
+def list_builds_for_project_model(self, project_name):
+    ids = list(_moto_list_builds_for_project(self, project_name))
+    return ids[::-1] if _ORDER["descending"] else ids
+
+
+def list_builds_for_project_response(self):
+    _ORDER["descending"] = self._get_param("sortOrder") != "ASCENDING"
+    return _moto_list_response(self)
+
+
+codebuild_models.CodeBuildBackend.list_builds_for_project = list_builds_for_project_model
+codebuild_responses.CodeBuildResponse.list_builds_for_project = list_builds_for_project_response
 
 
 def control(environ, start_response):

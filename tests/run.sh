@@ -55,6 +55,7 @@ export TEST_PYTHON="$PWD/.venv/bin/python"
 # The SDK's credential chain must never look for an instance metadata service.
 export AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-east-1
 echo "moto $(.venv/bin/python -c 'import moto; print(moto.__version__)') at $MOTO_ENDPOINT (pid $moto_pid)"
+.venv/bin/python tests/moto_serial_check.py "$MOTO_ENDPOINT"
 
 step "infrastructure: cfn-lint, sam validate --lint, checkov"
 # No telemetry or rule downloads: nothing here may reach the network.
