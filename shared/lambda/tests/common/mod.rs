@@ -220,6 +220,63 @@ impl Stack {
         )
     }
 
+    /// Deletes what [`Stack::provision`] made (table, bucket with its objects, bus,
+    /// projects): the emulator keeps everything in memory, and a long reliability run
+    /// provisions a stack every 25 trials.
+    pub async fn teardown(self) {
+        let dynamo = aws_sdk_dynamodb::Client::new(&self.sdk);
+        dynamo
+            .delete_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .unwrap();
+        let s3 = self.s3();
+        // A listing holds at most 1,000 versions: list again until nothing is left.
+        loop {
+            let listed = s3
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .send()
+                .await
+                .unwrap();
+            if listed.versions().is_empty() {
+                break;
+            }
+            for v in listed.versions() {
+                s3.delete_object()
+                    .bucket(&self.bucket)
+                    .set_key(v.key().map(str::to_owned))
+                    .set_version_id(v.version_id().map(str::to_owned))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        s3.delete_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .unwrap();
+        aws_sdk_eventbridge::Client::new(&self.sdk)
+            .delete_event_bus()
+            .name(&self.bus)
+            .send()
+            .await
+            .unwrap();
+        let codebuild = self.codebuild();
+        for c in &self.components {
+            for stage in ["staging", "production"] {
+                codebuild
+                    .delete_project()
+                    .name(self.project(c, stage))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
     /// Plays CodeBuild's build environment: the build ends with `status` at `commit`.
     pub fn finish_build(&self, build_id: &str, status: &str, commit: Option<&str>) {
         post_control(
@@ -292,6 +349,7 @@ impl Deployment {
         for f in [self.cut, self.promote, self.events, self.api] {
             f.stop().await;
         }
+        self.stack.teardown().await;
     }
 
     pub fn functions(&self) -> [&Function; 4] {
