@@ -7,12 +7,15 @@
 //!
 //! CodeBuild's idempotency token lasts five minutes, and an outbox effect can run again
 //! much later than that, so the store decides. Before `StartBuild`, a claim item
-//! `BUILD#<key>` is written conditionally; after it, the build id is recorded on the claim.
-//! A later start of the same key returns the recorded build. A claim without a build id
-//! means a start was interrupted between the two writes: the project's recent builds are
-//! searched for the one carrying `RELEASE_BUILD_KEY=<key>` before anything is started, and
-//! only if none is found is the build started again (with the same token, which CodeBuild
-//! honours if it is still within its five minutes).
+//! `BUILD#<key>` is written conditionally. The engine hands over each round of starts
+//! first ([`Builder::claim_starts`]): their claims are written together, a hundred per
+//! `TransactWriteItems`, so a 1,000-component train costs ten claim writes, not a
+//! thousand. A key this builder claimed is started at once. A key that was already
+//! claimed means an earlier start may have got as far as CodeBuild: the project's recent
+//! builds are searched for the one carrying `RELEASE_BUILD_KEY=<key>` before anything is
+//! started, and only if none is found is the build started again (with the same token,
+//! which CodeBuild honours if it is still within its five minutes). The build id itself
+//! is recorded by the engine, in the train.
 
 use std::fmt::Write as _;
 
@@ -33,6 +36,15 @@ use crate::dynamo::sdk_fault;
 /// Builds per `BatchGetBuilds` call (CodeBuild's limit).
 const BATCH: usize = 100;
 
+/// Claims per `TransactWriteItems` (DynamoDB's limit).
+const CLAIMS_PER_WRITE: usize = 100;
+
+/// How long a batch claim lets `start` go straight to `StartBuild`. Within one
+/// invocation, and far inside CodeBuild's five-minute token: if this builder stalled
+/// longer and another invocation found the claim and started the build, a late start of
+/// ours would fall outside the token and make a second build, so it searches instead.
+const CLAIM_FRESH_FOR: std::time::Duration = std::time::Duration::from_mins(1);
+
 /// The variable a staging buildspec exports with its oldest new commit's time.
 pub const OLDEST_COMMIT_AT: &str = "OLDEST_COMMIT_AT";
 
@@ -41,6 +53,10 @@ pub struct CodeBuildBuilder {
     codebuild: aws_sdk_codebuild::Client,
     claims: aws_sdk_dynamodb::Client,
     table: String,
+    /// Keys this builder claimed in [`Builder::claim_starts`] and has not started yet,
+    /// with when.
+    claimed:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
     /// What each finished build exported as `OLDEST_COMMIT_AT`, as a poll saw it: the
     /// changelog read that follows in the same invocation needs no second `BatchGetBuilds`.
     exported:
@@ -165,6 +181,7 @@ impl CodeBuildBuilder {
             codebuild,
             claims,
             table: table.into(),
+            claimed: std::sync::Arc::default(),
             exported: std::sync::Arc::default(),
         }
     }
@@ -196,25 +213,6 @@ impl CodeBuildBuilder {
         )
     }
 
-    /// The claim for `key`: `None` if unclaimed, `Some(None)` if claimed without a build.
-    async fn claim(&self, key: &str) -> Result<Option<Option<BuildId>>, PortError> {
-        let (pk, sk) = Self::claim_key(key);
-        let out = self
-            .claims
-            .get_item()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key("pk", pk)
-            .key("sk", sk)
-            .send()
-            .await
-            .map_err(|e| sdk_fault("GetItem", &e))?;
-        Ok(out.item.map(|item| match item.get("build_id") {
-            Some(AttributeValue::S(id)) => BuildId::parse(id).ok(),
-            _ => None,
-        }))
-    }
-
     /// Claims `key`; false if someone else holds the claim.
     async fn claim_new(&self, key: &str) -> Result<bool, PortError> {
         let (pk, sk) = Self::claim_key(key);
@@ -225,6 +223,8 @@ impl CodeBuildBuilder {
             .item("pk", pk)
             .item("sk", sk)
             .item("claimed_at", AttributeValue::S(Utc::now().to_rfc3339()))
+            // Long after any retry of the effect that claimed it.
+            .item(crate::dynamo::EXPIRES_AT, crate::dynamo::expires_in(90))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -235,22 +235,53 @@ impl CodeBuildBuilder {
         }
     }
 
-    async fn record(&self, key: &str, build: &BuildId) -> Result<(), PortError> {
-        let (pk, sk) = Self::claim_key(key);
-        self.claims
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", pk)
-            .key("sk", sk)
-            .update_expression("SET build_id = :b, #x = :x")
-            .expression_attribute_names("#x", crate::dynamo::EXPIRES_AT)
-            .expression_attribute_values(":b", AttributeValue::S(build.to_string()))
-            // Long after any retry of the effect that started it.
-            .expression_attribute_values(":x", crate::dynamo::expires_in(90))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| sdk_fault("UpdateItem", &e))
+    /// Claims up to a hundred keys in one transaction; returns those it claimed. A key
+    /// already claimed is left out and the rest tried again.
+    async fn claim_batch(&self, keys: &[&str]) -> Result<Vec<String>, PortError> {
+        let mut left: Vec<&str> = keys.to_vec();
+        while !left.is_empty() {
+            let now = AttributeValue::S(Utc::now().to_rfc3339());
+            let puts = left
+                .iter()
+                .map(|key| {
+                    let (pk, sk) = Self::claim_key(key);
+                    let put = aws_sdk_dynamodb::types::Put::builder()
+                        .table_name(&self.table)
+                        .item("pk", pk)
+                        .item("sk", sk)
+                        .item("claimed_at", now.clone())
+                        .item(crate::dynamo::EXPIRES_AT, crate::dynamo::expires_in(90))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .map_err(|e| PortError::fatal(e.to_string()))?;
+                    Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                        .put(put)
+                        .build())
+                })
+                .collect::<Result<Vec<_>, PortError>>()?;
+            match self
+                .claims
+                .transact_write_items()
+                .set_transact_items(Some(puts))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(left.into_iter().map(str::to_owned).collect()),
+                Err(e) => {
+                    let taken = crate::dynamo::cancelled_items(&e);
+                    if taken.is_empty() {
+                        return Err(sdk_fault("TransactWriteItems", &e));
+                    }
+                    left = left
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| !taken.contains(i))
+                        .map(|(_, k)| k)
+                        .collect();
+                }
+            }
+        }
+        Ok(Vec::new())
     }
 
     async fn batch_get(
@@ -307,31 +338,21 @@ impl Builder for CodeBuildBuilder {
                 req.component
             ))
         })?;
-        match self.claim(key).await? {
-            Some(Some(build_id)) => {
+        let fresh = self
+            .claimed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key)
+            .is_some_and(|at| at.elapsed() < CLAIM_FRESH_FOR);
+        if !fresh && !self.claim_new(key).await? {
+            // Claimed before: an earlier start may have reached CodeBuild.
+            if let Some(build_id) = self.find(project, key).await? {
+                warn!(key, build = %build_id, "found the build an earlier start began");
                 return Ok(Started {
                     link: self.link(project, &build_id),
                     build_id,
                     commit: pinned(req),
                 });
-            }
-            Some(None) => {
-                if let Some(build_id) = self.find(project, key).await? {
-                    warn!(key, build = %build_id, "found the build an interrupted start began; recording it");
-                    self.record(key, &build_id).await?;
-                    return Ok(Started {
-                        link: self.link(project, &build_id),
-                        build_id,
-                        commit: pinned(req),
-                    });
-                }
-            }
-            None => {
-                if !self.claim_new(key).await? {
-                    return Err(PortError::retryable(format!(
-                        "another invocation is starting build {key}; try again"
-                    )));
-                }
             }
         }
         let source_version = match &req.revision {
@@ -357,13 +378,32 @@ impl Builder for CodeBuildBuilder {
             .and_then(|b| b.id())
             .ok_or_else(|| PortError::retryable("StartBuild answered without a build id"))?;
         let build_id = BuildId::parse(id).map_err(|e| PortError::fatal(e.to_string()))?;
-        self.record(key, &build_id).await?;
         info!(key, build = %build_id, project, "CodeBuild build started");
         Ok(Started {
             link: self.link(project, &build_id),
             build_id,
             commit: pinned(req),
         })
+    }
+
+    async fn claim_starts(&self, requests: &[&BuildRequest]) -> Result<(), PortError> {
+        let mut keys: Vec<&str> = requests
+            .iter()
+            .map(|r| r.idempotency_key.as_str())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for chunk in keys.chunks(CLAIMS_PER_WRITE) {
+            let won = self.claim_batch(chunk).await?;
+            let at = std::time::Instant::now();
+            let mut claimed = self
+                .claimed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            claimed.retain(|_, t| t.elapsed() < CLAIM_FRESH_FOR);
+            claimed.extend(won.into_iter().map(|k| (k, at)));
+        }
+        Ok(())
     }
 
     async fn poll(&self, builds: &[BuildId]) -> Result<Vec<(BuildId, Observed)>, PortError> {

@@ -611,7 +611,7 @@ impl DynamoStore {
 }
 
 /// The indexes of the items a cancelled transaction failed on because of their condition.
-fn cancelled_items<R>(
+pub(crate) fn cancelled_items<R>(
     e: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
 ) -> Vec<usize> {
     let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) =

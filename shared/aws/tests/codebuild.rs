@@ -1,6 +1,7 @@
-//! The CodeBuild builder. Request plumbing and the claim that prevents a second build run
-//! against the emulator. The emulator's CodeBuild is a stub (it reports every build
-//! SUCCEEDED and ignores overrides), so the exact request fields, build outcomes, an
+//! The CodeBuild builder. Request plumbing and the claims that prevent a second build run
+//! against the emulator (its wrapper keeps a build's environment variables, as CodeBuild
+//! does, so a start is found by its key). The emulator's CodeBuild is otherwise a stub (it
+//! reports every build SUCCEEDED and ignores the other overrides), so the exact request fields, build outcomes, an
 //! interrupted start and throttling use the SDK's own mock client (aws-smithy-mocks);
 //! the claims always live in the emulator's DynamoDB.
 
@@ -143,6 +144,135 @@ async fn the_claim_not_the_token_keeps_a_key_to_one_build_on_the_emulator() {
     builder.stop(&first.build_id).await.unwrap();
 }
 
+/// A CodeBuild project on the emulator; one from an earlier run on a long-lived emulator
+/// is as good.
+async fn project(codebuild: &aws_sdk_codebuild::Client, name: &str) {
+    let source = aws_sdk_codebuild::types::ProjectSource::builder()
+        .r#type(aws_sdk_codebuild::types::SourceType::Github)
+        .location("https://example.invalid/payments-api.git")
+        .build()
+        .unwrap();
+    let artifacts = aws_sdk_codebuild::types::ProjectArtifacts::builder()
+        .r#type(aws_sdk_codebuild::types::ArtifactsType::NoArtifacts)
+        .build()
+        .unwrap();
+    let environment = ProjectEnvironment::builder()
+        .r#type(aws_sdk_codebuild::types::EnvironmentType::LinuxContainer)
+        .image("aws/codebuild/amazonlinux2-x86_64-standard:5.0")
+        .compute_type(aws_sdk_codebuild::types::ComputeType::BuildGeneral1Small)
+        .build()
+        .unwrap();
+    let created = codebuild
+        .create_project()
+        .name(name)
+        .source(source)
+        .artifacts(artifacts)
+        .environment(environment)
+        .service_role("arn:aws:iam::123456789012:role/codebuild")
+        .send()
+        .await;
+    if let Err(e) = created {
+        assert!(
+            e.as_service_error()
+                .is_some_and(aws_sdk_codebuild::operation::create_project::CreateProjectError::is_resource_already_exists_exception),
+            "{e:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_round_of_starts_is_claimed_a_hundred_per_write_and_a_taken_claim_is_searched() {
+    let config = train_aws::emulator_config(&endpoint()).await;
+    let calls = train_aws::CallCounter::default();
+    let codebuild = aws_sdk_codebuild::Client::from_conf(
+        aws_sdk_codebuild::config::Builder::from(&config)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let dynamo = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let name = format!("round-{}", std::process::id());
+    project(&codebuild, &name).await;
+    let (_, table) = claims().await;
+    let builder = CodeBuildBuilder::new(codebuild, dynamo.clone(), table.clone());
+    let run = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let requests: Vec<BuildRequest> = (0..150)
+        .map(|i| {
+            let mut r = request(Stage::Staging, &format!("round-{run}/c{i}/staging/1"));
+            r.target.project = Some(name.clone());
+            r
+        })
+        .collect();
+    // One key of the round was claimed before: an earlier start that stopped after it.
+    let taken = &requests[7];
+    dynamo
+        .put_item()
+        .table_name(&table)
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("BUILD#{}", taken.idempotency_key)),
+        )
+        .item("sk", aws_sdk_dynamodb::types::AttributeValue::S("H".into()))
+        .send()
+        .await
+        .unwrap();
+    calls.reset();
+
+    let refs: Vec<&BuildRequest> = requests.iter().collect();
+    builder.claim_starts(&refs).await.unwrap();
+    assert_eq!(
+        calls.get("TransactWriteItems"),
+        3,
+        "100 + 50 claims, the first hundred written again without the taken one: {:?}",
+        calls.snapshot()
+    );
+    calls.reset();
+    let mut started = Vec::new();
+    for r in &requests {
+        started.push(builder.start(r).await.unwrap().build_id);
+    }
+    let snapshot = calls.snapshot();
+    assert_eq!(snapshot.get("StartBuild"), Some(&150), "{snapshot:?}");
+    assert_eq!(
+        snapshot.get("PutItem"),
+        Some(&1),
+        "only the taken key is claimed on its own (and found taken): {snapshot:?}"
+    );
+    assert_eq!(
+        snapshot.get("ListBuildsForProject"),
+        Some(&1),
+        "only the taken key is searched for: {snapshot:?}"
+    );
+    let distinct: std::collections::BTreeSet<&BuildId> = started.iter().collect();
+    assert_eq!(distinct.len(), 150, "a build per key");
+
+    // The round again, as after a crash before its builds were recorded: every claim is
+    // taken, so each start searches and finds its build, and CodeBuild starts nothing.
+    // (The search reads the project's 100 newest builds: one project per component holds
+    // one build per train.)
+    calls.reset();
+    let newest: Vec<&BuildRequest> = refs.iter().rev().take(5).copied().collect();
+    builder.claim_starts(&newest).await.unwrap();
+    for (r, first) in newest.iter().zip(started.iter().rev()) {
+        let again = builder.start(r).await.unwrap();
+        assert_eq!(
+            &again.build_id, first,
+            "the same build for {}",
+            r.idempotency_key
+        );
+    }
+    let snapshot = calls.snapshot();
+    assert_eq!(snapshot.get("StartBuild"), None, "{snapshot:?}");
+    assert_eq!(
+        snapshot.get("ListBuildsForProject"),
+        Some(&5),
+        "{snapshot:?}"
+    );
+}
+
 #[tokio::test]
 async fn production_starts_exactly_the_pin_with_the_release_variables() {
     let key = "weekly-2026-W48/payments-api/production/1";
@@ -239,10 +369,10 @@ async fn an_interrupted_start_is_found_by_its_key_not_started_again() {
     let started = builder.start(&request(Stage::Staging, key)).await.unwrap();
     assert_eq!(started.build_id.as_str(), "payments-api:1111");
     assert_eq!(start.num_calls(), 0, "no second build");
-    // Recorded now: the next start answers from the claim alone.
+    // The engine records the build in the train; a start that runs again searches again.
     let again = builder.start(&request(Stage::Staging, key)).await.unwrap();
     assert_eq!(again.build_id, started.build_id);
-    assert_eq!((list.num_calls(), start.num_calls()), (1, 0));
+    assert_eq!((list.num_calls(), start.num_calls()), (2, 0));
 }
 
 #[tokio::test]

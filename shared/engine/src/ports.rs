@@ -126,6 +126,13 @@ pub enum Observed {
 #[async_trait]
 pub trait Builder: Send + Sync {
     async fn start(&self, request: &BuildRequest) -> Result<Started, PortError>;
+    /// Called with a round's build requests before any of them is started, so a builder
+    /// that must remember each key it starts can claim them all in a few batched writes
+    /// instead of one write per build. A key it could not claim here is claimed by
+    /// `start` as usual. The default does nothing.
+    async fn claim_starts(&self, _requests: &[&BuildRequest]) -> Result<(), PortError> {
+        Ok(())
+    }
     /// What each build is doing now (builds the builder does not know are left out).
     async fn poll(&self, builds: &[BuildId]) -> Result<Vec<(BuildId, Observed)>, PortError>;
     async fn stop(&self, build: &BuildId) -> Result<(), PortError>;

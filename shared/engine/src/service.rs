@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tracing::{debug, info, warn};
 use train_core::{
-    Actor, BuildId, Config, Effect, Event, Metric, Pending, Phase, Reason, Rejection,
+    Actor, BuildId, BuildRequest, Config, Effect, Event, Metric, Pending, Phase, Reason, Rejection,
     RejectionKind, ScheduleControls, Stage, State, Train, TrainId, Transition,
 };
 
@@ -429,6 +429,18 @@ impl Engine {
             let mut reported = Vec::new();
             let mut awaiting_record = Vec::new();
             let mut done = Vec::new();
+            let starts: Vec<&BuildRequest> = round
+                .iter()
+                .filter_map(|p| match &p.effect {
+                    Effect::StartBuild(request) => Some(request),
+                    _ => None,
+                })
+                .collect();
+            if !starts.is_empty()
+                && let Err(e) = self.ports.builder.claim_starts(&starts).await
+            {
+                warn!(train = %id, builds = starts.len(), error = %e, "could not claim the round's builds together; each start claims its own");
+            }
             // Up to EFFECTS_AT_ONCE at a time; results come back in effect order, so the
             // transition that records them is the same however the calls interleave.
             let results: Vec<_> = futures::stream::iter(round.drain(..))
@@ -572,7 +584,7 @@ impl Engine {
     pub async fn reconcile(&self, now: DateTime<Utc>) -> Result<Reconciled, EngineError> {
         let mut report = Reconciled::default();
         for id in self.ports.store.unsettled().await? {
-            let seen = self.reconcile_train(&id, now).await?;
+            let seen = self.reconcile_one(&id, now, Listed::Unsettled).await?;
             report.trains += seen.trains;
             report.builds_finished += seen.builds_finished;
             report.effects_run += seen.effects_run;
@@ -602,6 +614,15 @@ impl Engine {
         id: &TrainId,
         now: DateTime<Utc>,
     ) -> Result<Reconciled, EngineError> {
+        self.reconcile_one(id, now, Listed::Named).await
+    }
+
+    async fn reconcile_one(
+        &self,
+        id: &TrainId,
+        now: DateTime<Utc>,
+        listed: Listed,
+    ) -> Result<Reconciled, EngineError> {
         let mut report = Reconciled::default();
         let (ran, failed) = self
             .settle(id, self.ports.store.pending(id).await?, now)
@@ -612,6 +633,7 @@ impl Engine {
             return Ok(report);
         };
         report.trains = 1;
+        let settled_before = stored.train.is_settled();
         // Alarms first: a finished build below may be what lets the train promote, and the
         // promotion must see the alarms as they are now.
         self.sync_alarms(id, &stored.train, now).await?;
@@ -652,7 +674,11 @@ impl Engine {
             report
                 .in_state
                 .extend(train.time_in_state(now).map(|m| (id.clone(), m)));
-            if train.is_settled() {
+            // A train settled before this pass and untouched by it was closed when it
+            // settled, or is still listed and closed by the schedule's pass: the events
+            // that keep arriving for a released train's builds write nothing.
+            let touched = !settled_before || report.effects_run > 0 || report.builds_finished > 0;
+            if train.is_settled() && (touched || listed == Listed::Unsettled) {
                 self.close_if_done(id).await?;
             }
         }
@@ -706,6 +732,7 @@ impl Engine {
     }
 
     /// Stops listing a settled train whose outbox is empty among the unsettled ones.
+    /// (`Listed` says whether the caller found the train in that list.)
     async fn close_if_done(&self, id: &TrainId) -> Result<(), EngineError> {
         let store = &self.ports.store;
         if let Some(Stored { train, version }) = store.load(id).await?
@@ -729,4 +756,13 @@ fn log_transition(before: &Train, after: &Transition) {
             .unwrap_or("");
         info!(train = %after.train.id, %from, %to, reason = why, "state changed");
     }
+}
+
+/// How a reconcile pass came to a train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listed {
+    /// Among the unsettled trains: the schedule's pass, which must close it once settled.
+    Unsettled,
+    /// Named by a build event: possibly settled and closed long ago.
+    Named,
 }
