@@ -268,6 +268,7 @@ async fn every_cut_delivered_three_times_at_once_makes_one_train_and_one_build_p
             assert_eq!(builds[&format!("{c}/staging")], firings.len(), "{builds:?}");
             assert_eq!(builds[&format!("{c}/production")], 0);
         }
+        stack.teardown().await;
     }
     println!(
         "RELIABILITY triple-delivery trials={n} trains={created} repeats_answered_already_cut={repeats} builds={} start_build_calls={start_calls} wall={:.1}s",
@@ -363,6 +364,7 @@ async fn build_events_shuffled_and_duplicated_end_where_in_order_delivery_ends()
         };
         assert_eq!(ends[0].0, expected, "trial {trial}");
     }
+    stack.teardown().await;
     println!(
         "RELIABILITY shuffled-events trials={n} wall={:.1}s",
         started.elapsed().as_secs_f64()
@@ -422,6 +424,7 @@ async fn trains_complete_under_twenty_percent_injected_faults_with_nothing_dupli
             "one build per project and train: {builds:?}"
         );
     }
+    stack.teardown().await;
     let injected = proxy.injected();
     let total: u64 = injected.values().sum();
     assert!(total > 0, "faults were injected");
@@ -529,6 +532,7 @@ async fn a_function_stopped_after_any_of_its_calls_recovers_with_no_duplicate_bu
         cut_calls >= 5 && promote_calls >= 5,
         "{cut_calls} {promote_calls}"
     );
+    stack.teardown().await;
 
     let points: Vec<CrashPoint> = [(Invoke::Cut, cut_calls), (Invoke::Promote, promote_calls)]
         .into_iter()
@@ -565,6 +569,7 @@ async fn a_function_stopped_after_any_of_its_calls_recovers_with_no_duplicate_bu
                 "{point:?}: one build per project and week: {builds:?}"
             );
         }
+        stack.teardown().await;
     }
     println!(
         "RELIABILITY crash-points cut_calls={cut_calls} promote_calls={promote_calls} points={} reached={reached} wall={:.1}s",
@@ -585,4 +590,137 @@ async fn stored_latest(stack: &Stack) -> Train {
         ..Default::default()
     };
     d.engine.list(&query).await.unwrap().remove(0)
+}
+
+/// `SCALE_COMPONENTS`, or 20 in the test command.
+fn scale_components() -> usize {
+    std::env::var("SCALE_COMPONENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20)
+}
+
+/// Plays CodeBuild for a whole stage at once: every running build of `stage` finishes
+/// green (at the pin in production), then each build's state change is delivered, in
+/// order, as EventBridge would after a burst of finished builds.
+async fn finish_stage(
+    stack: &Stack,
+    d: &Deployment,
+    id: &TrainId,
+    stage: Stage,
+    now: DateTime<Utc>,
+) {
+    let train = stored(stack, id).await;
+    let running: Vec<(String, String, String)> = train
+        .active_builds(stage)
+        .filter_map(|(component, build)| {
+            let at = build
+                .commit
+                .as_ref()
+                .map_or_else(|| commit(component.as_str()), ToString::to_string);
+            Some((
+                component.to_string(),
+                build.build_id.as_ref()?.to_string(),
+                at,
+            ))
+        })
+        .collect();
+    for (_, build, at) in &running {
+        stack.finish_build(build, "SUCCEEDED", Some(at));
+    }
+    for (component, build, _) in &running {
+        let event = build_state_change(build, "SUCCEEDED", id.as_str(), component);
+        until_ok(d, Invoke::Events, &event, now).await;
+    }
+}
+
+/// The scale budget, through the functions' own handlers and every real adapter
+/// (DynamoDB, CodeBuild, S3, EventBridge on the emulator): a train of N components from
+/// cut to release makes at most 2N `StartBuild` calls and, in each phase, at most
+/// N/25 + 20 DynamoDB writes. 20 components in the test command;
+/// `SCALE_COMPONENTS=1000` is the benchmark in BENCHMARKS.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_whole_train_through_the_functions_stays_within_its_call_budget() {
+    let n = scale_components();
+    let names: Vec<String> = (0..n).map(|i| format!("c{i:04}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let stack = Stack::provision(&refs, "47h").await;
+    let provisioned = started.elapsed();
+    let d = stack.deployment(&stack.sdk);
+    let firing = cut_firings(&stack, 1)[0];
+    let promote_at = firing + Duration::days(2);
+    let writes = |calls: &BTreeMap<String, u64>| -> u64 {
+        [
+            "TransactWriteItems",
+            "PutItem",
+            "BatchWriteItem",
+            "UpdateItem",
+            "DeleteItem",
+        ]
+        .iter()
+        .filter_map(|op| calls.get(*op))
+        .sum()
+    };
+    let budget = u64::try_from(n / 25 + 20).unwrap();
+    let mut total_starts = 0;
+    let mut id = None;
+    for phase in ["cut", "staging results", "promotion", "production results"] {
+        d.calls.reset();
+        let at = Instant::now();
+        match phase {
+            "cut" => {
+                let (cut, _) =
+                    until_ok(&d, Invoke::Cut, &scheduled_event(firing, json!({})), firing).await;
+                id = Some(TrainId::parse(cut["train"].as_str().unwrap()).unwrap());
+            }
+            "promotion" => {
+                let promote = scheduled_event(promote_at, json!({}));
+                until_ok(&d, Invoke::Promote, &promote, promote_at).await;
+            }
+            results => {
+                let (stage, now) = if results == "staging results" {
+                    (Stage::Staging, firing + Duration::minutes(30))
+                } else {
+                    (Stage::Production, promote_at + Duration::minutes(30))
+                };
+                finish_stage(&stack, &d, id.as_ref().unwrap(), stage, now).await;
+            }
+        }
+        let calls = d.calls.snapshot();
+        let w = writes(&calls);
+        total_starts += calls.get("StartBuild").copied().unwrap_or(0);
+        println!(
+            "SCALE {n} components, {phase}: {w} DynamoDB writes, {:.1}s, {calls:?}",
+            at.elapsed().as_secs_f64()
+        );
+        assert!(
+            w <= budget,
+            "{phase}: {w} DynamoDB writes; the budget is N/25 + 20 = {budget}: {calls:?}"
+        );
+    }
+    let train = stored(&stack, id.as_ref().unwrap()).await;
+    assert_eq!(train.state(), State::Released, "{:?}", train.history);
+    for (name, run) in &train.components {
+        let production = run.production.as_ref().expect("every component shipped");
+        assert_eq!(
+            production.commit, run.pinned,
+            "{name}: production built the commit that soaked"
+        );
+    }
+    assert!(
+        total_starts <= 2 * n as u64,
+        "{total_starts} StartBuild calls for {n} components"
+    );
+    let builds = builds_per_project(&stack).await;
+    assert!(
+        builds.values().all(|b| *b == 1),
+        "one build per project: {builds:?}"
+    );
+    stack.teardown().await;
+    println!(
+        "SCALE {n} components cut to release: {total_starts} StartBuild, provisioning {:.1}s, wall {:.1}s",
+        provisioned.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
 }
