@@ -9,7 +9,7 @@
 use aws_lambda_events::codebuild::CodeBuildEvent;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use train_core::TrainId;
+use train_core::{BuildId, TrainId};
 
 use crate::{Deployment, Failure};
 
@@ -57,6 +57,28 @@ async fn build_state_change(
     let id = TrainId::parse(&train)
         .map_err(|e| Failure::Ignored(format!("build {build}: {TRAIN_VARIABLE}={train:?}: {e}")))?;
     let engine = &deployment.engine;
+    // After a burst of builds ends, the first event's pass records them all: each later
+    // event finds its build recorded and costs one read of the train, not a pass.
+    // The event names the build by its ARN (`arn:...:build/<project>:<uuid>`); the train
+    // stores the id CodeBuild answered StartBuild with (`<project>:<uuid>`).
+    let short = build
+        .rsplit_once(":build/")
+        .map_or(build.as_str(), |(_, id)| id);
+    if let Ok(build_id) = BuildId::parse(short)
+        && let Some(train) = engine.train(&id).await?
+        && train
+            .find_build(&build_id)
+            .is_some_and(|(_, _, recorded)| recorded.status.is_finished())
+    {
+        return Ok(json!({
+            "train": id,
+            "build": build,
+            "build_status": event.detail.build_status,
+            "builds_finished": 0,
+            "already_recorded": true,
+            "state": train.state(),
+        }));
+    }
     let seen = engine.reconcile_train(&id, now).await?;
     if seen.trains == 0 {
         return Err(Failure::Ignored(format!(
