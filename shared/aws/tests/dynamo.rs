@@ -504,19 +504,22 @@ async fn a_train_from_cut_to_release_stays_within_its_call_budget() {
         .map(|op| counts.get(*op).copied().unwrap_or(0))
         .sum()
     };
-    let mut phases = Vec::new();
+    // Every phase is measured and printed before the budget is judged, so a run over
+    // budget still shows where the calls went.
+    let mut over = Vec::new();
     let mut phase = |name: &str, counts: std::collections::BTreeMap<String, u64>| {
         let w = writes(&counts);
         println!("{n}-component train, {name}: {w} DynamoDB writes, {counts:?}");
-        assert!(
-            w <= n / 25 + 20,
-            "{name}: {w} DynamoDB write calls; the budget is N/25 + 20"
-        );
-        assert!(
-            counts.get("Query").copied().unwrap_or(0) <= 8,
-            "{name}: the train is read a few times, not once per build: {counts:?}"
-        );
-        phases.push((name.to_owned(), counts));
+        if w > n / 25 + 20 {
+            over.push(format!(
+                "{name}: {w} DynamoDB write calls; the budget is N/25 + 20"
+            ));
+        }
+        if counts.get("Query").copied().unwrap_or(0) > 8 {
+            over.push(format!(
+                "{name}: the train is read a few times, not once per build: {counts:?}"
+            ));
+        }
     };
 
     let Cut::Created(train) = rig.engine.cut(monday(), monday()).await.unwrap() else {
@@ -559,4 +562,5 @@ async fn a_train_from_cut_to_release_stays_within_its_call_budget() {
         "BENCHMARK {n}-component train cut to release on the emulator: {start_calls} build starts, wall {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    assert!(over.is_empty(), "over budget: {over:#?}");
 }
