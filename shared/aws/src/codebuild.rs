@@ -206,25 +206,29 @@ impl CodeBuildBuilder {
         ))
     }
 
-    fn claim_key(key: &str) -> (AttributeValue, AttributeValue) {
-        (
-            AttributeValue::S(format!("BUILD#{key}")),
-            AttributeValue::S("H".into()),
-        )
+    /// The claim item for `key`, kept long after any retry of the effect that claims it.
+    fn claim_item(key: &str) -> std::collections::HashMap<String, AttributeValue> {
+        std::collections::HashMap::from([
+            ("pk".into(), AttributeValue::S(format!("BUILD#{key}"))),
+            ("sk".into(), AttributeValue::S("H".into())),
+            (
+                "claimed_at".into(),
+                AttributeValue::S(Utc::now().to_rfc3339()),
+            ),
+            (
+                crate::dynamo::EXPIRES_AT.into(),
+                crate::dynamo::expires_in(90),
+            ),
+        ])
     }
 
     /// Claims `key`; false if someone else holds the claim.
     async fn claim_new(&self, key: &str) -> Result<bool, PortError> {
-        let (pk, sk) = Self::claim_key(key);
         let out = self
             .claims
             .put_item()
             .table_name(&self.table)
-            .item("pk", pk)
-            .item("sk", sk)
-            .item("claimed_at", AttributeValue::S(Utc::now().to_rfc3339()))
-            // Long after any retry of the effect that claimed it.
-            .item(crate::dynamo::EXPIRES_AT, crate::dynamo::expires_in(90))
+            .set_item(Some(Self::claim_item(key)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -238,50 +242,19 @@ impl CodeBuildBuilder {
     /// Claims up to a hundred keys in one transaction; returns those it claimed. A key
     /// already claimed is left out and the rest tried again.
     async fn claim_batch(&self, keys: &[&str]) -> Result<Vec<String>, PortError> {
-        let mut left: Vec<&str> = keys.to_vec();
-        while !left.is_empty() {
-            let now = AttributeValue::S(Utc::now().to_rfc3339());
-            let puts = left
-                .iter()
-                .map(|key| {
-                    let (pk, sk) = Self::claim_key(key);
-                    let put = aws_sdk_dynamodb::types::Put::builder()
-                        .table_name(&self.table)
-                        .item("pk", pk)
-                        .item("sk", sk)
-                        .item("claimed_at", now.clone())
-                        .item(crate::dynamo::EXPIRES_AT, crate::dynamo::expires_in(90))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build()
-                        .map_err(|e| PortError::fatal(e.to_string()))?;
-                    Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                        .put(put)
-                        .build())
-                })
-                .collect::<Result<Vec<_>, PortError>>()?;
-            match self
-                .claims
-                .transact_write_items()
-                .set_transact_items(Some(puts))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(left.into_iter().map(str::to_owned).collect()),
-                Err(e) => {
-                    let taken = crate::dynamo::cancelled_items(&e);
-                    if taken.is_empty() {
-                        return Err(sdk_fault("TransactWriteItems", &e));
-                    }
-                    left = left
-                        .into_iter()
-                        .enumerate()
-                        .filter(|(i, _)| !taken.contains(i))
-                        .map(|(_, k)| k)
-                        .collect();
-                }
-            }
-        }
-        Ok(Vec::new())
+        let puts = keys
+            .iter()
+            .map(|key| {
+                let put = aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(Self::claim_item(key)))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .map_err(|e| PortError::fatal(e.to_string()))?;
+                Ok(((*key).to_owned(), put))
+            })
+            .collect::<Result<Vec<_>, PortError>>()?;
+        crate::dynamo::put_where_allowed(&self.claims, puts).await
     }
 
     async fn batch_get(

@@ -389,40 +389,11 @@ impl DynamoStore {
         version: Version,
     ) -> Result<(), PortError> {
         for chunk in entries.chunks(TRANSACTION_ITEMS) {
-            let mut remaining: Vec<&Entry> = chunk.iter().collect();
-            for _ in 0..=TRANSACTION_ITEMS {
-                if remaining.is_empty() {
-                    break;
-                }
-                let items = remaining
-                    .iter()
-                    .map(|e| {
-                        e.to_put(&self.table, pk, version)
-                            .map(|p| TransactWriteItem::builder().put(p).build())
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                match self
-                    .client
-                    .transact_write_items()
-                    .set_transact_items(Some(items))
-                    .send()
-                    .await
-                {
-                    Ok(_) => break,
-                    Err(e) => {
-                        let failed = cancelled_items(&e);
-                        if failed.is_empty() {
-                            return Err(sdk_fault("TransactWriteItems", &e));
-                        }
-                        remaining = remaining
-                            .into_iter()
-                            .enumerate()
-                            .filter(|(i, _)| !failed.contains(i))
-                            .map(|(_, e)| e)
-                            .collect();
-                    }
-                }
-            }
+            let puts = chunk
+                .iter()
+                .map(|e| Ok(((), e.to_put(&self.table, pk, version)?)))
+                .collect::<Result<Vec<_>, PortError>>()?;
+            put_where_allowed(&self.client, puts).await?;
         }
         Ok(())
     }
@@ -610,8 +581,42 @@ impl DynamoStore {
     }
 }
 
+/// Writes `puts` (at most 100) in one transaction. A put whose condition fails is dropped
+/// and the others written again; returns the tags of the puts that were written.
+pub(crate) async fn put_where_allowed<T>(
+    client: &Client,
+    mut puts: Vec<(T, Put)>,
+) -> Result<Vec<T>, PortError> {
+    while !puts.is_empty() {
+        let items = puts
+            .iter()
+            .map(|(_, put)| TransactWriteItem::builder().put(put.clone()).build())
+            .collect();
+        let Err(e) = client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        else {
+            return Ok(puts.into_iter().map(|(tag, _)| tag).collect());
+        };
+        let failed = cancelled_items(&e);
+        let before = puts.len();
+        puts = puts
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !failed.contains(i))
+            .map(|(_, p)| p)
+            .collect();
+        if puts.len() == before {
+            return Err(sdk_fault("TransactWriteItems", &e));
+        }
+    }
+    Ok(Vec::new())
+}
+
 /// The indexes of the items a cancelled transaction failed on because of their condition.
-pub(crate) fn cancelled_items<R>(
+fn cancelled_items<R>(
     e: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
 ) -> Vec<usize> {
     let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) =

@@ -732,7 +732,6 @@ impl Engine {
     }
 
     /// Stops listing a settled train whose outbox is empty among the unsettled ones.
-    /// (`Listed` says whether the caller found the train in that list.)
     async fn close_if_done(&self, id: &TrainId) -> Result<(), EngineError> {
         let store = &self.ports.store;
         if let Some(Stored { train, version }) = store.load(id).await?
