@@ -35,6 +35,23 @@ impl CallCounter {
     }
 }
 
+/// The DynamoDB operations that write, as the call budgets count them.
+pub const DYNAMODB_WRITES: [&str; 5] = [
+    "TransactWriteItems",
+    "PutItem",
+    "BatchWriteItem",
+    "UpdateItem",
+    "DeleteItem",
+];
+
+/// DynamoDB write calls in a [`CallCounter::snapshot`].
+pub fn dynamodb_writes(counts: &BTreeMap<String, u64>) -> u64 {
+    DYNAMODB_WRITES
+        .iter()
+        .filter_map(|op| counts.get(*op))
+        .sum()
+}
+
 impl Intercept for CallCounter {
     fn name(&self) -> &'static str {
         "CallCounter"

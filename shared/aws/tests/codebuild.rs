@@ -73,38 +73,7 @@ async fn the_claim_not_the_token_keeps_a_key_to_one_build_on_the_emulator() {
             .interceptor(calls.clone())
             .build(),
     );
-    let source = aws_sdk_codebuild::types::ProjectSource::builder()
-        .r#type(aws_sdk_codebuild::types::SourceType::Github)
-        .location("https://example.invalid/payments-api.git")
-        .build()
-        .unwrap();
-    let artifacts = aws_sdk_codebuild::types::ProjectArtifacts::builder()
-        .r#type(aws_sdk_codebuild::types::ArtifactsType::NoArtifacts)
-        .build()
-        .unwrap();
-    let environment = ProjectEnvironment::builder()
-        .r#type(aws_sdk_codebuild::types::EnvironmentType::LinuxContainer)
-        .image("aws/codebuild/amazonlinux2-x86_64-standard:5.0")
-        .compute_type(aws_sdk_codebuild::types::ComputeType::BuildGeneral1Small)
-        .build()
-        .unwrap();
-    let created = codebuild
-        .create_project()
-        .name("payments-api")
-        .source(source)
-        .artifacts(artifacts)
-        .environment(environment)
-        .service_role("arn:aws:iam::123456789012:role/codebuild")
-        .send()
-        .await;
-    // The same project from an earlier run on a long-lived emulator is as good.
-    if let Err(e) = created {
-        assert!(
-            e.as_service_error()
-                .is_some_and(aws_sdk_codebuild::operation::create_project::CreateProjectError::is_resource_already_exists_exception),
-            "{e:?}"
-        );
-    }
+    project(&codebuild, "payments-api").await;
     let (dynamo, table) = claims().await;
     let builder = CodeBuildBuilder::new(codebuild, dynamo, table);
     calls.reset();

@@ -492,23 +492,11 @@ async fn a_train_from_cut_to_release_stays_within_its_call_budget() {
     let (store, calls) = dynamo().await;
     let rig = engine(Arc::new(store), config(usize::try_from(n).unwrap()));
     let started = std::time::Instant::now();
-    let writes = |counts: &std::collections::BTreeMap<String, u64>| -> u64 {
-        [
-            "TransactWriteItems",
-            "PutItem",
-            "BatchWriteItem",
-            "UpdateItem",
-            "DeleteItem",
-        ]
-        .iter()
-        .map(|op| counts.get(*op).copied().unwrap_or(0))
-        .sum()
-    };
     // Every phase is measured and printed before the budget is judged, so a run over
     // budget still shows where the calls went.
     let mut over = Vec::new();
     let mut phase = |name: &str, counts: std::collections::BTreeMap<String, u64>| {
-        let w = writes(&counts);
+        let w = train_aws::calls::dynamodb_writes(&counts);
         println!("{n}-component train, {name}: {w} DynamoDB writes, {counts:?}");
         if w > n / 25 + 20 {
             over.push(format!(

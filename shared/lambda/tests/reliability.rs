@@ -95,6 +95,15 @@ fn commit(component: &str) -> String {
     format!("{n:040x}")
 }
 
+/// The commit a green build of `component` ends at: the pin in production, the branch
+/// head (`commit`) in staging.
+fn built_at(component: &str, build: &train_core::Build) -> String {
+    build
+        .commit
+        .as_ref()
+        .map_or_else(|| commit(component), ToString::to_string)
+}
+
 /// The train as stored, read without faults.
 async fn stored(stack: &Stack, id: &TrainId) -> Train {
     stack
@@ -128,10 +137,7 @@ async fn drive(
                     continue;
                 };
                 if build.status == BuildStatus::Running || build.status == BuildStatus::Requested {
-                    let at = build
-                        .commit
-                        .as_ref()
-                        .map_or_else(|| commit(component.as_str()), ToString::to_string);
+                    let at = built_at(component.as_str(), build);
                     stack.finish_build(build_id.as_str(), "SUCCEEDED", Some(&at));
                     let event = build_state_change(
                         build_id.as_str(),
@@ -156,27 +162,24 @@ async fn drive(
 async fn builds_per_project(stack: &Stack) -> BTreeMap<String, usize> {
     let cb = stack.codebuild();
     let mut out = BTreeMap::new();
-    for c in &stack.components {
-        for stage in ["staging", "production"] {
-            let project = stack.project(c, stage);
-            let mut count = 0;
-            let mut next: Option<String> = None;
-            loop {
-                let page = cb
-                    .list_builds_for_project()
-                    .project_name(&project)
-                    .set_next_token(next.clone())
-                    .send()
-                    .await
-                    .unwrap();
-                count += page.ids().len();
-                next = page.next_token().map(str::to_owned);
-                if next.is_none() {
-                    break;
-                }
+    for (label, project) in stack.all_projects() {
+        let mut count = 0;
+        let mut next: Option<String> = None;
+        loop {
+            let page = cb
+                .list_builds_for_project()
+                .project_name(&project)
+                .set_next_token(next.clone())
+                .send()
+                .await
+                .unwrap();
+            count += page.ids().len();
+            next = page.next_token().map(str::to_owned);
+            if next.is_none() {
+                break;
             }
-            out.insert(format!("{c}/{stage}"), count);
         }
+        out.insert(label, count);
     }
     out
 }
@@ -614,10 +617,7 @@ async fn finish_stage(
     let running: Vec<(String, String, String)> = train
         .active_builds(stage)
         .filter_map(|(component, build)| {
-            let at = build
-                .commit
-                .as_ref()
-                .map_or_else(|| commit(component.as_str()), ToString::to_string);
+            let at = built_at(component.as_str(), build);
             Some((
                 component.to_string(),
                 build.build_id.as_ref()?.to_string(),
@@ -650,18 +650,6 @@ async fn a_whole_train_through_the_functions_stays_within_its_call_budget() {
     let d = stack.deployment(&stack.sdk);
     let firing = cut_firings(&stack, 1)[0];
     let promote_at = firing + Duration::days(2);
-    let writes = |calls: &BTreeMap<String, u64>| -> u64 {
-        [
-            "TransactWriteItems",
-            "PutItem",
-            "BatchWriteItem",
-            "UpdateItem",
-            "DeleteItem",
-        ]
-        .iter()
-        .filter_map(|op| calls.get(*op))
-        .sum()
-    };
     let budget = u64::try_from(n / 25 + 20).unwrap();
     let mut total_starts = 0;
     let mut id = None;
@@ -688,7 +676,7 @@ async fn a_whole_train_through_the_functions_stays_within_its_call_budget() {
             }
         }
         let calls = d.calls.snapshot();
-        let w = writes(&calls);
+        let w = train_aws::calls::dynamodb_writes(&calls);
         total_starts += calls.get("StartBuild").copied().unwrap_or(0);
         println!(
             "SCALE {n} components, {phase}: {w} DynamoDB writes, {:.1}s, {calls:?}",

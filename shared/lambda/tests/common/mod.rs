@@ -139,17 +139,9 @@ impl Stack {
         s3.create_bucket().bucket(&bucket).send().await.unwrap();
         let events = aws_sdk_eventbridge::Client::new(&sdk);
         events.create_event_bus().name(&bus).send().await.unwrap();
-        let codebuild = aws_sdk_codebuild::Client::new(&sdk);
-        for c in &components {
-            for stage in ["staging", "production"] {
-                let project = format!("{c}-{stage}{projects}");
-                create_project(&codebuild, &project).await;
-                drive(&endpoint, &project);
-            }
-        }
         let config = dir.path().join("release-train.toml");
         std::fs::write(&config, config_text(&components, soak, &projects)).unwrap();
-        Self {
+        let stack = Self {
             dir,
             table,
             bucket,
@@ -160,7 +152,24 @@ impl Stack {
             sdk,
             config,
             observer: std::sync::OnceLock::new(),
+        };
+        let codebuild = stack.codebuild();
+        for (_, project) in stack.all_projects() {
+            create_project(&codebuild, &project).await;
+            drive(&stack.endpoint, &project);
         }
+        stack
+    }
+
+    /// Every CodeBuild project of the stack, as `("component/stage", project name)`.
+    pub fn all_projects(&self) -> Vec<(String, String)> {
+        self.components
+            .iter()
+            .flat_map(|c| {
+                ["staging", "production"]
+                    .map(|stage| (format!("{c}/{stage}"), self.project(c, stage)))
+            })
+            .collect()
     }
 
     /// One deployment straight to the emulator, built once, for a test to read what is
@@ -265,15 +274,13 @@ impl Stack {
             .await
             .unwrap();
         let codebuild = self.codebuild();
-        for c in &self.components {
-            for stage in ["staging", "production"] {
-                codebuild
-                    .delete_project()
-                    .name(self.project(c, stage))
-                    .send()
-                    .await
-                    .unwrap();
-            }
+        for (_, project) in self.all_projects() {
+            codebuild
+                .delete_project()
+                .name(project)
+                .send()
+                .await
+                .unwrap();
         }
     }
 
