@@ -7,10 +7,22 @@
 //! | `H` | the header: version `v`, state, the train without components and history | every commit, conditionally |
 //! | `C#<component>` | one component with its builds, and the version `v` that wrote it | when it changed |
 //! | `A#<seq>` | one audit record | once |
-//! | `O#<seq>` | one pending effect; `done` once run (kept 30 days, so it cannot come back) | once, then marked |
+//! | `O#<seq>` | a page of one commit's effects, `<seq>` the first effect's id; up to 64 KB | once |
+//! | `D#<token>` | the ids of effects that have run | once per `mark_done` |
 //! | `J#<v>#<token>#<part>` | a commit too large for one transaction, gzipped | transiently (expires in 7 days) |
 //!
-//! Done effects and stray journals carry `expires_at`, the table's TTL attribute.
+//! Stray journals carry `expires_at`, the table's TTL attribute. Outbox pages and done
+//! markers stay with the train, like its components and audit records: an effect whose page
+//! outlived its done marker would run again.
+//!
+//! # The outbox
+//!
+//! A commit stores its effects in pages, not an item each, and a `mark_done` call records
+//! what ran in one `D#` item, however many effects it names. The pending effects are the
+//! pages' effects minus every id in a `D#` item. A phase of a thousand builds therefore
+//! writes its two thousand effects as a handful of items and marks them done with one, and
+//! marking done needs no read: a repeat, or two passes marking the same effects at once,
+//! only adds ids to a union.
 //!
 //! A train with a thousand components stays far below 400 KB per item.
 //!
@@ -52,6 +64,11 @@ use train_engine::ports::{Inserted, ListQuery, Saved, Stored, Version};
 const TRANSACTION_ITEMS: usize = 100;
 /// Journal bytes per item, well under the 400 KB item limit.
 const JOURNAL_PART: usize = 300 * 1024;
+/// Effect bytes per outbox page. A transaction of a hundred items stays far below its
+/// 4 MB limit even when some of them are pages.
+const OUTBOX_PAGE: usize = 64 * 1024;
+/// Effect ids per done marker: about 11 bytes each, so a marker stays near 110 KB.
+const DONE_PER_ITEM: usize = 10_000;
 const BY_NAME: &str = "by-name";
 /// The TTL attribute: DynamoDB deletes an item some time after this epoch second.
 pub const EXPIRES_AT: &str = "expires_at";
@@ -189,11 +206,8 @@ fn plan(before: Option<&Train>, t: &Transition, version: Version) -> Result<Plan
             body: body(record)?,
         });
     }
-    for p in &t.effects {
-        entries.push(Entry {
-            sk: format!("O#{:010}", p.id),
-            body: body(p)?,
-        });
+    for page in outbox_pages(&t.effects)? {
+        entries.push(page);
     }
     let mut core = train.clone();
     core.components.clear();
@@ -223,6 +237,38 @@ fn plan(before: Option<&Train>, t: &Transition, version: Version) -> Result<Plan
         entries,
         version,
     })
+}
+
+/// A commit's effects in pages of up to [`OUTBOX_PAGE`] bytes, each keyed by its first
+/// effect's id (ids only grow, so pages never collide). An effect larger than a page gets a
+/// page of its own.
+fn outbox_pages(effects: &[Pending]) -> Result<Vec<Entry>, PortError> {
+    let mut pages = Vec::new();
+    let mut page: Vec<String> = Vec::new();
+    let (mut first, mut bytes) = (0, 0);
+    let mut close = |page: &mut Vec<String>, first: u64| {
+        if !page.is_empty() {
+            pages.push(Entry {
+                sk: format!("O#{first:010}"),
+                body: format!("[{}]", page.join(",")),
+            });
+            page.clear();
+        }
+    };
+    for p in effects {
+        let encoded = body(p)?;
+        if bytes + encoded.len() > OUTBOX_PAGE {
+            close(&mut page, first);
+            bytes = 0;
+        }
+        if page.is_empty() {
+            first = p.id;
+        }
+        bytes += encoded.len() + 1;
+        page.push(encoded);
+    }
+    close(&mut page, first);
+    Ok(pages)
 }
 
 fn gzip(data: &[u8]) -> Result<Vec<u8>, PortError> {
@@ -702,44 +748,37 @@ impl TrainStore for DynamoStore {
 
     async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError> {
         let items = self.settled_partition(id).await?;
-        let mut out = Vec::new();
+        let mut effects = Vec::new();
+        let mut done = std::collections::HashSet::new();
         for item in &items {
-            if text(item, "sk").is_some_and(|k| k.starts_with("O#")) && !item.contains_key("done") {
-                out.push(
-                    serde_json::from_str(&text(item, "body").unwrap_or_default())
-                        .map_err(|e| json_fault(&e))?,
-                );
+            let sk = text(item, "sk").unwrap_or_default();
+            let raw = text(item, "body").unwrap_or_default();
+            if sk.starts_with("O#") {
+                let page: Vec<Pending> = serde_json::from_str(&raw).map_err(|e| json_fault(&e))?;
+                effects.extend(page);
+            } else if sk.starts_with("D#") {
+                let ids: Vec<u64> = serde_json::from_str(&raw).map_err(|e| json_fault(&e))?;
+                done.extend(ids);
             }
         }
-        Ok(out)
+        effects.retain(|p| !done.contains(&p.id));
+        effects.sort_by_key(|p| p.id);
+        Ok(effects)
     }
 
     async fn mark_done(&self, id: &TrainId, effects: &[u64]) -> Result<(), PortError> {
-        // Transactions of 100 updates: N/100 calls. Marking a missing or done effect again
-        // is harmless (an item with `done` and no body is never pending).
-        for chunk in effects.chunks(TRANSACTION_ITEMS) {
-            let items = chunk
-                .iter()
-                .map(|effect| {
-                    aws_sdk_dynamodb::types::Update::builder()
-                        .table_name(&self.table)
-                        .key("pk", s(pk(id)))
-                        .key("sk", s(format!("O#{effect:010}")))
-                        .update_expression("SET done = :t, #x = :x")
-                        .expression_attribute_names("#x", EXPIRES_AT)
-                        .expression_attribute_values(":t", AttributeValue::Bool(true))
-                        .expression_attribute_values(":x", expires_in(30))
-                        .build()
-                        .map(|u| TransactWriteItem::builder().update(u).build())
-                        .map_err(|e| PortError::fatal(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+        // One put per ten thousand ids, whatever pages they are on. A repeat (or an SDK
+        // retry of a put that did land) writes ids already in the union: harmless.
+        for chunk in effects.chunks(DONE_PER_ITEM) {
             self.client
-                .transact_write_items()
-                .set_transact_items(Some(items))
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(pk(id)))
+                .item("sk", s(format!("D#{}", token())))
+                .item("body", s(body(&chunk)?))
                 .send()
                 .await
-                .map_err(|e| sdk_fault("TransactWriteItems", &e))?;
+                .map_err(|e| sdk_fault("PutItem", &e))?;
         }
         Ok(())
     }
@@ -899,6 +938,51 @@ impl TrainStore for DynamoStore {
             Ok(_) => Ok(Saved::Committed(version + 1)),
             Err(e) if is_condition_failure(&e) => Ok(Saved::Conflict),
             Err(e) => Err(sdk_fault("PutItem", &e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use train_core::train::Unit;
+    use train_core::{Effect, Metric};
+
+    fn effect(id: u64, name_len: usize) -> Pending {
+        Pending {
+            id,
+            effect: Effect::EmitMetric(Metric {
+                name: "m".repeat(name_len),
+                value: 1.0,
+                unit: Unit::Count,
+                dimensions: std::collections::BTreeMap::new(),
+            }),
+        }
+    }
+
+    proptest! {
+        /// Pages hold every effect once, in order, each keyed by its first effect, and no
+        /// page passes the limit unless one effect alone does.
+        #[test]
+        fn outbox_pages_keep_every_effect_in_order(
+            sizes in prop::collection::vec(1usize..40_000, 0..40),
+            first in 0u64..1_000_000,
+        ) {
+            let effects: Vec<Pending> = sizes
+                .iter()
+                .zip(first..)
+                .map(|(len, id)| effect(id, *len))
+                .collect();
+            let pages = outbox_pages(&effects).unwrap();
+            let mut read = Vec::new();
+            for page in &pages {
+                let on_page: Vec<Pending> = serde_json::from_str(&page.body).unwrap();
+                prop_assert_eq!(&page.sk, &format!("O#{:010}", on_page[0].id));
+                prop_assert!(page.body.len() <= OUTBOX_PAGE + 2 || on_page.len() == 1);
+                read.extend(on_page);
+            }
+            prop_assert_eq!(read, effects);
         }
     }
 }
