@@ -55,7 +55,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 use train_core::train::{ComponentRun, Record};
-use train_core::{Pending, ScheduleControls, Train, TrainId, TrainName, Transition};
+use train_core::{ComponentName, Pending, ScheduleControls, Train, TrainId, TrainName, Transition};
 use train_engine::PortError;
 use train_engine::TrainStore;
 use train_engine::ports::{Inserted, ListQuery, Saved, Stored, Version};
@@ -744,6 +744,22 @@ impl TrainStore for DynamoStore {
                 None => Saved::Conflict,
             },
         )
+    }
+
+    /// One `GetItem`. Component items are written only by commits that passed their
+    /// commit point and never by an older one, so this is a committed state, at worst
+    /// older than a journal still being applied.
+    async fn component(
+        &self,
+        id: &TrainId,
+        name: &ComponentName,
+    ) -> Result<Option<ComponentRun>, PortError> {
+        let Some(item) = self.get_consistent(pk(id), format!("C#{name}")).await? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text(&item, "body").unwrap_or_default())
+            .map(Some)
+            .map_err(|e| json_fault(&e))
     }
 
     async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use train_core::train::Changelog;
+use train_core::train::{Changelog, ComponentRun};
 use train_core::{
     Announcement, BuildId, BuildOutcome, BuildRequest, Commit, ComponentName, Metric, Pending,
     ScheduleControls, State, Train, TrainId, TrainName, Transition,
@@ -79,6 +79,18 @@ pub trait TrainStore: Send + Sync {
     /// Stores `transition` if the train is still at `before.version`. `before` is the train
     /// the transition was decided from, so a store can write only what changed.
     async fn commit(&self, before: &Stored, transition: &Transition) -> Result<Saved, PortError>;
+    /// One component of a train as last committed (`None`: no such train or component).
+    /// A store may read only that component; the default reads the whole train.
+    async fn component(
+        &self,
+        id: &TrainId,
+        name: &ComponentName,
+    ) -> Result<Option<ComponentRun>, PortError> {
+        Ok(self
+            .load(id)
+            .await?
+            .and_then(|mut s| s.train.components.remove(name)))
+    }
     /// Effects committed but not yet marked done, oldest first.
     async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError>;
     /// Marks effects done, many at once; marking one twice is harmless.

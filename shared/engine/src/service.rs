@@ -10,9 +10,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tracing::{debug, info, warn};
+use train_core::train::ComponentRun;
 use train_core::{
-    Actor, BuildId, BuildRequest, Config, Effect, Event, Metric, Pending, Phase, Reason, Rejection,
-    RejectionKind, ScheduleControls, Stage, State, Train, TrainId, Transition,
+    Actor, BuildId, BuildRequest, ComponentName, Config, Effect, Event, Metric, Pending, Phase,
+    Reason, Rejection, RejectionKind, ScheduleControls, Stage, State, Train, TrainId, Transition,
 };
 
 use crate::ports::{Inserted, ListQuery, Observed, PortError, Ports, Saved, Stored};
@@ -363,6 +364,16 @@ impl Engine {
 
     pub async fn train(&self, id: &TrainId) -> Result<Option<Train>, EngineError> {
         Ok(self.ports.store.load(id).await?.map(|s| s.train))
+    }
+
+    /// One component of a train as last committed, read without the rest of the train
+    /// where the store can.
+    pub async fn component(
+        &self,
+        id: &TrainId,
+        name: &ComponentName,
+    ) -> Result<Option<ComponentRun>, EngineError> {
+        Ok(self.ports.store.component(id, name).await?)
     }
 
     /// Trains of this deployment's train name unless the query names another.

@@ -9,15 +9,17 @@
 use aws_lambda_events::codebuild::CodeBuildEvent;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use train_core::{BuildId, TrainId};
+use train_core::{BuildId, ComponentName, Stage, TrainId};
 
 use crate::{Deployment, Failure};
 
 pub const BUILD_STATE_CHANGE: &str = "CodeBuild Build State Change";
 pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
 
-/// The build variable naming the train (set by the builder on every build it starts).
+/// The build variables naming the train and the component (set by the builder on every
+/// build it starts).
 const TRAIN_VARIABLE: &str = "RELEASE_TRAIN_ID";
+const COMPONENT_VARIABLE: &str = "RELEASE_COMPONENT";
 
 pub async fn handle(
     deployment: &Deployment,
@@ -41,34 +43,44 @@ async fn build_state_change(
     let event: CodeBuildEvent = serde_json::from_value(payload)
         .map_err(|e| Failure::Ignored(format!("not a CodeBuild build state change: {e}")))?;
     let build = event.detail.build_id.clone().unwrap_or_default();
-    let train = event
-        .detail
-        .additional_information
-        .environment
-        .environment_variables
-        .iter()
-        .find(|v| v.name.as_deref() == Some(TRAIN_VARIABLE))
-        .and_then(|v| v.value.clone())
-        .ok_or_else(|| {
-            Failure::Ignored(format!(
-                "build {build} has no {TRAIN_VARIABLE}: not started by a release train"
-            ))
-        })?;
+    let variable = |name: &str| {
+        event
+            .detail
+            .additional_information
+            .environment
+            .environment_variables
+            .iter()
+            .find(|v| v.name.as_deref() == Some(name))
+            .and_then(|v| v.value.clone())
+    };
+    let train = variable(TRAIN_VARIABLE).ok_or_else(|| {
+        Failure::Ignored(format!(
+            "build {build} has no {TRAIN_VARIABLE}: not started by a release train"
+        ))
+    })?;
     let id = TrainId::parse(&train)
         .map_err(|e| Failure::Ignored(format!("build {build}: {TRAIN_VARIABLE}={train:?}: {e}")))?;
     let engine = &deployment.engine;
     // After a burst of builds ends, the first event's pass records them all: each later
-    // event finds its build recorded and costs one read of the train, not a pass.
-    // The event names the build by its ARN (`arn:...:build/<project>:<uuid>`); the train
-    // stores the id CodeBuild answered StartBuild with (`<project>:<uuid>`).
+    // event reads its own component (one item, not the train) and finds its build
+    // recorded. The event names the build by its ARN (`arn:...:build/<project>:<uuid>`);
+    // the train stores the id CodeBuild answered StartBuild with (`<project>:<uuid>`).
     let short = build
         .rsplit_once(":build/")
         .map_or(build.as_str(), |(_, id)| id);
     if let Ok(build_id) = BuildId::parse(short)
-        && let Some(train) = engine.train(&id).await?
-        && train
-            .find_build(&build_id)
-            .is_some_and(|(_, _, recorded)| recorded.status.is_finished())
+        && let Some(component) = variable(COMPONENT_VARIABLE)
+        && let Ok(component) = ComponentName::parse(&component)
+        && let Some(run) = engine.component(&id, &component).await?
+        && let Some((stage, recorded)) =
+            [Stage::Staging, Stage::Production]
+                .into_iter()
+                .find_map(|stage| {
+                    run.build(stage)
+                        .filter(|b| b.build_id.as_ref() == Some(&build_id))
+                        .map(|b| (stage, b))
+                })
+        && recorded.status.is_finished()
     {
         return Ok(json!({
             "train": id,
@@ -76,7 +88,9 @@ async fn build_state_change(
             "build_status": event.detail.build_status,
             "builds_finished": 0,
             "already_recorded": true,
-            "state": train.state(),
+            "component": component,
+            "stage": stage,
+            "recorded_status": recorded.status,
         }));
     }
     let seen = engine.reconcile_train(&id, now).await?;

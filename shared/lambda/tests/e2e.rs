@@ -35,20 +35,29 @@ fn commit(i: usize) -> String {
     format!("{:040x}", 0x00c0_ffee_u64 * (i as u64 + 1))
 }
 
-/// Delivers a CodeBuild state change for each build, twice, as EventBridge may.
+/// Delivers a CodeBuild state change for each build, twice, as EventBridge may. The
+/// builds have all finished, so the first event's pass records them all, and every later
+/// event finds its own build recorded, reading only its component.
 async fn deliver_build_events(
     d: &Deployment,
     train: &str,
     builds: &[(String, String)],
     status: &str,
 ) {
-    for (component, build) in builds {
-        for _ in 0..2 {
+    for (i, (component, build)) in builds.iter().enumerate() {
+        for delivery in 0..2 {
             let answer = d
                 .events
                 .ok(common::build_state_change(build, status, train, component))
                 .await;
             assert_eq!(answer["train"], train, "{answer}");
+            if i > 0 || delivery > 0 {
+                assert_eq!(answer["already_recorded"], true, "{answer}");
+                assert_eq!(answer["component"], component.as_str(), "{answer}");
+                assert_eq!(answer["recorded_status"], status.to_lowercase(), "{answer}");
+            } else {
+                assert!(answer["builds_finished"].as_u64() > Some(0), "{answer}");
+            }
         }
     }
 }

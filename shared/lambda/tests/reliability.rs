@@ -637,7 +637,7 @@ async fn finish_stage(
 /// The scale budget, through the functions' own handlers and every real adapter
 /// (DynamoDB, CodeBuild, S3, EventBridge on the emulator): a train of N components from
 /// cut to release makes at most 2N `StartBuild` calls and, in each phase, at most
-/// N/25 + 20 DynamoDB writes. 20 components in the test command;
+/// N/25 + 20 DynamoDB writes and a few reads of the whole train. 20 components in the test command;
 /// `SCALE_COMPONENTS=1000` is the benchmark in BENCHMARKS.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_whole_train_through_the_functions_stays_within_its_call_budget() {
@@ -685,6 +685,13 @@ async fn a_whole_train_through_the_functions_stays_within_its_call_budget() {
         assert!(
             w <= budget,
             "{phase}: {w} DynamoDB writes; the budget is N/25 + 20 = {budget}: {calls:?}"
+        );
+        // A burst of N events reads the whole train a few times (each read one Query page
+        // per MB), not once per event: the events after the first read their component.
+        let queries = calls.get("Query").copied().unwrap_or(0);
+        assert!(
+            queries <= 12 + n as u64 / 50,
+            "{phase}: {queries} queries for {n} components: {calls:?}"
         );
     }
     let train = stored(&stack, id.as_ref().unwrap()).await;
