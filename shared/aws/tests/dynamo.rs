@@ -49,7 +49,10 @@ async fn insert_is_once_commit_is_conditional_and_a_lost_race_is_an_outcome() {
         Some(run)
     );
     let unknown = train_core::ComponentName::parse("not-in-this-train").unwrap();
-    assert_eq!(store.component(&cut.train.id, &unknown).await.unwrap(), None);
+    assert_eq!(
+        store.component(&cut.train.id, &unknown).await.unwrap(),
+        None
+    );
 
     // Each commit's effects are one outbox page (the cut's five, the hold's); each mark is
     // one done marker, and marking an effect twice leaves the others pending, in order.
