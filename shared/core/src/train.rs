@@ -170,6 +170,17 @@ impl ComponentRun {
         }
     }
 
+    /// The stage whose build has `build_id`, and that build.
+    pub fn find_build(&self, build_id: &BuildId) -> Option<(Stage, &Build)> {
+        [Stage::Staging, Stage::Production]
+            .into_iter()
+            .find_map(|stage| {
+                self.build(stage)
+                    .filter(|b| b.build_id.as_ref() == Some(build_id))
+                    .map(|b| (stage, b))
+            })
+    }
+
     fn build_mut(&mut self, stage: Stage) -> Option<&mut Build> {
         match stage {
             Stage::Staging => self.staging.as_mut(),
@@ -767,13 +778,8 @@ impl Train {
     /// The build of `component` for `stage` whose builder id is `build_id`.
     pub fn find_build(&self, build_id: &BuildId) -> Option<(&ComponentName, Stage, &Build)> {
         self.components.iter().find_map(|(name, run)| {
-            [Stage::Staging, Stage::Production]
-                .into_iter()
-                .find_map(|stage| {
-                    run.build(stage)
-                        .filter(|b| b.build_id.as_ref() == Some(build_id))
-                        .map(|b| (name, stage, b))
-                })
+            run.find_build(build_id)
+                .map(|(stage, build)| (name, stage, build))
         })
     }
 

@@ -9,7 +9,7 @@
 use aws_lambda_events::codebuild::CodeBuildEvent;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use train_core::{BuildId, ComponentName, Stage, TrainId};
+use train_core::{BuildId, ComponentName, TrainId};
 
 use crate::{Deployment, Failure};
 
@@ -72,14 +72,7 @@ async fn build_state_change(
         && let Some(component) = variable(COMPONENT_VARIABLE)
         && let Ok(component) = ComponentName::parse(&component)
         && let Some(run) = engine.component(&id, &component).await?
-        && let Some((stage, recorded)) =
-            [Stage::Staging, Stage::Production]
-                .into_iter()
-                .find_map(|stage| {
-                    run.build(stage)
-                        .filter(|b| b.build_id.as_ref() == Some(&build_id))
-                        .map(|b| (stage, b))
-                })
+        && let Some((stage, recorded)) = run.find_build(&build_id)
         && recorded.status.is_finished()
     {
         return Ok(json!({
