@@ -206,9 +206,7 @@ fn plan(before: Option<&Train>, t: &Transition, version: Version) -> Result<Plan
             body: body(record)?,
         });
     }
-    for page in outbox_pages(&t.effects)? {
-        entries.push(page);
-    }
+    entries.extend(outbox_pages(&t.effects)?);
     let mut core = train.clone();
     core.components.clear();
     core.history.clear();
@@ -243,32 +241,26 @@ fn plan(before: Option<&Train>, t: &Transition, version: Version) -> Result<Plan
 /// effect's id (ids only grow, so pages never collide). An effect larger than a page gets a
 /// page of its own.
 fn outbox_pages(effects: &[Pending]) -> Result<Vec<Entry>, PortError> {
-    let mut pages = Vec::new();
-    let mut page: Vec<String> = Vec::new();
-    let (mut first, mut bytes) = (0, 0);
-    let mut close = |page: &mut Vec<String>, first: u64| {
-        if !page.is_empty() {
-            pages.push(Entry {
-                sk: format!("O#{first:010}"),
-                body: format!("[{}]", page.join(",")),
-            });
-            page.clear();
-        }
-    };
+    // (first effect id, encoded effects, bytes with their separators)
+    let mut pages: Vec<(u64, Vec<String>, usize)> = Vec::new();
     for p in effects {
         let encoded = body(p)?;
-        if bytes + encoded.len() > OUTBOX_PAGE {
-            close(&mut page, first);
-            bytes = 0;
+        let bytes = encoded.len() + 1;
+        match pages.last_mut() {
+            Some((_, page, size)) if *size + bytes <= OUTBOX_PAGE => {
+                page.push(encoded);
+                *size += bytes;
+            }
+            _ => pages.push((p.id, vec![encoded], bytes)),
         }
-        if page.is_empty() {
-            first = p.id;
-        }
-        bytes += encoded.len() + 1;
-        page.push(encoded);
     }
-    close(&mut page, first);
-    Ok(pages)
+    Ok(pages
+        .into_iter()
+        .map(|(first, page, _)| Entry {
+            sk: format!("O#{first:010}"),
+            body: format!("[{}]", page.join(",")),
+        })
+        .collect())
 }
 
 fn gzip(data: &[u8]) -> Result<Vec<u8>, PortError> {
@@ -678,35 +670,35 @@ fn cancelled_items<R>(
         .collect()
 }
 
-fn text(item: &Item, key: &str) -> Option<String> {
+fn text<'a>(item: &'a Item, key: &str) -> Option<&'a str> {
     match item.get(key) {
-        Some(AttributeValue::S(v)) => Some(v.clone()),
+        Some(AttributeValue::S(v)) => Some(v),
         _ => None,
     }
 }
 
+/// An item's JSON `body`, decoded.
+fn decode<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, PortError> {
+    serde_json::from_str(text(item, "body").unwrap_or_default()).map_err(|e| json_fault(&e))
+}
+
 /// Reassembles a train from its partition.
 fn assemble(items: &[Item]) -> Result<Option<Stored>, PortError> {
-    let Some(header) = items.iter().find(|i| text(i, "sk").as_deref() == Some("H")) else {
+    let Some(header) = items.iter().find(|i| text(i, "sk") == Some("H")) else {
         return Ok(None);
     };
-    let mut train: Train = serde_json::from_str(&text(header, "body").unwrap_or_default())
-        .map_err(|e| json_fault(&e))?;
+    let mut train: Train = decode(header)?;
     let version = match header.get("v") {
         Some(AttributeValue::N(v)) => v.parse().unwrap_or(0),
         _ => 0,
     };
     for item in items {
         let sk = text(item, "sk").unwrap_or_default();
-        let raw = text(item, "body").unwrap_or_default();
         if let Some(name) = sk.strip_prefix("C#") {
-            let run: ComponentRun = serde_json::from_str(&raw).map_err(|e| json_fault(&e))?;
-            let name = train_core::ComponentName::parse(name)
-                .map_err(|e| PortError::fatal(e.to_string()))?;
-            train.components.insert(name, run);
+            let name = ComponentName::parse(name).map_err(|e| PortError::fatal(e.to_string()))?;
+            train.components.insert(name, decode(item)?);
         } else if sk.starts_with("A#") {
-            let record: Record = serde_json::from_str(&raw).map_err(|e| json_fault(&e))?;
-            train.history.push(record);
+            train.history.push(decode::<Record>(item)?);
         }
     }
     Ok(Some(Stored { train, version }))
@@ -754,12 +746,10 @@ impl TrainStore for DynamoStore {
         id: &TrainId,
         name: &ComponentName,
     ) -> Result<Option<ComponentRun>, PortError> {
-        let Some(item) = self.get_consistent(pk(id), format!("C#{name}")).await? else {
-            return Ok(None);
-        };
-        serde_json::from_str(&text(&item, "body").unwrap_or_default())
-            .map(Some)
-            .map_err(|e| json_fault(&e))
+        self.get_consistent(pk(id), format!("C#{name}"))
+            .await?
+            .map(|item| decode(&item))
+            .transpose()
     }
 
     async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError> {
@@ -768,13 +758,10 @@ impl TrainStore for DynamoStore {
         let mut done = std::collections::HashSet::new();
         for item in &items {
             let sk = text(item, "sk").unwrap_or_default();
-            let raw = text(item, "body").unwrap_or_default();
             if sk.starts_with("O#") {
-                let page: Vec<Pending> = serde_json::from_str(&raw).map_err(|e| json_fault(&e))?;
-                effects.extend(page);
+                effects.extend(decode::<Vec<Pending>>(item)?);
             } else if sk.starts_with("D#") {
-                let ids: Vec<u64> = serde_json::from_str(&raw).map_err(|e| json_fault(&e))?;
-                done.extend(ids);
+                done.extend(decode::<Vec<u64>>(item)?);
             }
         }
         effects.retain(|p| !done.contains(&p.id));
@@ -895,8 +882,7 @@ impl TrainStore for DynamoStore {
         Ok(self
             .get_consistent(format!("CURSOR#{schedule}"), "H")
             .await?
-            .and_then(|i| text(&i, "at"))
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .and_then(|i| DateTime::parse_from_rfc3339(text(&i, "at")?).ok())
             .map(|t| t.with_timezone(&Utc)))
     }
 
@@ -923,7 +909,7 @@ impl TrainStore for DynamoStore {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
         let controls = text(&item, "body")
-            .map(|b| serde_json::from_str(&b))
+            .map(serde_json::from_str)
             .transpose()
             .map_err(|e| PortError::fatal(format!("stored controls of {name}: {e}")))?
             .unwrap_or_default();
