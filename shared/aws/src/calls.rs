@@ -36,7 +36,7 @@ impl CallCounter {
 }
 
 /// The DynamoDB operations that write, as the call budgets count them.
-pub const DYNAMODB_WRITES: [&str; 5] = [
+const DYNAMODB_WRITES: [&str; 5] = [
     "TransactWriteItems",
     "PutItem",
     "BatchWriteItem",

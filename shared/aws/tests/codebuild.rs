@@ -68,11 +68,7 @@ fn request(stage: Stage, key: &str) -> BuildRequest {
 async fn the_claim_not_the_token_keeps_a_key_to_one_build_on_the_emulator() {
     let config = train_aws::emulator_config(&endpoint()).await;
     let calls = train_aws::CallCounter::default();
-    let codebuild = aws_sdk_codebuild::Client::from_conf(
-        aws_sdk_codebuild::config::Builder::from(&config)
-            .interceptor(calls.clone())
-            .build(),
-    );
+    let codebuild = counted_codebuild(&config, &calls);
     project(&codebuild, "payments-api").await;
     let (dynamo, table) = claims().await;
     let builder = CodeBuildBuilder::new(codebuild, dynamo, table);
@@ -115,6 +111,18 @@ async fn the_claim_not_the_token_keeps_a_key_to_one_build_on_the_emulator() {
 
 /// A CodeBuild project on the emulator; one from an earlier run on a long-lived emulator
 /// is as good.
+/// A CodeBuild client whose calls `calls` counts.
+fn counted_codebuild(
+    config: &aws_config::SdkConfig,
+    calls: &train_aws::CallCounter,
+) -> aws_sdk_codebuild::Client {
+    aws_sdk_codebuild::Client::from_conf(
+        aws_sdk_codebuild::config::Builder::from(config)
+            .interceptor(calls.clone())
+            .build(),
+    )
+}
+
 async fn project(codebuild: &aws_sdk_codebuild::Client, name: &str) {
     let source = aws_sdk_codebuild::types::ProjectSource::builder()
         .r#type(aws_sdk_codebuild::types::SourceType::Github)
@@ -153,11 +161,7 @@ async fn project(codebuild: &aws_sdk_codebuild::Client, name: &str) {
 async fn a_round_of_starts_is_claimed_a_hundred_per_write_and_a_taken_claim_is_searched() {
     let config = train_aws::emulator_config(&endpoint()).await;
     let calls = train_aws::CallCounter::default();
-    let codebuild = aws_sdk_codebuild::Client::from_conf(
-        aws_sdk_codebuild::config::Builder::from(&config)
-            .interceptor(calls.clone())
-            .build(),
-    );
+    let codebuild = counted_codebuild(&config, &calls);
     let dynamo = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&config)
             .interceptor(calls.clone())

@@ -158,6 +158,12 @@ async fn drive(
     )
 }
 
+/// Asserts that every CodeBuild project of the stack ran exactly `builds` builds.
+async fn assert_each_project_ran(stack: &Stack, builds: usize, what: &str) {
+    let ran = builds_per_project(stack).await;
+    assert!(ran.values().all(|b| *b == builds), "{what}: {ran:?}");
+}
+
 /// How many builds each CodeBuild project of the stack has run.
 async fn builds_per_project(stack: &Stack) -> BTreeMap<String, usize> {
     let cb = stack.codebuild();
@@ -421,11 +427,7 @@ async fn trains_complete_under_twenty_percent_injected_faults_with_nothing_dupli
                 .await
                 .unwrap_or_else(|e| panic!("manifest {key}: {e:?}"));
         }
-        let builds = builds_per_project(&stack).await;
-        assert!(
-            builds.values().all(|b| *b == week + 1),
-            "one build per project and train: {builds:?}"
-        );
+        assert_each_project_ran(&stack, week + 1, "one build per project and train").await;
     }
     stack.teardown().await;
     let injected = proxy.injected();
@@ -566,11 +568,8 @@ async fn a_function_stopped_after_any_of_its_calls_recovers_with_no_duplicate_bu
                 ))
                 .await,
             );
-            let builds = builds_per_project(&stack).await;
-            assert!(
-                builds.values().all(|b| *b == week + 1),
-                "{point:?}: one build per project and week: {builds:?}"
-            );
+            let what = format!("{point:?}: one build per project and week");
+            assert_each_project_ran(&stack, week + 1, &what).await;
         }
         stack.teardown().await;
     }
@@ -707,11 +706,7 @@ async fn a_whole_train_through_the_functions_stays_within_its_call_budget() {
         total_starts <= 2 * n as u64,
         "{total_starts} StartBuild calls for {n} components"
     );
-    let builds = builds_per_project(&stack).await;
-    assert!(
-        builds.values().all(|b| *b == 1),
-        "one build per project: {builds:?}"
-    );
+    assert_each_project_ran(&stack, 1, "one build per project").await;
     stack.teardown().await;
     println!(
         "SCALE {n} components cut to release: {total_starts} StartBuild, provisioning {:.1}s, wall {:.1}s",
