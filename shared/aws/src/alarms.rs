@@ -1,13 +1,24 @@
-//! Gating alarms from CloudWatch: which of the configured alarms are in ALARM.
+//! Gating alarms from CloudWatch: which of the configured alarms are in ALARM, and which
+//! CloudWatch does not know.
+//!
+//! The gate fails closed. `DescribeAlarms` returns metric alarms only unless `AlarmTypes`
+//! asks for both ("If you omit this parameter, only metric alarms are returned, even if
+//! composite alarms exist in the account": DescribeAlarms, Amazon CloudWatch API Reference,
+//! <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html>),
+//! so a composite gating alarm would read as OK; and a name CloudWatch does not answer for
+//! (misspelled, deleted, or a composite the role may not read: composite alarms need
+//! `cloudwatch:DescribeAlarms` on resource `*`) is reported missing, which blocks promotion.
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
-use aws_sdk_cloudwatch::types::StateValue;
+use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+use train_engine::ports::AlarmStates;
 use train_engine::{Alarms, PortError};
 
-use crate::dynamo::sdk_fault;
+use crate::faults::sdk_fault;
 
-/// Alarm names per `DescribeAlarms` call (CloudWatch's limit).
+/// Alarm names per `DescribeAlarms` call (CloudWatch's limit: "Array Members: Maximum
+/// number of 100 items").
 const NAMES_PER_CALL: usize = 100;
 
 #[derive(Debug, Clone)]
@@ -24,7 +35,12 @@ impl CloudWatchAlarms {
 #[async_trait]
 impl Alarms for CloudWatchAlarms {
     async fn firing(&self, names: &[String]) -> Result<Vec<String>, PortError> {
+        Ok(self.states(names).await?.firing)
+    }
+
+    async fn states(&self, names: &[String]) -> Result<AlarmStates, PortError> {
         let mut firing = Vec::new();
+        let mut found = std::collections::BTreeSet::new();
         for chunk in names.chunks(NAMES_PER_CALL) {
             let mut token: Option<String> = None;
             loop {
@@ -32,26 +48,31 @@ impl Alarms for CloudWatchAlarms {
                     .client
                     .describe_alarms()
                     .set_alarm_names(Some(chunk.to_vec()))
+                    .alarm_types(AlarmType::MetricAlarm)
+                    .alarm_types(AlarmType::CompositeAlarm)
                     .set_next_token(token.take())
                     .send()
                     .await
-                    .map_err(|e| sdk_fault("DescribeAlarms", &e))?;
+                    .map_err(|e| sdk_fault("cloudwatch:DescribeAlarms", &e))?;
                 // The state is checked here rather than with DescribeAlarms' StateValue
                 // filter: the emulator ignores that filter when names are given, and a
-                // hundred named alarms are one page either way.
+                // filter would hide which alarms exist.
                 let alarm = Some(&StateValue::Alarm);
-                firing.extend(
-                    out.metric_alarms()
-                        .iter()
-                        .filter(|a| a.state_value() == alarm)
-                        .filter_map(|a| a.alarm_name().map(str::to_owned)),
-                );
-                firing.extend(
-                    out.composite_alarms()
-                        .iter()
-                        .filter(|a| a.state_value() == alarm)
-                        .filter_map(|a| a.alarm_name().map(str::to_owned)),
-                );
+                let metric = out
+                    .metric_alarms()
+                    .iter()
+                    .map(|a| (a.alarm_name(), a.state_value()));
+                let composite = out
+                    .composite_alarms()
+                    .iter()
+                    .map(|a| (a.alarm_name(), a.state_value()));
+                for (name, state) in metric.chain(composite) {
+                    let Some(name) = name else { continue };
+                    found.insert(name.to_owned());
+                    if state == alarm {
+                        firing.push(name.to_owned());
+                    }
+                }
                 match out.next_token {
                     Some(t) if !t.is_empty() => token = Some(t),
                     _ => break,
@@ -60,6 +81,13 @@ impl Alarms for CloudWatchAlarms {
         }
         firing.sort();
         firing.dedup();
-        Ok(firing)
+        let mut missing: Vec<String> = names
+            .iter()
+            .filter(|n| !found.contains(n.as_str()))
+            .cloned()
+            .collect();
+        missing.sort();
+        missing.dedup();
+        Ok(AlarmStates { firing, missing })
     }
 }

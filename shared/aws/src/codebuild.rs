@@ -31,7 +31,7 @@ use train_core::train::Changelog;
 use train_core::{BuildId, BuildOutcome, BuildRequest, Commit, ComponentName, Revision, Stage};
 use train_engine::{Builder, Observed, PortError, Started};
 
-use crate::dynamo::sdk_fault;
+use crate::faults::sdk_fault;
 
 /// Builds per `BatchGetBuilds` call (CodeBuild's limit).
 const BATCH: usize = 100;
@@ -235,7 +235,7 @@ impl CodeBuildBuilder {
         match out {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(sdk_fault("PutItem", &e)),
+            Err(e) => Err(sdk_fault("dynamodb:PutItem", &e)),
         }
     }
 
@@ -267,7 +267,7 @@ impl CodeBuildBuilder {
             .set_ids(Some(ids))
             .send()
             .await
-            .map_err(|e| sdk_fault("BatchGetBuilds", &e))
+            .map_err(|e| sdk_fault("codebuild:BatchGetBuilds", &e))
     }
 
     /// The project's recent build carrying `RELEASE_BUILD_KEY=key`, if there is one.
@@ -279,7 +279,7 @@ impl CodeBuildBuilder {
             .sort_order(SortOrderType::Descending)
             .send()
             .await
-            .map_err(|e| sdk_fault("ListBuildsForProject", &e))?;
+            .map_err(|e| sdk_fault("codebuild:ListBuildsForProject", &e))?;
         let ids: Vec<String> = recent.ids().iter().take(BATCH).cloned().collect();
         if ids.is_empty() {
             return Ok(None);
@@ -345,7 +345,7 @@ impl Builder for CodeBuildBuilder {
             .timeout_in_minutes_override(minutes)
             .send()
             .await
-            .map_err(|e| sdk_fault("StartBuild", &e))?;
+            .map_err(|e| sdk_fault("codebuild:StartBuild", &e))?;
         let id = out
             .build_value()
             .and_then(|b| b.id())
@@ -402,7 +402,7 @@ impl Builder for CodeBuildBuilder {
             Ok(_) => Ok(()),
             // Already finished: nothing to stop.
             Err(e) if e.code() == Some("InvalidInputException") => Ok(()),
-            Err(e) => Err(sdk_fault("StopBuild", &e)),
+            Err(e) => Err(sdk_fault("codebuild:StopBuild", &e)),
         }
     }
 

@@ -57,6 +57,8 @@ use tracing::debug;
 use train_core::train::{ComponentRun, Record};
 use train_core::{ComponentName, Pending, ScheduleControls, Train, TrainId, TrainName, Transition};
 use train_engine::PortError;
+
+use crate::faults::{sdk_fault, transact_fault};
 use train_engine::TrainStore;
 use train_engine::ports::{Inserted, ListQuery, Saved, Stored, Version};
 
@@ -104,37 +106,6 @@ pub(crate) fn expires_in(days: i64) -> AttributeValue {
 
 fn pk(id: &TrainId) -> String {
     format!("T#{id}")
-}
-
-/// Classifies an SDK error: throttling, conflicts, timeouts and server faults are retryable.
-pub(crate) fn sdk_fault<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    context: &str,
-    e: &SdkError<E, R>,
-) -> PortError {
-    let retryable = match e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or_default();
-            code.contains("Throttl")
-                || code.contains("LimitExceeded")
-                || code.contains("InternalServer")
-                || code.contains("ServiceUnavailable")
-                || code == "TransactionConflictException"
-                || code == "TransactionInProgressException"
-        }
-        _ => false,
-    };
-    let code = e.code().unwrap_or("");
-    let msg = e.message().unwrap_or("");
-    PortError {
-        message: format!("{context}: {code} {msg} ({e:?})")
-            .chars()
-            .take(600)
-            .collect(),
-        retryable,
-    }
 }
 
 fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
@@ -314,7 +285,7 @@ impl DynamoStore {
             .send()
             .await
             .map(|out| out.item)
-            .map_err(|e| sdk_fault("GetItem", &e))
+            .map_err(|e| sdk_fault("dynamodb:GetItem", &e))
     }
 
     pub fn table(&self) -> &str {
@@ -378,7 +349,7 @@ impl DynamoStore {
             .global_secondary_indexes(index(OPEN, OPEN, "pk")?)
             .send()
             .await
-            .map_err(|e| sdk_fault("CreateTable", &e))?;
+            .map_err(|e| sdk_fault("dynamodb:CreateTable", &e))?;
         let ttl = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
             .attribute_name(EXPIRES_AT)
             .enabled(true)
@@ -390,7 +361,7 @@ impl DynamoStore {
             .time_to_live_specification(ttl)
             .send()
             .await
-            .map_err(|e| sdk_fault("UpdateTimeToLive", &e))?;
+            .map_err(|e| sdk_fault("dynamodb:UpdateTimeToLive", &e))?;
         Ok(())
     }
 
@@ -409,7 +380,7 @@ impl DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| sdk_fault("Query", &e))?;
+                .map_err(|e| sdk_fault("dynamodb:Query", &e))?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -478,7 +449,7 @@ impl DynamoStore {
             {
                 Ok(_) => Ok(Some(plan.version)),
                 Err(e) if cancelled_items(&e).contains(&0) => Ok(None),
-                Err(e) => Err(sdk_fault("TransactWriteItems", &e)),
+                Err(e) => Err(transact_fault(&e)),
             };
         }
         // Too large for one transaction: journal, then the header as the commit point.
@@ -502,7 +473,7 @@ impl DynamoStore {
                 .set_item(Some(item))
                 .send()
                 .await
-                .map_err(|e| sdk_fault("PutItem", &e))?;
+                .map_err(|e| sdk_fault("dynamodb:PutItem", &e))?;
         }
         let mut header = plan.header;
         header.insert("journal".into(), s(&name));
@@ -521,7 +492,7 @@ impl DynamoStore {
                 self.delete_journal(&pk, &name).await;
                 return Ok(None);
             }
-            Err(e) => return Err(sdk_fault("PutItem", &e)),
+            Err(e) => return Err(sdk_fault("dynamodb:PutItem", &e)),
         }
         if self.crash_before_apply {
             return Err(PortError::retryable(
@@ -570,7 +541,7 @@ impl DynamoStore {
         match cleared {
             Ok(_) => {}
             Err(e) if is_condition_failure(&e) => {}
-            Err(e) => return Err(sdk_fault("UpdateItem", &e)),
+            Err(e) => return Err(sdk_fault("dynamodb:UpdateItem", &e)),
         }
         self.delete_journal(pk, name).await;
         Ok(())
@@ -592,7 +563,7 @@ impl DynamoStore {
                 .send()
                 .await;
             if let Err(e) = deleted {
-                debug!(error = %sdk_fault("DeleteItem", &e), "journal part left behind");
+                debug!(error = %sdk_fault("dynamodb:DeleteItem", &e), "journal part left behind");
             }
         }
     }
@@ -647,7 +618,7 @@ pub(crate) async fn put_where_allowed<T>(
             .map(|(_, p)| p)
             .collect();
         if puts.len() == before {
-            return Err(sdk_fault("TransactWriteItems", &e));
+            return Err(transact_fault(&e));
         }
     }
     Ok(Vec::new())
@@ -781,7 +752,7 @@ impl TrainStore for DynamoStore {
                 .item("body", s(body(&chunk)?))
                 .send()
                 .await
-                .map_err(|e| sdk_fault("PutItem", &e))?;
+                .map_err(|e| sdk_fault("dynamodb:PutItem", &e))?;
         }
         Ok(())
     }
@@ -809,7 +780,7 @@ impl TrainStore for DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| sdk_fault("Query", &e))?;
+                .map_err(|e| sdk_fault("dynamodb:Query", &e))?;
             for key in page.items.unwrap_or_default() {
                 let id = text(&key, "pk")
                     .and_then(|p| p.strip_prefix("T#").and_then(|i| TrainId::parse(i).ok()));
@@ -845,7 +816,7 @@ impl TrainStore for DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| sdk_fault("Query", &e))?;
+                .map_err(|e| sdk_fault("dynamodb:Query", &e))?;
             ids.extend(page.items.unwrap_or_default().iter().filter_map(|k| {
                 text(k, "pk")?
                     .strip_prefix("T#")
@@ -874,7 +845,7 @@ impl TrainStore for DynamoStore {
         match out {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Ok(()), // changed since: still open
-            Err(e) => Err(sdk_fault("UpdateItem", &e)),
+            Err(e) => Err(sdk_fault("dynamodb:UpdateItem", &e)),
         }
     }
 
@@ -896,7 +867,7 @@ impl TrainStore for DynamoStore {
             .send()
             .await
             .map(drop)
-            .map_err(|e| sdk_fault("PutItem", &e))
+            .map_err(|e| sdk_fault("dynamodb:PutItem", &e))
     }
 
     async fn controls(&self, name: &TrainName) -> Result<(ScheduleControls, Version), PortError> {
@@ -939,7 +910,7 @@ impl TrainStore for DynamoStore {
         match put.send().await {
             Ok(_) => Ok(Saved::Committed(version + 1)),
             Err(e) if is_condition_failure(&e) => Ok(Saved::Conflict),
-            Err(e) => Err(sdk_fault("PutItem", &e)),
+            Err(e) => Err(sdk_fault("dynamodb:PutItem", &e)),
         }
     }
 }

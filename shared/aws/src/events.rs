@@ -7,7 +7,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use train_core::Announcement;
 use train_engine::{EventsOut, PortError};
 
-use crate::dynamo::sdk_fault;
+use crate::faults::sdk_fault;
 
 pub const SOURCE: &str = "release-train";
 pub const DETAIL_TYPE: &str = "Release Train State Change";
@@ -45,7 +45,7 @@ impl EventsOut for EventBridgeEvents {
             .entries(entry)
             .send()
             .await
-            .map_err(|e| sdk_fault("PutEvents", &e))?;
+            .map_err(|e| sdk_fault("events:PutEvents", &e))?;
         if out.failed_entry_count() > 0 {
             let why = out
                 .entries()

@@ -11,6 +11,7 @@
 //! - [`s3`]: `S3Manifests`, write-once manifests in a versioned bucket.
 //! - [`events`]: `EventBridgeEvents`, one event per state change on the train's bus.
 //! - [`alarms`]: `CloudWatchAlarms`, which gating alarms are in ALARM.
+//! - [`faults`]: which AWS errors are retried, from the documented error codes (one table).
 //! - [`calls`]: an interceptor that counts SDK calls by operation, for tests and benchmarks.
 
 pub mod alarms;
@@ -18,6 +19,7 @@ pub mod calls;
 pub mod codebuild;
 pub mod dynamo;
 pub mod events;
+pub mod faults;
 pub mod s3;
 
 use std::time::Duration;

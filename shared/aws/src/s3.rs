@@ -9,7 +9,7 @@ use train_core::{State, TrainId};
 use train_engine::ports::Written;
 use train_engine::{Manifests, PortError};
 
-use crate::dynamo::sdk_fault;
+use crate::faults::sdk_fault;
 
 #[derive(Debug, Clone)]
 pub struct S3Manifests {
@@ -50,7 +50,7 @@ impl Manifests for S3Manifests {
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
                 Ok(Written::AlreadyExists)
             }
-            Err(e) => Err(sdk_fault("PutObject", &e)),
+            Err(e) => Err(sdk_fault("s3:PutObject", &e)),
         }
     }
 }

@@ -552,6 +552,12 @@ pub enum Event {
         alarm: String,
         firing: bool,
     },
+    /// A gating alarm the alarm service does not know (misspelled or deleted): the gate
+    /// cannot be read, so it blocks promotion as `alarm:NAME (not found)` until the alarm
+    /// exists and is OK (an `AlarmChanged` with `firing: false`).
+    AlarmMissing {
+        alarm: String,
+    },
     /// The builder read a component's changelog (the commits since the previous release).
     ChangelogReady {
         component: ComponentName,
@@ -844,7 +850,10 @@ impl Train {
             Event::Expedite { by, reason } => next.expedite(by, reason, now)?,
             Event::Retry { by, reason } => next.retry(by, reason, now, &mut effects)?,
             Event::AlarmChanged { alarm, firing } => {
-                next.alarm_changed(alarm, *firing, now, &mut effects);
+                next.alarm_changed(alarm, *firing, false, now, &mut effects);
+            }
+            Event::AlarmMissing { alarm } => {
+                next.alarm_changed(alarm, true, true, now, &mut effects);
             }
             Event::ChangelogReady {
                 component,
@@ -1447,11 +1456,13 @@ impl Train {
     /// The alarm gate. An alarm entering ALARM before promotion holds the train (actor
     /// `alarm:NAME`) or cancels it, as the policy says; when the alarm is OK again its hold
     /// lifts, and the soak may start over. Alarms the configuration does not name are not
-    /// gates.
+    /// gates. A `missing` alarm blocks like one in ALARM but never cancels: a typo in the
+    /// configuration is no reason to cancel a train.
     fn alarm_changed(
         &mut self,
         alarm: &str,
         firing: bool,
+        missing: bool,
         now: DateTime<Utc>,
         effects: &mut Vec<Effect>,
     ) {
@@ -1467,12 +1478,18 @@ impl Train {
         let open = matches!(self.phase, Phase::Building | Phase::Soaking { .. });
         if firing {
             self.alarms_firing.insert(alarm.to_owned());
-            let why = format!("alarm {alarm} is in ALARM");
+            let why = if missing {
+                format!(
+                    "alarm:{alarm} (not found): CloudWatch has no alarm of this name; create it or fix train.alarms in release-train.toml"
+                )
+            } else {
+                format!("alarm {alarm} is in ALARM")
+            };
             let Ok(reason) = Reason::parse(&why) else {
                 return;
             };
             match (open, self.policy.on_alarm) {
-                (true, AlarmPolicy::Cancel) => {
+                (true, AlarmPolicy::Cancel) if !missing => {
                     self.stop_active(Stage::Staging, effects);
                     self.phase = Phase::Cancelled {
                         at: now,

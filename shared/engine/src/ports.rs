@@ -191,11 +191,29 @@ pub trait Metrics: Send + Sync {
     ) -> Result<(), PortError>;
 }
 
+/// What the alarm service said about the named alarms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlarmStates {
+    /// In ALARM now.
+    pub firing: Vec<String>,
+    /// Named but unknown to the service (misspelled or deleted): the gate cannot be read,
+    /// so it stays closed.
+    pub missing: Vec<String>,
+}
+
 /// The gating alarms: which of the named alarms are in ALARM now. Read before a train can
 /// promote, so a missed alarm event never lets one through.
 #[async_trait]
 pub trait Alarms: Send + Sync {
     async fn firing(&self, names: &[String]) -> Result<Vec<String>, PortError>;
+    /// Firing and missing alarms. The default knows no missing alarms (a port whose alarms
+    /// always exist, such as local mode's flags).
+    async fn states(&self, names: &[String]) -> Result<AlarmStates, PortError> {
+        Ok(AlarmStates {
+            firing: self.firing(names).await?,
+            missing: Vec::new(),
+        })
+    }
 }
 
 /// Every port the engine needs, built once per process.

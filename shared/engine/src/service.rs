@@ -708,10 +708,22 @@ impl Engine {
         if names.is_empty() || !matches!(train.phase, Phase::Building | Phase::Soaking { .. }) {
             return Ok(());
         }
-        let firing = self.ports.alarms.firing(names).await?;
+        let states = self.ports.alarms.states(names).await?;
         for name in names {
-            let is_firing = firing.contains(name);
-            if is_firing != train.alarms_firing.contains(name) {
+            let blocked = train.alarms_firing.contains(name);
+            if states.missing.contains(name) {
+                // Reported on every pass until someone fixes the name or creates the alarm.
+                warn!(train = %id, alarm = %name, "gating alarm not found: promotion is blocked as alarm:{name} (not found)");
+                if !blocked {
+                    let event = Event::AlarmMissing {
+                        alarm: name.clone(),
+                    };
+                    self.apply(id, &event, now).await?;
+                }
+                continue;
+            }
+            let is_firing = states.firing.contains(name);
+            if is_firing != blocked {
                 let event = Event::AlarmChanged {
                     alarm: name.clone(),
                     firing: is_firing,
