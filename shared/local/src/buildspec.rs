@@ -1,11 +1,23 @@
-//! CodeBuild buildspec (version 0.2) to one bash script with CodeBuild's phase rules:
+//! CodeBuild buildspec (version 0.2) to one bash script with CodeBuild's phase rules, as the
+//! "Build specification reference for CodeBuild"
+//! (<https://docs.aws.amazon.com/codebuild/latest/userguide/build-spec-ref.html>) and
+//! "Build phase transitions"
+//! (<https://docs.aws.amazon.com/codebuild/latest/userguide/view-build-details-phases.html>)
+//! state them:
 //!
-//! - every command of every phase runs in the same shell, so `cd` and `export` carry over;
-//! - a phase stops at its first failing command, then runs its `finally` commands;
+//! - each command runs in a subshell of one shell: its exit status (`exit 3` included) ends
+//!   that command only, and its `cd`, variables (`export` or not) and functions carry over
+//!   to the next command, as in version 0.2's one shell instance;
+//! - a phase stops at its first failing command, then runs its `finally` commands; a
+//!   failing `finally` command fails the phase;
 //! - a failed phase fails the build; with `on-failure: ABORT` (the default) later phases are
 //!   skipped, except that `post_build` still runs after a failed `build` (with
 //!   `CODEBUILD_BUILD_SUCCEEDING=0`); with `on-failure: CONTINUE` the next phase runs;
+//! - the log has CodeBuild's lines (`[Container] <time> Running command ...`, `Command did
+//!   not exit successfully ... exit status N`, `Phase complete: BUILD State: FAILED`);
 //! - `env.variables` are exported before the first phase.
+//!
+//! Not carried between commands: shell options (`set -e`, `shopt`) and traps.
 //!
 //! `YAML` parsing uses `serde_norway`, the maintained fork of the archived `serde_yaml`.
 
@@ -133,7 +145,7 @@ impl Buildspec {
         for (k, v) in env.iter().chain(&self.variables) {
             let _ = writeln!(s, "export {k}={}", quote(v));
         }
-        s.push_str("export CODEBUILD_BUILD_SUCCEEDING=1\n__rt_failed=0\n__rt_abort=\n");
+        s.push_str(PRELUDE);
         for phase in &self.phases {
             let upper = phase.name.to_ascii_uppercase();
             let may_run = if phase.name == "post_build" {
@@ -143,7 +155,7 @@ impl Buildspec {
             };
             let _ = writeln!(
                 s,
-                "\nif {may_run}; then\n  echo '[release-train] Entering phase {upper}'\n  __rt_ok=1"
+                "\nif {may_run}; then\n  __rt_log 'Entering phase {upper}'\n  __rt_ok=1\n  __rt_why="
             );
             for cmd in &phase.commands {
                 Self::command(&mut s, cmd, "__rt_ok");
@@ -157,11 +169,11 @@ impl Buildspec {
             }
             let _ = writeln!(
                 s,
-                "  if [ \"$__rt_ok\" = 1 ]; then\n    echo '[release-train] Phase complete: {upper} State: SUCCEEDED'\n  else"
+                "  if [ \"$__rt_ok\" = 1 ]; then\n    __rt_log 'Phase complete: {upper} State: SUCCEEDED'\n  else"
             );
             let _ = writeln!(
                 s,
-                "    echo '[release-train] Phase complete: {upper} State: FAILED'\n    __rt_failed=1\n    export CODEBUILD_BUILD_SUCCEEDING=0"
+                "    __rt_log 'Phase complete: {upper} State: FAILED'\n    __rt_log \"Phase context status code: COMMAND_EXECUTION_ERROR Message: $__rt_why\"\n    __rt_failed=1\n    export CODEBUILD_BUILD_SUCCEEDING=0"
             );
             if phase.abort_on_failure {
                 let _ = writeln!(s, "    __rt_abort={}", phase.name);
@@ -176,26 +188,60 @@ impl Buildspec {
         s
     }
 
+    /// One command: run in a subshell so that its `exit` ends the command only, then its
+    /// variables, functions and working directory are carried back into this shell (the
+    /// subshell's EXIT trap writes them, this shell sources them at top level, where
+    /// `declare` makes globals).
     fn command(s: &mut String, cmd: &str, flag: &str) {
-        let shown = cmd.lines().next().unwrap_or("");
         let _ = writeln!(s, "  if [ \"${flag}\" = 1 ]; then");
-        let _ = writeln!(
-            s,
-            "    echo {}",
-            quote(&format!("[release-train] Running command {shown}"))
+        let _ = writeln!(s, "    __rt_c={}", quote(cmd));
+        s.push_str("    __rt_log \"Running command $__rt_c\"\n");
+        s.push_str("    : > \"$__rt_state\"\n");
+        s.push_str(
+            "    ( __rt_before=$(compgen -v); trap '__rt_s=$?; __rt_keep; exit $__rt_s' EXIT; eval \"$__rt_c\" )\n",
         );
-        let _ = writeln!(s, "    eval {}", quote(cmd));
-        let _ = writeln!(s, "    __rt_rc=$?");
+        s.push_str("    __rt_rc=$?\n");
+        s.push_str("    . \"$__rt_state\"\n");
         let _ = writeln!(
             s,
-            "    if [ $__rt_rc != 0 ]; then echo {} \"$__rt_rc\"; {flag}=0; fi",
-            quote(&format!(
-                "[release-train] Command did not exit successfully: {shown}. Exit status:"
-            ))
+            "    if [ $__rt_rc != 0 ]; then\n      __rt_log \"Command did not exit successfully $__rt_c exit status $__rt_rc\"\n      __rt_why=\"Error while executing command: $__rt_c. Reason: exit status $__rt_rc\"\n      {flag}=0\n    fi"
         );
         s.push_str("  fi\n");
     }
 }
+
+/// The helpers every generated script starts with. `__rt_keep` writes the shell's state
+/// as code: every variable but bash's own and read-only ones (`declare -p`), the variables
+/// the command unset, every function (`declare -f`) and the working directory.
+const PRELUDE: &str = r#"export CODEBUILD_BUILD_SUCCEEDING=1
+__rt_failed=0
+__rt_abort=
+__rt_state=$(mktemp) || exit 1
+trap 'rm -f "$__rt_state"' EXIT
+__rt_log() { printf '[Container] %(%Y/%m/%d %H:%M:%S)T %s\n' -1 "$*"; }
+__rt_special() {
+  case $1 in
+    __rt_* | BASH* | _ | COMP_WORDBREAKS | DIRSTACK | EPOCHREALTIME | EPOCHSECONDS | FUNCNAME | \
+      GROUPS | HISTCMD | LINENO | OLDPWD | OPTERR | OPTIND | PIPESTATUS | PPID | PWD | RANDOM | \
+      SECONDS | SHLVL | SRANDOM | EUID | UID | SHELLOPTS) return 0 ;;
+  esac
+  [[ ${!1@a} == *r* ]]
+}
+__rt_keep() {
+  local __rt_n __rt_vars=()
+  for __rt_n in $(compgen -v); do
+    __rt_special "$__rt_n" || __rt_vars+=("$__rt_n")
+  done
+  {
+    [ ${#__rt_vars[@]} = 0 ] || declare -p "${__rt_vars[@]}"
+    for __rt_n in $__rt_before; do
+      __rt_special "$__rt_n" || declare -p "$__rt_n" > /dev/null 2>&1 || echo "unset -v $__rt_n"
+    done
+    declare -f
+    printf 'cd -- %q\n' "$PWD"
+  } > "$__rt_state" 2> /dev/null
+}
+"#;
 
 /// Single-quotes a value for bash.
 pub fn quote(v: &str) -> String {
@@ -221,6 +267,136 @@ mod tests {
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
+    }
+
+    /// One row of the CodeBuild behaviour table: a buildspec, the exit status the build
+    /// ends with (0 succeeded, 1 failed), and lines its log must and must not have.
+    struct Case {
+        name: &'static str,
+        spec: &'static str,
+        code: i32,
+        has: &'static [&'static str],
+        lacks: &'static [&'static str],
+    }
+
+    /// The rules come from CodeBuild's documentation:
+    /// - "Build specification reference for CodeBuild",
+    ///   <https://docs.aws.amazon.com/codebuild/latest/userguide/build-spec-ref.html>:
+    ///   `phases/*/finally` ("if the commands block contains three commands and the first
+    ///   fails, CodeBuild skips the remaining two commands and runs any commands in the
+    ///   finally block"; "If any command in a phase fails, the phase fails"),
+    ///   `phases/*/on-failure` (ABORT aborts the build, CONTINUE continues to the next phase),
+    ///   and version 0.2, where commands do not run in isolation (a `cd` or a variable set
+    ///   by one command is seen by the next, unlike version 0.1);
+    /// - "Build phase transitions",
+    ///   <https://docs.aws.amazon.com/codebuild/latest/userguide/view-build-details-phases.html>:
+    ///   a failed INSTALL or PRE_BUILD ends the build, a failed BUILD still goes to
+    ///   POST_BUILD;
+    /// - "Environment variables in build environments",
+    ///   <https://docs.aws.amazon.com/codebuild/latest/userguide/build-env-ref-env-vars.html>:
+    ///   `CODEBUILD_BUILD_SUCCEEDING` is 0 once the build is failing;
+    /// - the log lines (`Running command`, `Phase complete: POST_BUILD State: SUCCEEDED`) are
+    ///   the ones the CodeBuild user guide's sample logs show ("Codecov integration",
+    ///   <https://docs.aws.amazon.com/codebuild/latest/userguide/codecov-integration.html>).
+    const CASES: &[Case] = &[
+        Case {
+            name: "exit 3 in build ends the command and the phase, not the build script",
+            spec: "version: 0.2\nphases:\n  build:\n    commands:\n      - echo one\n      - exit 3\n      - echo never\n    finally:\n      - echo cleanup\n  post_build:\n    commands:\n      - echo \"post succeeding=$CODEBUILD_BUILD_SUCCEEDING\"\n",
+            code: 1,
+            has: &[
+                "Running command exit 3",
+                "Command did not exit successfully exit 3 exit status 3",
+                "cleanup",
+                "Phase complete: BUILD State: FAILED",
+                "Phase context status code: COMMAND_EXECUTION_ERROR Message: Error while executing command: exit 3. Reason: exit status 3",
+                "post succeeding=0",
+                "Phase complete: POST_BUILD State: SUCCEEDED",
+            ],
+            lacks: &["\nnever"],
+        },
+        Case {
+            name: "exit 0 in a command ends that command only, and the next one runs",
+            spec: "version: 0.2\nphases:\n  build:\n    commands:\n      - echo first; exit 0; echo unreached\n      - echo second\n",
+            code: 0,
+            has: &["first", "\nsecond", "Phase complete: BUILD State: SUCCEEDED"],
+            lacks: &["\nunreached", "FAILED"],
+        },
+        Case {
+            name: "cd, export, plain variables and unset carry over between commands and phases",
+            spec: "version: 0.2\nphases:\n  install:\n    commands:\n      - mkdir -p /tmp/rt-buildspec-case && cd /tmp/rt-buildspec-case\n      - export EXPORTED=e; PLAIN=p; declare -a LIST=(x y); GONE=1\n      - unset GONE\n  build:\n    commands:\n      - echo \"at $(pwd) $EXPORTED $PLAIN ${LIST[1]} gone=${GONE-unset}\"\n      - bash -c 'echo child sees ${EXPORTED}'\n",
+            code: 0,
+            has: &["at /tmp/rt-buildspec-case e p y gone=unset", "child sees e"],
+            lacks: &["FAILED"],
+        },
+        Case {
+            name: "on-failure CONTINUE goes on to the next phase and the build still fails",
+            spec: "version: 0.2\nphases:\n  install:\n    on-failure: CONTINUE\n    commands:\n      - exit 4\n  build:\n    commands:\n      - echo \"built succeeding=$CODEBUILD_BUILD_SUCCEEDING\"\n",
+            code: 1,
+            has: &[
+                "Command did not exit successfully exit 4 exit status 4",
+                "Phase complete: INSTALL State: FAILED",
+                "built succeeding=0",
+                "Phase complete: BUILD State: SUCCEEDED",
+            ],
+            lacks: &[],
+        },
+        Case {
+            name: "a failure in install aborts every later phase, post_build included",
+            spec: "version: 0.2\nphases:\n  install:\n    commands:\n      - exit 2\n    finally:\n      - echo install-finally\n  pre_build:\n    commands:\n      - echo pre\n  build:\n    commands:\n      - echo built\n  post_build:\n    commands:\n      - echo post\n",
+            code: 1,
+            has: &["install-finally", "Phase complete: INSTALL State: FAILED"],
+            lacks: &["\npre\n", "\nbuilt", "\npost", "Entering phase BUILD", "Entering phase POST_BUILD"],
+        },
+        Case {
+            name: "a failing finally command fails its phase",
+            spec: "version: 0.2\nphases:\n  pre_build:\n    commands:\n      - echo fine\n    finally:\n      - exit 5\n      - echo after-finally\n  build:\n    commands:\n      - echo built\n",
+            code: 1,
+            has: &[
+                "Command did not exit successfully exit 5 exit status 5",
+                "Phase complete: PRE_BUILD State: FAILED",
+            ],
+            lacks: &["after-finally", "\nbuilt", "PRE_BUILD State: SUCCEEDED"],
+        },
+        Case {
+            name: "a multi-line command runs whole, and its exit status is its last line's",
+            spec: "version: 0.2\nphases:\n  build:\n    commands:\n      - |\n        for i in 1 2; do\n          echo \"line $i\"\n        done\n        test -n \"$i\"\n      - |\n        if true; then\n          exit 6\n        fi\n",
+            code: 1,
+            has: &["line 1\nline 2", "exit status 6", "Phase complete: BUILD State: FAILED"],
+            lacks: &[],
+        },
+        Case {
+            name: "a function defined in one command is callable in the next phase",
+            spec: "version: 0.2\nphases:\n  install:\n    commands:\n      - 'greet() { echo \"hello $1\"; return 7; }'\n  build:\n    commands:\n      - greet world\n",
+            code: 1,
+            has: &["hello world", "Command did not exit successfully greet world exit status 7"],
+            lacks: &["command not found"],
+        },
+    ];
+
+    #[test]
+    fn every_case_of_the_codebuild_behaviour_table_runs_as_codebuild_runs_it() {
+        let mut wrong = Vec::new();
+        for case in CASES {
+            let script = Buildspec::parse(case.spec)
+                .unwrap_or_else(|e| panic!("{}: {e}", case.name))
+                .script(&BTreeMap::new());
+            let out = Command::new("bash").arg("-c").arg(&script).output().unwrap();
+            let log = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let code = out.status.code().unwrap_or(-1);
+            let missing: Vec<_> = case.has.iter().filter(|l| !log.contains(*l)).collect();
+            let present: Vec<_> = case.lacks.iter().filter(|l| log.contains(*l)).collect();
+            if code != case.code || !missing.is_empty() || !present.is_empty() {
+                wrong.push(format!(
+                    "{}: exit {code} (want {}), missing {missing:?}, unwanted {present:?}\n{log}",
+                    case.name, case.code
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n---\n"));
     }
 
     #[test]

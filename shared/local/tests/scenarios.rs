@@ -205,7 +205,7 @@ async fn a_failing_staging_build_halts_the_train_with_its_log() {
         "{reason}"
     );
     assert!(
-        reason.contains("Command did not exit successfully: test 1 = 2"),
+        reason.contains("Command did not exit successfully test 1 = 2 exit status 1"),
         "the reason carries the log's tail: {reason}"
     );
     assert!(world.build_dirs(Stage::Production).is_empty());
