@@ -394,12 +394,8 @@ impl Checker<'_> {
         let mut alarms: Vec<String> = Vec::new();
         for a in &raw.alarms {
             let name = a.get_ref();
-            if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
-                self.add(
-                    &a.span(),
-                    "train.alarms",
-                    "each alarm is a CloudWatch alarm name of 1 to 255 characters, e.g. alarms = [\"checkout-5xx\"]",
-                );
+            if let Err(why) = cloudwatch_alarm_name(name) {
+                self.add(&a.span(), "train.alarms", why);
             } else if !alarms.contains(name) {
                 alarms.push(name.clone());
             }
@@ -541,8 +537,18 @@ impl Checker<'_> {
                 );
                 ok = false;
             }
+            if let Err(why) = pinnable_source(c.source.get_ref()) {
+                self.add(&c.source.span(), format!("{label}.source"), why);
+                ok = false;
+            }
             for (stage, target) in [("staging", &c.staging), ("production", &c.production)] {
                 let t = target.get_ref();
+                if let Some(project) = &t.project
+                    && let Err(why) = codebuild_project_name(project)
+                {
+                    self.add(&target.span(), format!("{label}.{stage}.project"), why);
+                    ok = false;
+                }
                 if t.buildspec.is_none() && t.project.is_none() {
                     self.add(
                         &target.span(),
@@ -580,6 +586,71 @@ impl Checker<'_> {
         }
         ok.then_some(out)
     }
+}
+
+/// A CloudWatch alarm name: "Length Constraints: Minimum length of 1. Maximum length of
+/// 255" and "The name must contain only UTF-8 characters, and can't contain ASCII control
+/// characters" (PutMetricAlarm, Amazon CloudWatch API Reference,
+/// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html>).
+/// CloudWatch allows `*`, `?` and `,`, but the deployment cannot: the names become IAM
+/// resources (`alarm:NAME`, where `*` and `?` are wildcards) and one comma-separated template
+/// parameter.
+pub fn cloudwatch_alarm_name(name: &str) -> Result<(), String> {
+    let example = "e.g. alarms = [\"checkout-5xx\"]";
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(format!(
+            "{name:?} is not a CloudWatch alarm name: it must be 1 to 255 characters; {example}"
+        ));
+    }
+    if name.chars().any(|c| c.is_ascii_control()) {
+        return Err(format!(
+            "{name:?} contains a control character, which CloudWatch alarm names cannot; {example}"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| matches!(c, '*' | '?' | ',')) {
+        return Err(format!(
+            "{name:?} contains {c:?}: name each gating alarm exactly (a wildcard would widen the functions' IAM policy, a comma splits the template parameter); {example}"
+        ));
+    }
+    if name.trim() != name {
+        return Err(format!(
+            "{name:?} starts or ends with a space; write the alarm's name exactly; {example}"
+        ));
+    }
+    Ok(())
+}
+
+/// A CodeBuild project name: "Length Constraints: Minimum length of 2. Maximum length of
+/// 255. Pattern: `[A-Za-z0-9][A-Za-z0-9\-_]{1,254}`" (CreateProject, AWS CodeBuild API
+/// Reference, <https://docs.aws.amazon.com/codebuild/latest/APIReference/API_CreateProject.html>).
+/// So no wildcard can pass, and `trainctl infra-params` never turns a name into IAM on
+/// `project/*`.
+pub fn codebuild_project_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let len = name.len();
+    if first_ok && rest_ok && (2..=255).contains(&len) {
+        return Ok(());
+    }
+    Err(format!(
+        "{name:?} is not a CodeBuild project name: 2 to 255 letters, digits, '-' or '_', starting with a letter or digit (no wildcards); write the project's exact name, e.g. project = \"api-staging\""
+    ))
+}
+
+/// A source the train can pin to a commit. An S3 source's `sourceVersion` is an object
+/// version, not a commit ("For an Amazon S3 source provider, use the version ID of the
+/// object that represents the build input ZIP file": Source version sample with AWS
+/// CodeBuild, <https://docs.aws.amazon.com/codebuild/latest/userguide/sample-source-version.html>),
+/// so production could not build exactly what staging built.
+fn pinnable_source(source: &str) -> Result<(), String> {
+    let lower = source.trim().to_ascii_lowercase();
+    if lower.starts_with("s3://") || lower.starts_with("arn:aws:s3:") {
+        return Err(format!(
+            "{source:?} is an S3 source, which CodeBuild versions by object, not by commit, so the train cannot pin what staging built; use a Git source (CodeCommit, GitHub, Bitbucket or GitLab URL)"
+        ));
+    }
+    Ok(())
 }
 
 fn valid_branch(b: &str) -> bool {
@@ -904,5 +975,57 @@ wave = 2
     fn no_components_is_an_error() {
         let text = GOOD.split("[[component]]").next().unwrap();
         assert!(one(text).message.contains("no components"));
+    }
+
+    // CreateProject, AWS CodeBuild API Reference: name "Minimum length of 2. Maximum length
+    // of 255. Pattern: [A-Za-z0-9][A-Za-z0-9\-_]{1,254}"
+    // (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_CreateProject.html).
+    #[test]
+    fn project_names_that_codebuild_would_refuse_name_the_line_and_the_fix() {
+        for bad in ["*", "prod-*", "a", "-api", "api staging", "api.staging", "api,web"] {
+            let text = GOOD.replace("project = \"web-staging\"", &format!("project = {bad:?}"));
+            let issue = one(&text);
+            assert_eq!(
+                (issue.line, issue.field.as_str()),
+                (29, "component \"web\".staging.project"),
+                "{bad}: {issue}"
+            );
+            assert!(issue.message.contains("not a CodeBuild project name"), "{issue}");
+            assert!(issue.message.contains("e.g. project ="), "{issue}");
+        }
+        for good in ["ab", "web_staging-2", &"x".repeat(255)] {
+            assert!(codebuild_project_name(good).is_ok(), "{good}");
+        }
+        assert!(codebuild_project_name(&"x".repeat(256)).is_err());
+    }
+
+    // PutMetricAlarm, Amazon CloudWatch API Reference: AlarmName "Minimum length of 1.
+    // Maximum length of 255"; "can't contain ASCII control characters"
+    // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
+    #[test]
+    fn alarm_names_that_break_cloudwatch_or_iam_rules_name_the_line_and_the_fix() {
+        let with = |alarms: &str| {
+            GOOD.replace(
+                "soak = \"48h\"",
+                &format!("soak = \"48h\"\nalarms = {alarms}"),
+            )
+        };
+        for bad in [r#"["*"]"#, r#"["checkout-*"]"#, r#"["a?b"]"#, r#"["a,b"]"#, r#"[""]"#, r#"["tab\there"]"#, r#"[" padded"]"#] {
+            let issue = one(&with(bad));
+            assert_eq!((issue.line, issue.field.as_str()), (8, "train.alarms"), "{bad}: {issue}");
+            assert!(issue.message.contains("alarms = [\"checkout-5xx\"]"), "{issue}");
+        }
+        let long = format!("[{:?}]", "x".repeat(256));
+        assert!(one(&with(&long)).message.contains("1 to 255"));
+        let ok = Config::parse(&with(r#"["checkout 5xx (p99) / EU", "ünïcode-alarm"]"#)).unwrap();
+        assert_eq!(ok.train.alarms.len(), 2);
+    }
+
+    #[test]
+    fn an_s3_source_is_rejected_because_it_cannot_be_pinned_to_a_commit() {
+        let text = GOOD.replace("source = \"repos/web\"", "source = \"s3://bucket/web.zip\"");
+        let issue = one(&text);
+        assert_eq!((issue.line, issue.field.as_str()), (27, "component \"web\".source"));
+        assert!(issue.message.contains("use a Git source"), "{issue}");
     }
 }
