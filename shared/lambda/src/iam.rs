@@ -1,22 +1,32 @@
-//! The IAM actions the functions need, from the SDK operations the adapters call. The
-//! template grants exactly [`actions`] to each function, and the tests check both sides:
-//! every operation a function's log reports maps to a granted action, and every operation
-//! listed here is one the adapters' code calls.
+//! The IAM actions each function needs, from the SDK operations its code can call. The
+//! template grants each function's role exactly [`function_actions`], and the tests hold
+//! both sides to the code: `tests/template.rs` derives each adapter's operations from its
+//! source and each function's ports from its handler's calls through the engine, and the
+//! end-to-end test checks every operation a function's log reports against its grants.
+//!
+//! Three tables, each checked against the source:
+//! - [`OPERATIONS`]: an SDK operation and the IAM actions it needs;
+//! - [`ADAPTERS`]: the engine port, the adapter the functions wire to it, and the SDK
+//!   operations that adapter calls;
+//! - [`FUNCTIONS`]: the ports each function's handler reaches.
 
 use std::collections::BTreeSet;
 
 /// Each SDK operation the functions call, and the IAM actions it needs. A transaction
-/// needs the actions of the item writes inside it (puts and updates).
+/// needs the actions of the item writes inside it: "Permissions for Put, Update, Delete,
+/// and Get actions are governed by the permissions used for the underlying PutItem,
+/// UpdateItem, DeleteItem, and GetItem operations. For the ConditionCheck action, you can
+/// use the dynamodb:ConditionCheckItem permission" (Amazon DynamoDB Developer Guide, "Using
+/// IAM with DynamoDB transactions",
+/// <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html>).
+/// The adapters' transactions hold puts only.
 pub const OPERATIONS: &[(&str, &[&str])] = &[
     ("GetItem", &["dynamodb:GetItem"]),
     ("PutItem", &["dynamodb:PutItem"]),
     ("UpdateItem", &["dynamodb:UpdateItem"]),
     ("DeleteItem", &["dynamodb:DeleteItem"]),
     ("Query", &["dynamodb:Query"]),
-    (
-        "TransactWriteItems",
-        &["dynamodb:PutItem", "dynamodb:UpdateItem"],
-    ),
+    ("TransactWriteItems", &["dynamodb:PutItem"]),
     ("StartBuild", &["codebuild:StartBuild"]),
     ("BatchGetBuilds", &["codebuild:BatchGetBuilds"]),
     ("StopBuild", &["codebuild:StopBuild"]),
@@ -24,6 +34,105 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
     ("PutObject", &["s3:PutObject"]),
     ("PutEvents", &["events:PutEvents"]),
     ("DescribeAlarms", &["cloudwatch:DescribeAlarms"]),
+];
+
+/// An engine port as the functions wire it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adapter {
+    /// The field of `train_engine::Ports` it fills.
+    pub port: &'static str,
+    /// The type [`crate::Deployment::new`] builds for it.
+    pub name: &'static str,
+    /// The SDK operations its code calls.
+    pub operations: &'static [&'static str],
+}
+
+/// What [`crate::Deployment::new`] wires to each port. The builder keeps its start claims
+/// in the train's table, so it calls DynamoDB too. Metrics are Embedded Metric Format lines
+/// on stdout: no call at all.
+pub const ADAPTERS: &[Adapter] = &[
+    Adapter {
+        port: "store",
+        name: "DynamoStore",
+        operations: &[
+            "GetItem",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "Query",
+            "TransactWriteItems",
+        ],
+    },
+    Adapter {
+        port: "builder",
+        name: "CodeBuildBuilder",
+        operations: &[
+            "StartBuild",
+            "BatchGetBuilds",
+            "StopBuild",
+            "ListBuildsForProject",
+            "GetItem",
+            "PutItem",
+            "TransactWriteItems",
+        ],
+    },
+    Adapter {
+        port: "manifests",
+        name: "S3Manifests",
+        operations: &["PutObject"],
+    },
+    Adapter {
+        port: "events",
+        name: "EventBridgeEvents",
+        operations: &["PutEvents"],
+    },
+    Adapter {
+        port: "alarms",
+        name: "CloudWatchAlarms",
+        operations: &["DescribeAlarms"],
+    },
+    Adapter {
+        port: "metrics",
+        name: "EmfMetrics",
+        operations: &[],
+    },
+];
+
+/// The ports each function's handler reaches through the engine. Only the scheduled
+/// promote/reconcile pass and the events function read the gating alarms (before a train
+/// may promote, and when a build event reconciles a train); a cut and an API command
+/// commit a decision and run its effects, which never read an alarm.
+pub const FUNCTIONS: &[(&str, &[&str])] = &[
+    (
+        "cut",
+        &["store", "builder", "manifests", "events", "metrics"],
+    ),
+    (
+        "promote",
+        &[
+            "store",
+            "builder",
+            "manifests",
+            "events",
+            "metrics",
+            "alarms",
+        ],
+    ),
+    (
+        "events",
+        &[
+            "store",
+            "builder",
+            "manifests",
+            "events",
+            "metrics",
+            "alarms",
+        ],
+    ),
+    (
+        "api",
+        &["store", "builder", "manifests", "events", "metrics"],
+    ),
 ];
 
 /// The IAM actions `operation` needs, or `None` for an operation the functions should not
@@ -35,10 +144,55 @@ pub fn actions_for(operation: &str) -> Option<&'static [&'static str]> {
         .map(|(_, actions)| *actions)
 }
 
-/// Everything a function's role grants.
-pub fn actions() -> BTreeSet<&'static str> {
-    OPERATIONS
+/// The SDK operations `function` can call: those of the adapters on the ports it reaches.
+/// Empty for a name that is not one of the functions.
+pub fn operations(function: &str) -> BTreeSet<&'static str> {
+    let Some((_, ports)) = FUNCTIONS.iter().find(|(f, _)| *f == function) else {
+        return BTreeSet::new();
+    };
+    ADAPTERS
         .iter()
-        .flat_map(|(_, actions)| actions.iter().copied())
+        .filter(|a| ports.contains(&a.port))
+        .flat_map(|a| a.operations.iter().copied())
         .collect()
+}
+
+/// What `function`'s role grants: the actions of every operation it can call.
+pub fn function_actions(function: &str) -> BTreeSet<&'static str> {
+    operations(function)
+        .into_iter()
+        .filter_map(actions_for)
+        .flat_map(|actions| actions.iter().copied())
+        .collect()
+}
+
+/// Every action some function's role grants.
+pub fn actions() -> BTreeSet<&'static str> {
+    FUNCTIONS
+        .iter()
+        .flat_map(|(f, _)| function_actions(f))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_an_adapter_calls_has_its_actions_listed() {
+        for adapter in ADAPTERS {
+            for op in adapter.operations {
+                assert!(actions_for(op).is_some(), "{}: {op}", adapter.name);
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_functions_that_read_alarms_are_granted_describe_alarms() {
+        assert!(function_actions("promote").contains("cloudwatch:DescribeAlarms"));
+        assert!(function_actions("events").contains("cloudwatch:DescribeAlarms"));
+        assert!(!function_actions("cut").contains("cloudwatch:DescribeAlarms"));
+        assert!(!function_actions("api").contains("cloudwatch:DescribeAlarms"));
+        assert!(function_actions("nonesuch").is_empty());
+    }
 }

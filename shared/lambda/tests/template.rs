@@ -4,7 +4,8 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use serde_norway::Value as Yaml;
 use serde_norway::value::TaggedValue;
@@ -112,50 +113,697 @@ fn the_template_sets_exactly_the_environment_the_functions_read() {
     Config::parse(&text).expect("the deployed configuration is valid");
 }
 
-#[test]
-fn each_function_is_granted_exactly_the_actions_its_calls_need_on_named_resources() {
-    let t = template();
-    let expected: BTreeSet<String> = train_lambda::iam::actions()
+// ---- Reading the source. Each function's role is derived from its code: which ports its
+// handler reaches through the engine (`functions/*/src/main.rs` -> `shared/lambda/src` ->
+// `shared/engine/src`), and which SDK operations the adapter on each port calls
+// (`shared/aws/src`). Text, not a Rust parser: a function's body by brace matching (string
+// and char literals and comments skipped), a call by its name and what stands before it.
+
+/// A source file without its unit tests (what the tests call is not what ships).
+fn source(path: &str) -> String {
+    let path = common::repo_root().join(path);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    without_tests(text)
+}
+
+fn without_tests(mut text: String) -> String {
+    if let Some(at) = text.find("#[cfg(test)]") {
+        text.truncate(at);
+    }
+    text
+}
+
+fn is_ident(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// The index just past the `}` that closes the `{` at `open`.
+fn matching_brace(src: &str, open: usize) -> usize {
+    let b = src.as_bytes();
+    let (mut depth, mut i) = (0usize, open);
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                i += src[i..].find('\n').unwrap_or(src.len() - i);
+            }
+            b'r' if src[i..].starts_with("r#\"") && (i == 0 || !is_ident(b[i - 1])) => {
+                i += 3 + src[i + 3..].find("\"#").unwrap() + 1;
+            }
+            b'"' => {
+                i += 1;
+                while b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            // A char literal ('{', '"', '\n'); a lifetime ('a) has no closing quote there.
+            b'\'' if b.get(i + 2) == Some(&b'\'') => i += 2,
+            b'\'' if b.get(i + 1) == Some(&b'\\') && b.get(i + 3) == Some(&b'\'') => i += 3,
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    panic!("unbalanced braces from byte {open}");
+}
+
+/// Every `fn NAME` in `src` with its body; the bodies of functions sharing a name are
+/// joined (several `new`s: reaching one counts as reaching all, erring towards a grant).
+fn bodies(src: &str) -> BTreeMap<String, String> {
+    let b = src.as_bytes();
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    let mut from = 0;
+    while let Some(at) = src[from..].find("fn ") {
+        let start = from + at;
+        from = start + 3;
+        if start > 0 && is_ident(b[start - 1]) {
+            continue;
+        }
+        let name: String = src[from..]
+            .bytes()
+            .take_while(|c| is_ident(*c))
+            .map(char::from)
+            .collect();
+        let after = src[from + name.len()..].chars().next();
+        if name.is_empty() || !matches!(after, Some('(' | '<')) {
+            continue;
+        }
+        let Some(open) = src[from..].find(['{', ';']) else {
+            break;
+        };
+        if b[from + open] == b';' {
+            continue; // a declaration without a body
+        }
+        let open = from + open;
+        let body = &src[open..matching_brace(src, open)];
+        out.entry(name).or_default().push_str(body);
+    }
+    out
+}
+
+/// A call in a body: what stands before its name (`self`, `engine`, a module, or nothing)
+/// and the name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Call {
+    Bare(String),
+    Method { receiver: String, name: String },
+    Path { module: String, name: String },
+}
+
+/// `body` with the white space around each `.` dropped, so a method chain split over lines
+/// (`self\n    .ports\n    .store`) reads as one.
+fn joined_chains(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_whitespace() {
+            let mut run = String::from(c);
+            while let Some(w) = chars.next_if(|w| w.is_whitespace()) {
+                run.push(w);
+            }
+            if !out.ends_with('.') && chars.peek() != Some(&'.') {
+                out.push_str(&run);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn calls(body: &str) -> Vec<Call> {
+    let body = &joined_chains(body);
+    let b = body.as_bytes();
+    let ident_before = |end: usize| {
+        let start = body[..end]
+            .bytes()
+            .rev()
+            .take_while(|c| is_ident(*c))
+            .count();
+        body[end - start..end].to_owned()
+    };
+    let mut out = Vec::new();
+    for (i, _) in body.match_indices('(') {
+        let name = ident_before(i);
+        if name.is_empty() || name.as_bytes()[0].is_ascii_digit() {
+            continue;
+        }
+        let before = i - name.len();
+        out.push(if before > 0 && b[before - 1] == b'.' {
+            Call::Method {
+                receiver: ident_before(before - 1),
+                name,
+            }
+        } else if body[..before].ends_with("::") {
+            Call::Path {
+                module: ident_before(before - 2),
+                name,
+            }
+        } else {
+            Call::Bare(name)
+        });
+    }
+    out
+}
+
+/// The source files a handler's calls lead into, by the module name they are called by.
+const MODULES: &[(&str, &str)] = &[
+    ("scheduled", "shared/lambda/src/scheduled.rs"),
+    ("events", "shared/lambda/src/events.rs"),
+    ("http", "shared/lambda/src/http.rs"),
+    ("api", "shared/engine/src/api.rs"),
+];
+const ENGINE: &str = "shared/engine/src/service.rs";
+
+/// Every port of `train_engine::Ports`, as its source declares them.
+fn all_ports() -> BTreeSet<String> {
+    let src = source("shared/engine/src/ports.rs");
+    let start = src.find("pub struct Ports {").unwrap();
+    let end = start + src[start..].find('}').unwrap();
+    src[start..end]
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub ")?.split_once(':'))
+        .map(|(name, _)| name.trim().to_owned())
+        .collect()
+}
+
+/// The ports a function's `main` reaches: its handler's calls, followed through the
+/// handler modules, the engine API and the engine's methods, to `self.ports.PORT`.
+fn ports_reached(function: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut files: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let main = format!("functions/{function}/src/main.rs");
+    for path in MODULES
         .iter()
-        .map(|a| (*a).to_owned())
+        .map(|(_, p)| *p)
+        .chain([ENGINE, main.as_str()])
+    {
+        files.insert(path.to_owned(), bodies(&source(path)));
+    }
+    let mut ports = BTreeSet::new();
+    let mut engine_entries = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![(main.clone(), "main".to_owned())];
+    while let Some((file, name)) = todo.pop() {
+        let Some(body) = files.get(&file).and_then(|f| f.get(&name)) else {
+            continue;
+        };
+        if !seen.insert((file.clone(), name.clone())) {
+            continue;
+        }
+        if file == ENGINE {
+            let body = joined_chains(body);
+            for (i, _) in body.match_indices("ports.") {
+                let port: String = body[i + 6..]
+                    .bytes()
+                    .take_while(|c| is_ident(*c))
+                    .map(char::from)
+                    .collect();
+                ports.insert(port);
+            }
+        }
+        // A handler that takes the ports out of the engine could reach any of them.
+        if file != ENGINE && body.contains(".ports()") {
+            ports.extend(all_ports());
+        }
+        for call in calls(body) {
+            let next = match call {
+                Call::Bare(n) => (file.clone(), n),
+                Call::Method { receiver, name } if receiver == "self" => (file.clone(), name),
+                Call::Path { module, name } if module == "Self" => (file.clone(), name),
+                Call::Method { receiver, name } if receiver == "engine" => {
+                    if file != ENGINE {
+                        engine_entries.insert(name.clone());
+                    }
+                    (ENGINE.to_owned(), name)
+                }
+                Call::Path { module, name } => match MODULES.iter().find(|(m, _)| *m == module) {
+                    Some((_, path)) => ((*path).to_owned(), name),
+                    None => continue,
+                },
+                Call::Method { .. } => continue,
+            };
+            todo.push(next);
+        }
+    }
+    (ports, engine_entries)
+}
+
+#[test]
+fn each_function_s_ports_are_the_ones_its_handler_reaches_through_the_engine() {
+    let known = all_ports();
+    for function in common::FUNCTIONS {
+        let (reached, entries) = ports_reached(function);
+        assert!(
+            !entries.is_empty(),
+            "{function}: found no engine call from its main (has the handler moved?)"
+        );
+        assert!(reached.is_subset(&known), "{function}: {reached:?}");
+        let (_, table) = train_lambda::iam::FUNCTIONS
+            .iter()
+            .find(|(f, _)| *f == function)
+            .unwrap_or_else(|| panic!("iam::FUNCTIONS lacks {function}"));
+        let table: BTreeSet<String> = table.iter().map(|p| (*p).to_owned()).collect();
+        assert_eq!(
+            reached, table,
+            "{function} reaches these ports through {entries:?}: update iam::FUNCTIONS (and so its role)"
+        );
+    }
+    let ports: BTreeSet<String> = train_lambda::iam::ADAPTERS
+        .iter()
+        .map(|a| a.port.to_owned())
         .collect();
+    assert_eq!(ports, known, "iam::ADAPTERS names one adapter per port");
+}
+
+/// Where the SDK crates' sources are: each operation is a module `src/operation/NAME`.
+fn sdk_operations() -> BTreeMap<String, String> {
+    let lock = source("Cargo.lock");
+    let home = std::env::var_os("CARGO_HOME").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"),
+        PathBuf::from,
+    );
+    let registry = home.join("registry/src");
+    let mut ops = BTreeMap::new();
+    for krate in [
+        "aws-sdk-dynamodb",
+        "aws-sdk-codebuild",
+        "aws-sdk-s3",
+        "aws-sdk-eventbridge",
+        "aws-sdk-cloudwatch",
+        "aws-sdk-sqs",
+    ] {
+        let Some(version) = lock
+            .split("[[package]]")
+            .find(|p| p.contains(&format!("name = \"{krate}\"\n")))
+            .and_then(|p| p.split("version = \"").nth(1))
+            .and_then(|v| v.split('"').next())
+        else {
+            continue; // not a dependency: nothing can call it
+        };
+        let dir = std::fs::read_dir(&registry)
+            .unwrap_or_else(|e| panic!("{}: {e}", registry.display()))
+            .map(|e| {
+                e.unwrap()
+                    .path()
+                    .join(format!("{krate}-{version}/src/operation"))
+            })
+            .find(|d| d.is_dir())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{krate} {version}'s source is not under {}",
+                    registry.display()
+                )
+            });
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                let snake = path.file_name().unwrap().to_str().unwrap().to_owned();
+                let pascal: String = snake
+                    .split('_')
+                    .map(|w| {
+                        let mut c = w.chars();
+                        c.next()
+                            .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                ops.insert(snake, pascal);
+            }
+        }
+    }
+    ops
+}
+
+/// Functions of the adapters' files that the deployed functions never call: the template
+/// creates the table, `create_table` is for the tests and local tooling.
+const SETUP_ONLY: &[(&str, &str)] = &[("dynamo.rs", "create_table")];
+
+#[test]
+fn each_adapter_calls_exactly_the_sdk_operations_its_grants_are_derived_from() {
+    let ops = sdk_operations();
+    let dir = common::repo_root().join("shared/aws/src");
+    let files: BTreeMap<String, BTreeMap<String, String>> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+            (
+                name,
+                bodies(&without_tests(std::fs::read_to_string(&p).unwrap())),
+            )
+        })
+        .collect();
+    let sources: BTreeMap<String, String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+            (name, without_tests(std::fs::read_to_string(&p).unwrap()))
+        })
+        .collect();
+    for adapter in train_lambda::iam::ADAPTERS {
+        let declared: BTreeSet<&str> = adapter.operations.iter().copied().collect();
+        let Some((file, _)) = sources
+            .iter()
+            .find(|(_, s)| s.contains(&format!("pub struct {} ", adapter.name)))
+        else {
+            // Not an AWS adapter (metrics are log lines): it must call nothing.
+            assert!(declared.is_empty(), "{}: {declared:?}", adapter.name);
+            let lambda = source("shared/lambda/src/lib.rs");
+            assert!(lambda.contains(&format!("pub struct {};", adapter.name)));
+            continue;
+        };
+        // Every function of its file, then what they call in the other adapter files.
+        let mut todo: Vec<(String, String)> = files[file]
+            .keys()
+            .filter(|f| !SETUP_ONLY.contains(&(file.as_str(), f.as_str())))
+            .map(|f| (file.clone(), f.clone()))
+            .collect();
+        let mut seen = BTreeSet::new();
+        let mut called = BTreeSet::new();
+        while let Some((f, name)) = todo.pop() {
+            let Some(body) = files[&f].get(&name) else {
+                continue;
+            };
+            if !seen.insert((f.clone(), name.clone())) {
+                continue;
+            }
+            for (snake, pascal) in &ops {
+                if body.contains(&format!(".{snake}()")) {
+                    called.insert(pascal.as_str());
+                }
+            }
+            for call in calls(body) {
+                if let Call::Path { module, name } = call
+                    && files.contains_key(&format!("{module}.rs"))
+                {
+                    todo.push((format!("{module}.rs"), name));
+                }
+            }
+        }
+        assert_eq!(
+            called, declared,
+            "{} ({file}) calls these SDK operations: update iam::ADAPTERS (and so the roles)",
+            adapter.name
+        );
+    }
+    // The setup-only functions are never reached from the functions' code.
+    for path in ["shared/lambda/src/lib.rs", ENGINE] {
+        for (_, name) in SETUP_ONLY {
+            assert!(!source(path).contains(name), "{path} calls {name}");
+        }
+    }
+    // A transaction needs the action of each kind of item write inside it.
+    let all: String = sources.values().cloned().collect();
+    let in_transactions: BTreeSet<&str> = [
+        ("Put::builder", "dynamodb:PutItem"),
+        ("Update::builder", "dynamodb:UpdateItem"),
+        ("Delete::builder", "dynamodb:DeleteItem"),
+        ("ConditionCheck::builder", "dynamodb:ConditionCheckItem"),
+    ]
+    .into_iter()
+    .filter(|(kind, _)| all.contains(kind))
+    .map(|(_, action)| action)
+    .collect();
+    let listed: BTreeSet<&str> = train_lambda::iam::actions_for("TransactWriteItems")
+        .unwrap()
+        .iter()
+        .copied()
+        .collect();
+    assert_eq!(listed, in_transactions);
+}
+
+/// Every resource name a value refers to: `!Ref X`, `!GetAtt X.Arn`, `${X...}` in a `!Sub`.
+fn names_referred(v: &Yaml) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    match v {
+        Yaml::String(s) => {
+            for part in s.split("${").skip(1) {
+                let name = part.split(['}', '.']).next().unwrap();
+                out.insert(name.to_owned());
+            }
+        }
+        Yaml::Sequence(items) => items.iter().for_each(|i| out.extend(names_referred(i))),
+        Yaml::Mapping(m) => m.values().for_each(|i| out.extend(names_referred(i))),
+        Yaml::Tagged(t) => {
+            let TaggedValue { tag, value } = &**t;
+            if (tag == "!Ref" || tag == "!GetAtt")
+                && let Some(s) = value.as_str()
+            {
+                out.insert(s.split('.').next().unwrap().to_owned());
+            } else if tag == "!Sub"
+                && let Some(local) = value[1].as_mapping()
+            {
+                // `!Sub [text, {Name: value}]`: the names the mapping defines are local.
+                out.extend(names_referred(&value[0]));
+                for (k, v) in local {
+                    out.remove(k.as_str().unwrap());
+                    out.extend(names_referred(v));
+                }
+            } else {
+                out.extend(names_referred(value));
+            }
+        }
+        _ => {}
+    }
+    out.retain(|n| !n.starts_with("AWS::"));
+    out
+}
+
+/// The resource each service's actions may act on: this stack's own.
+const RESOURCE_OF: &[(&str, &str)] = &[
+    ("dynamodb", "TrainTable"),
+    ("codebuild", "BuildProjects"),
+    ("s3", "ManifestBucket"),
+    ("events", "TrainBus"),
+];
+
+/// AWS requires resource `*` for this action to see composite alarms: "To retrieve
+/// information about composite alarms, your cloudwatch:DescribeAlarms permission must have
+/// a * scope" (Amazon CloudWatch permissions reference,
+/// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/permissions-reference-cw.html>).
+const STAR_REQUIRED: &[&str] = &["cloudwatch:DescribeAlarms"];
+
+#[test]
+fn each_function_s_role_grants_exactly_the_actions_its_code_can_call_on_its_own_resources() {
+    let t = template();
+    let mut roles = BTreeMap::new();
     for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
         let mut granted = BTreeSet::new();
         for policy in f["Properties"]["Policies"].as_sequence().unwrap() {
             for statement in policy["Statement"].as_sequence().unwrap() {
                 assert_eq!(statement["Effect"], "Allow");
-                granted.extend(strings(&statement["Action"]));
-                assert!(
-                    !strings(&statement["Resource"])
+                let actions = strings(&statement["Action"]);
+                let services: BTreeSet<&str> = actions
+                    .iter()
+                    .map(|a| a.split(':').next().unwrap())
+                    .collect();
+                assert_eq!(services.len(), 1, "{name}: one service per statement");
+                let service = *services.first().unwrap();
+                let resource = &statement["Resource"];
+                assert!(!resource.is_null(), "{name}: {statement:?}");
+                if resource.as_str() == Some("*") {
+                    assert!(
+                        actions.iter().all(|a| STAR_REQUIRED.contains(&a.as_str())),
+                        "{name}: resource * for {actions:?}, which AWS lets us narrow"
+                    );
+                } else {
+                    let (_, own) = RESOURCE_OF
                         .iter()
-                        .any(|r| r.contains('*') && !r.ends_with("/*")),
-                    "{name}: a wildcard resource in {statement:?}"
-                );
-                assert!(!statement["Resource"].is_null(), "{name}: {statement:?}");
+                        .find(|(s, _)| *s == service)
+                        .unwrap_or_else(|| panic!("{name}: {service} on what?"));
+                    assert_eq!(
+                        names_referred(resource),
+                        BTreeSet::from([(*own).to_owned()]),
+                        "{name}: {service} actions on {resource:?}"
+                    );
+                    let text = serde_norway::to_string(resource).unwrap();
+                    assert!(
+                        !text.contains('*')
+                            || text.contains("/index/*")
+                            || text.contains("/trains/*"),
+                        "{name}: a wildcard in {text}"
+                    );
+                }
+                granted.extend(actions);
             }
         }
-        assert_eq!(granted, expected, "{name}");
+        let expected: BTreeSet<String> = train_lambda::iam::function_actions(binary)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(granted, expected, "{name} ({binary})");
+        roles.insert(binary.to_owned(), granted);
+    }
+    // Least privilege is visible: the cut and the API cannot read alarms.
+    assert!(!roles["cut"].contains("cloudwatch:DescribeAlarms"));
+    assert!(roles["promote"].contains("cloudwatch:DescribeAlarms"));
+    assert_eq!(roles.len(), 4);
+}
+
+// ---- Names CloudFormation builds from the stack's name or id.
+
+/// A rendered intrinsic: a string or a list of them.
+#[derive(Debug, Clone, PartialEq)]
+enum Rendered {
+    Text(String),
+    List(Vec<String>),
+}
+
+impl Rendered {
+    fn text(self) -> String {
+        match self {
+            Rendered::Text(s) => s,
+            Rendered::List(l) => panic!("a list where a string belongs: {l:?}"),
+        }
     }
 }
 
-#[test]
-fn every_operation_the_grants_are_derived_from_is_called_by_the_adapters() {
-    let source: String = std::fs::read_dir(common::repo_root().join("shared/aws/src"))
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .collect();
-    for (operation, _) in train_lambda::iam::OPERATIONS {
-        let mut method = String::new();
-        for (i, c) in operation.chars().enumerate() {
-            if c.is_uppercase() && i > 0 {
-                method.push('_');
-            }
-            method.push(c.to_ascii_lowercase());
-        }
-        assert!(
-            source.contains(&format!(".{method}()")),
-            "{operation} is granted but never called"
+fn substitute(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let end = rest[at..].find('}').unwrap() + at;
+        let name = &rest[at + 2..end];
+        out.push_str(
+            vars.get(name)
+                .unwrap_or_else(|| panic!("${{{name}}} is not known here")),
         );
+        rest = &rest[end + 1..];
+    }
+    out + rest
+}
+
+/// What CloudFormation makes of `v` with these parameters: `!Sub` (both forms), `!Ref`,
+/// `!Select`, `!Split`, `!Join`; enough for the names in the template.
+fn render(v: &Yaml, vars: &BTreeMap<String, String>) -> Rendered {
+    match v {
+        Yaml::String(s) => Rendered::Text(s.clone()),
+        Yaml::Number(n) => Rendered::Text(n.to_string()),
+        Yaml::Sequence(items) => {
+            Rendered::List(items.iter().map(|i| render(i, vars).text()).collect())
+        }
+        Yaml::Tagged(t) => {
+            let TaggedValue { tag, value } = &**t;
+            let arg = |i: usize| render(&value[i], vars);
+            match tag.to_string().as_str() {
+                "!Ref" => Rendered::Text(vars[value.as_str().unwrap()].clone()),
+                "!Sub" if value.is_string() => {
+                    Rendered::Text(substitute(value.as_str().unwrap(), vars))
+                }
+                "!Sub" => {
+                    let mut local = vars.clone();
+                    for (k, v) in value[1].as_mapping().unwrap() {
+                        local.insert(k.as_str().unwrap().to_owned(), render(v, vars).text());
+                    }
+                    Rendered::Text(substitute(value[0].as_str().unwrap(), &local))
+                }
+                "!Select" => {
+                    let index: usize = arg(0).text().parse().unwrap();
+                    let Rendered::List(list) = arg(1) else {
+                        panic!("!Select from a string")
+                    };
+                    Rendered::Text(list[index].clone())
+                }
+                "!Split" => Rendered::List(
+                    arg(1)
+                        .text()
+                        .split(&arg(0).text())
+                        .map(str::to_owned)
+                        .collect(),
+                ),
+                "!Join" => {
+                    let Rendered::List(list) = arg(1) else {
+                        panic!("!Join of a string")
+                    };
+                    Rendered::Text(list.join(&arg(0).text()))
+                }
+                other => panic!("{other} is not rendered here"),
+            }
+        }
+        other => panic!("cannot render {other:?}"),
+    }
+}
+
+/// The pseudo parameters of a stack called `name` with id `uuid`.
+fn stack(name: &str, uuid: &str) -> BTreeMap<String, String> {
+    [
+        ("AWS::StackName", name.to_owned()),
+        (
+            "AWS::StackId",
+            format!("arn:aws:cloudformation:us-east-1:123456789012:stack/{name}/{uuid}"),
+        ),
+        ("AWS::Region", "us-east-1".to_owned()),
+        ("AWS::AccountId", "123456789012".to_owned()),
+        ("AWS::Partition", "aws".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Every schedule's name as CloudFormation renders it for a stack.
+fn schedule_names(t: &Yaml, vars: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (function, f) in of_type(t, "AWS::Serverless::Function") {
+        let Some(events) = f["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (event, e) in events {
+            if e["Type"] == "ScheduleV2" {
+                let schedule = format!("{function}.{}", event.as_str().unwrap());
+                let name = &e["Properties"]["Name"];
+                // Without one SAM names it by its logical id, the same in every stack.
+                assert!(!name.is_null(), "{schedule}: no Name");
+                out.push((schedule, render(name, vars).text()));
+            }
+        }
+    }
+    out
+}
+
+/// EventBridge Scheduler's CreateSchedule takes a `Name` of "Length Constraints: Minimum
+/// length of 1. Maximum length of 64. Pattern: `^[0-9a-zA-Z-_.]+$`" (Amazon EventBridge
+/// Scheduler API Reference, CreateSchedule,
+/// <https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html>),
+/// unique within its schedule group; a stack name "can contain only alphanumeric characters
+/// (case sensitive) and hyphens. It must start with an alphabetical character and can't be
+/// longer than 128 characters" (AWS CloudFormation API Reference, CreateStack,
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html>).
+#[test]
+fn every_schedule_name_fits_scheduler_s_rules_for_any_stack_name_and_differs_between_stacks() {
+    let t = template();
+    let longest = format!("r{}", "-x".repeat(63) + "9");
+    assert_eq!(longest.len(), 128);
+    let one = schedule_names(&t, &stack(&longest, "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0"));
+    let other = schedule_names(&t, &stack(&longest, "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"));
+    let short = schedule_names(&t, &stack("rt", "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0"));
+    assert_eq!(one.len(), 3, "{one:?}");
+    for (schedule, name) in one.iter().chain(&short) {
+        assert!(
+            (1..=64).contains(&name.len()),
+            "{schedule}: {name:?} is {} characters",
+            name.len()
+        );
+        assert!(
+            name.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c)),
+            "{schedule}: {name:?}"
+        );
+    }
+    let distinct: BTreeSet<&String> = one.iter().map(|(_, n)| n).collect();
+    assert_eq!(distinct.len(), one.len(), "{one:?}");
+    // Two stacks of one template in one account and region (the default group) never
+    // collide, whatever their names.
+    for ((_, a), (_, b)) in one.iter().zip(&other) {
+        assert_ne!(a, b);
     }
 }
 
