@@ -20,9 +20,7 @@
 use std::fmt::Write as _;
 
 use async_trait::async_trait;
-use aws_sdk_codebuild::types::{
-    Build, EnvironmentVariable, EnvironmentVariableType, SortOrderType, StatusType,
-};
+use aws_sdk_codebuild::types::{Build, EnvironmentVariable, EnvironmentVariableType, StatusType};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
@@ -35,6 +33,10 @@ use crate::faults::sdk_fault;
 
 /// Builds per `BatchGetBuilds` call (CodeBuild's limit).
 const BATCH: usize = 100;
+
+/// Pages of `ListBuildsForProject` (100 ids each) searched for an earlier start at most: a
+/// claim has no time on it only if it predates claim times, and then this bounds the search.
+const SEARCH_PAGES: usize = 50;
 
 /// Claims per `TransactWriteItems` (DynamoDB's limit).
 const CLAIMS_PER_WRITE: usize = 100;
@@ -136,6 +138,30 @@ fn pinned(req: &BuildRequest) -> Option<Commit> {
     }
 }
 
+/// Where a person reads this build's log: its CloudWatch Logs deep link (`logs.deepLink`,
+/// "the URL to an individual build log in CloudWatch Logs", set once the build has a log
+/// stream), else its console page in the region its ARN names (LogsLocation, AWS CodeBuild
+/// API Reference, <https://docs.aws.amazon.com/codebuild/latest/APIReference/API_LogsLocation.html>).
+/// A failed build's reason in the train carries it.
+pub fn logs_link(build: &Build) -> Option<String> {
+    if let Some(link) = build
+        .logs()
+        .and_then(|l| l.deep_link())
+        .filter(|l| !l.is_empty())
+    {
+        return Some(link.to_owned());
+    }
+    // arn:aws:codebuild:REGION:ACCOUNT:build/PROJECT:UUID
+    let arn = build.arn()?;
+    let mut parts = arn.splitn(6, ':');
+    let region = parts.nth(3)?;
+    let (project, _) = parts.nth(1)?.strip_prefix("build/")?.split_once(':')?;
+    let id = build.id()?.replace(':', "%3A");
+    Some(format!(
+        "https://{region}.console.aws.amazon.com/codesuite/codebuild/projects/{project}/build/{id}/?region={region}"
+    ))
+}
+
 /// What a finished or running build means for the train.
 pub fn observe(build: &Build) -> Observed {
     let status = build
@@ -143,7 +169,7 @@ pub fn observe(build: &Build) -> Observed {
         .cloned()
         .unwrap_or(StatusType::InProgress);
     let phase = build.current_phase().unwrap_or("?");
-    let logs = build.logs().and_then(|l| l.deep_link()).unwrap_or("");
+    let logs = logs_link(build).unwrap_or_default();
     match status {
         StatusType::Succeeded => Observed::Finished(BuildOutcome::Succeeded {
             commit: build
@@ -270,33 +296,89 @@ impl CodeBuildBuilder {
             .map_err(|e| sdk_fault("codebuild:BatchGetBuilds", &e))
     }
 
-    /// The project's recent build carrying `RELEASE_BUILD_KEY=key`, if there is one.
-    async fn find(&self, project: &str, key: &str) -> Result<Option<BuildId>, PortError> {
-        let recent = self
-            .codebuild
-            .list_builds_for_project()
-            .project_name(project)
-            .sort_order(SortOrderType::Descending)
+    /// When `key` was claimed, if the claim says (older claims do not).
+    async fn claimed_at(&self, key: &str) -> Result<Option<DateTime<Utc>>, PortError> {
+        let out = self
+            .claims
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("BUILD#{key}")))
+            .key("sk", AttributeValue::S("H".into()))
+            .consistent_read(true)
             .send()
             .await
-            .map_err(|e| sdk_fault("codebuild:ListBuildsForProject", &e))?;
-        let ids: Vec<String> = recent.ids().iter().take(BATCH).cloned().collect();
-        if ids.is_empty() {
-            return Ok(None);
-        }
-        let builds = self.batch_get(ids).await?;
-        Ok(builds
-            .builds()
-            .iter()
-            .find(|b| {
-                b.environment()
-                    .map(aws_sdk_codebuild::types::ProjectEnvironment::environment_variables)
-                    .unwrap_or_default()
+            .map_err(|e| sdk_fault("dynamodb:GetItem", &e))?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get("claimed_at"))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    /// The project's build carrying `RELEASE_BUILD_KEY=key`, if there is one, searched
+    /// newest first back to the claim time (a build started before the key was claimed
+    /// cannot be its build).
+    ///
+    /// No sort order is sent: "If the project has more than 100 builds, setting the sort
+    /// order will result in an error", and without one "the results are sorted in
+    /// descending order" (ListBuildsForProject, AWS CodeBuild API Reference,
+    /// <https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ListBuildsForProject.html>).
+    /// Each page holds at most 100 ids, with a `nextToken` for the next.
+    async fn find(&self, project: &str, key: &str) -> Result<Option<BuildId>, PortError> {
+        // Clock skew between this function and CodeBuild.
+        let since = self
+            .claimed_at(key)
+            .await?
+            .map(|t| t - chrono::Duration::minutes(5));
+        let mut token: Option<String> = None;
+        for _ in 0..SEARCH_PAGES {
+            let page = self
+                .codebuild
+                .list_builds_for_project()
+                .project_name(project)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_fault("codebuild:ListBuildsForProject", &e))?;
+            let ids: Vec<String> = page.ids().iter().take(BATCH).cloned().collect();
+            if ids.is_empty() {
+                return Ok(None);
+            }
+            let builds = self.batch_get(ids).await?;
+            let found = builds
+                .builds()
+                .iter()
+                .find(|b| {
+                    b.environment()
+                        .map(aws_sdk_codebuild::types::ProjectEnvironment::environment_variables)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|v| v.name() == "RELEASE_BUILD_KEY" && v.value() == key)
+                })
+                .and_then(|b| b.id())
+                .and_then(|id| BuildId::parse(id).ok());
+            if found.is_some() {
+                return Ok(found);
+            }
+            let before_claim = since.is_some_and(|since| {
+                builds
+                    .builds()
                     .iter()
-                    .any(|v| v.name() == "RELEASE_BUILD_KEY" && v.value() == key)
-            })
-            .and_then(|b| b.id())
-            .and_then(|id| BuildId::parse(id).ok()))
+                    .all(|b| b.start_time().is_some_and(|t| t.secs() < since.timestamp()))
+            });
+            match page.next_token {
+                Some(t) if !t.is_empty() && !before_claim => token = Some(t),
+                _ => return Ok(None),
+            }
+        }
+        warn!(
+            key,
+            project,
+            pages = SEARCH_PAGES,
+            "gave up searching the project's builds for an earlier start"
+        );
+        Ok(None)
     }
 }
 

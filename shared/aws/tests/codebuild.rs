@@ -542,3 +542,158 @@ async fn the_changelog_after_a_poll_reuses_what_the_poll_read() {
         "the poll's answer served the changelog"
     );
 }
+
+/// A build of `payments-api` carrying `RELEASE_BUILD_KEY=key`, started at `started`.
+fn keyed_build(id: &str, key: &str, started: chrono::DateTime<chrono::Utc>) -> Build {
+    let var = EnvironmentVariable::builder()
+        .name("RELEASE_BUILD_KEY")
+        .value(key)
+        .build()
+        .unwrap();
+    let env = ProjectEnvironment::builder()
+        .r#type(aws_sdk_codebuild::types::EnvironmentType::LinuxContainer)
+        .image("x")
+        .compute_type(aws_sdk_codebuild::types::ComputeType::BuildGeneral1Small)
+        .environment_variables(var)
+        .build()
+        .unwrap();
+    Build::builder()
+        .id(id)
+        .environment(env)
+        .start_time(aws_smithy_types::DateTime::from_secs(started.timestamp()))
+        .build()
+}
+
+/// A claim item for `key`, claimed at `at` (as `claim_starts` writes it).
+async fn claimed(dynamo: &aws_sdk_dynamodb::Client, table: &str, key: &str, at: chrono::DateTime<chrono::Utc>) {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    dynamo
+        .put_item()
+        .table_name(table)
+        .item("pk", S(format!("BUILD#{key}")))
+        .item("sk", S("H".into()))
+        .item("claimed_at", S(at.to_rfc3339()))
+        .send()
+        .await
+        .unwrap();
+}
+
+// ListBuildsForProject, AWS CodeBuild API Reference
+// (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ListBuildsForProject.html):
+// "If the project has more than 100 builds, setting the sort order will result in an
+// error", and "if there are more than 100 items in the list, only the first 100 items are
+// returned, along with a unique string called a nextToken". The emulator accepts a sort
+// order on any project and never pages, so the answers are the SDK's mock (aws-smithy-mocks).
+#[tokio::test]
+async fn a_claimed_start_on_a_busy_project_pages_back_without_a_sort_order() {
+    let key = "weekly-2026-W48/payments-api/staging/1";
+    let (dynamo, table) = claims().await;
+    let claim = chrono::Utc::now() - chrono::Duration::hours(2);
+    claimed(&dynamo, &table, key, claim).await;
+    let newer: Vec<String> = (0..100).map(|i| format!("payments-api:new-{i:03}")).collect();
+    let first_ids = newer.clone();
+    let first = mock!(aws_sdk_codebuild::Client::list_builds_for_project)
+        .match_requests(|r| r.sort_order().is_none() && r.next_token().is_none())
+        .then_output(move || {
+            ListBuildsForProjectOutput::builder()
+                .set_ids(Some(first_ids.clone()))
+                .next_token("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_codebuild::Client::list_builds_for_project)
+        .match_requests(|r| r.sort_order().is_none() && r.next_token() == Some("page-2"))
+        .then_output(|| {
+            ListBuildsForProjectOutput::builder()
+                .ids("payments-api:ours")
+                .ids("payments-api:older")
+                .build()
+        });
+    let later = claim + chrono::Duration::minutes(30);
+    let batch_first = mock!(aws_sdk_codebuild::Client::batch_get_builds)
+        .match_requests(|r| r.ids().len() == 100)
+        .then_output(move || {
+            let mut out = BatchGetBuildsOutput::builder();
+            for id in &newer {
+                out = out.builds(keyed_build(id, "another/train/staging/1", later));
+            }
+            out.build()
+        });
+    let batch_second = mock!(aws_sdk_codebuild::Client::batch_get_builds)
+        .match_requests(|r| r.ids().first().map(String::as_str) == Some("payments-api:ours"))
+        .then_output(move || {
+            BatchGetBuildsOutput::builder()
+                .builds(keyed_build("payments-api:ours", key, claim))
+                .build()
+        });
+    let start = mock!(aws_sdk_codebuild::Client::start_build)
+        .then_output(|| StartBuildOutput::builder().build());
+    let codebuild = mock_client!(
+        aws_sdk_codebuild,
+        RuleMode::MatchAny,
+        [&first, &second, &batch_first, &batch_second, &start]
+    );
+    let builder = CodeBuildBuilder::new(codebuild, dynamo, table);
+    let started = builder.start(&request(Stage::Staging, key)).await.unwrap();
+    assert_eq!(started.build_id.as_str(), "payments-api:ours");
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1), "no sortOrder, two pages");
+    assert_eq!(start.num_calls(), 0, "no second build");
+}
+
+#[tokio::test]
+async fn the_search_for_an_earlier_start_stops_at_builds_older_than_the_claim() {
+    let key = "weekly-2026-W48/payments-api/staging/1";
+    let (dynamo, table) = claims().await;
+    let claim = chrono::Utc::now();
+    claimed(&dynamo, &table, key, claim).await;
+    let list = mock!(aws_sdk_codebuild::Client::list_builds_for_project)
+        .match_requests(|r| r.sort_order().is_none())
+        .then_output(|| {
+            ListBuildsForProjectOutput::builder()
+                .ids("payments-api:last-week")
+                .next_token("more")
+                .build()
+        });
+    let batch = mock!(aws_sdk_codebuild::Client::batch_get_builds).then_output(move || {
+        BatchGetBuildsOutput::builder()
+            .builds(keyed_build(
+                "payments-api:last-week",
+                "weekly-2026-W47/payments-api/staging/1",
+                claim - chrono::Duration::days(7),
+            ))
+            .build()
+    });
+    let start = mock!(aws_sdk_codebuild::Client::start_build).then_output(|| {
+        StartBuildOutput::builder()
+            .build_value(Build::builder().id("payments-api:fresh").build())
+            .build()
+    });
+    let codebuild = mock_client!(aws_sdk_codebuild, RuleMode::MatchAny, [&list, &batch, &start]);
+    let builder = CodeBuildBuilder::new(codebuild, dynamo, table);
+    let started = builder.start(&request(Stage::Staging, key)).await.unwrap();
+    assert_eq!(started.build_id.as_str(), "payments-api:fresh");
+    assert_eq!(list.num_calls(), 1, "older builds than the claim are not searched");
+    assert_eq!(start.num_calls(), 1);
+}
+
+// Build.logs is a LogsLocation whose deepLink is "the URL to an individual build log in
+// CloudWatch Logs" (LogsLocation, AWS CodeBuild API Reference,
+// https://docs.aws.amazon.com/codebuild/latest/APIReference/API_LogsLocation.html).
+#[test]
+fn a_build_links_to_its_own_log_or_to_its_page_in_the_region_it_ran_in() {
+    let arn = "arn:aws:codebuild:eu-west-1:222222222222:build/payments-api:8745a7a9";
+    let with_logs = Build::builder()
+        .id("payments-api:8745a7a9")
+        .arn(arn)
+        .logs(
+            aws_sdk_codebuild::types::LogsLocation::builder()
+                .deep_link("https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logEvent:group=/aws/codebuild/payments-api;stream=8745a7a9")
+                .build(),
+        )
+        .build();
+    assert!(train_aws::codebuild::logs_link(&with_logs).unwrap().contains("logEvent:group=/aws/codebuild/payments-api"));
+    let without = Build::builder().id("payments-api:8745a7a9").arn(arn).build();
+    assert_eq!(
+        train_aws::codebuild::logs_link(&without).unwrap(),
+        "https://eu-west-1.console.aws.amazon.com/codesuite/codebuild/projects/payments-api/build/payments-api%3A8745a7a9/?region=eu-west-1"
+    );
+}
