@@ -5,8 +5,14 @@
 //! train's builds are then read from CodeBuild (`BatchGetBuilds`), which also reports the
 //! commit a staging build resolved, something the event does not carry. So a repeated, late
 //! or out-of-order event changes nothing, and a lost one is made up by the next reconcile.
+//!
+//! Events are read tolerantly, as JSON: only `detail.build-id`, `detail.build-status` and
+//! `detail.project-name` (and, for alarms, `detail.alarmName` and `detail.state.value`) are
+//! required; the rest may be missing or shaped differently (the documented sample's
+//! `build-start-time` is "Sep 1, 2017 4:12:29 PM", not a timestamp) and is ignored. Whether
+//! a build event carries the overridden `RELEASE_*` variables is not documented: when it
+//! does they name the train, and when it does not every unsettled train is reconciled.
 
-use aws_lambda_events::codebuild::CodeBuildEvent;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use train_core::{BuildId, ComponentName, TrainId};
@@ -35,32 +41,97 @@ pub async fn handle(
     }
 }
 
+/// What the function needs from a CodeBuild Build State Change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildChange {
+    pub build: String,
+    pub status: String,
+    pub project: String,
+    /// `RELEASE_TRAIN_ID` and `RELEASE_COMPONENT`, when the event carries the variables.
+    pub train: Option<String>,
+    pub component: Option<String>,
+}
+
+/// Reads a build state change, requiring only the three fields the function uses.
+pub fn read_build_change(payload: &Value) -> Result<BuildChange, String> {
+    let field = |name: &str| {
+        payload
+            .pointer(&format!("/detail/{name}"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("not a CodeBuild build state change: no detail.{name}"))
+    };
+    let variables = payload
+        .pointer("/detail/additional-information/environment/environment-variables")
+        .and_then(Value::as_array);
+    let variable = |name: &str| {
+        variables?
+            .iter()
+            .find(|v| v.get("name").and_then(Value::as_str) == Some(name))
+            .and_then(|v| v.get("value").and_then(Value::as_str))
+            .map(str::to_owned)
+    };
+    Ok(BuildChange {
+        build: field("build-id")?,
+        status: field("build-status")?,
+        project: field("project-name")?,
+        train: variable(TRAIN_VARIABLE),
+        component: variable(COMPONENT_VARIABLE),
+    })
+}
+
+/// What the function needs from a CloudWatch Alarm State Change (metric or composite).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmChange {
+    pub alarm: String,
+    pub state: String,
+}
+
+pub fn read_alarm_change(payload: &Value) -> Result<AlarmChange, String> {
+    let alarm = payload
+        .pointer("/detail/alarmName")
+        .and_then(Value::as_str)
+        .ok_or("alarm state change without detail.alarmName")?;
+    let state = payload
+        .pointer("/detail/state/value")
+        .and_then(Value::as_str)
+        .ok_or("alarm state change without detail.state.value")?;
+    Ok(AlarmChange {
+        alarm: alarm.to_owned(),
+        state: state.to_owned(),
+    })
+}
+
 async fn build_state_change(
     deployment: &Deployment,
     payload: Value,
     now: DateTime<Utc>,
 ) -> Result<Value, Failure> {
-    let event: CodeBuildEvent = serde_json::from_value(payload)
-        .map_err(|e| Failure::Ignored(format!("not a CodeBuild build state change: {e}")))?;
-    let build = event.detail.build_id.clone().unwrap_or_default();
-    let variable = |name: &str| {
-        event
-            .detail
-            .additional_information
-            .environment
-            .environment_variables
-            .iter()
-            .find(|v| v.name.as_deref() == Some(name))
-            .and_then(|v| v.value.clone())
+    let change = read_build_change(&payload).map_err(Failure::Ignored)?;
+    let build = change.build.clone();
+    // Only a finished build changes a train ("IN_PROGRESS" is sent when a build starts).
+    if change.status == "IN_PROGRESS" {
+        return Ok(json!({
+            "build": build,
+            "build_status": change.status,
+            "project": change.project,
+            "effect": "none: the build has not finished",
+        }));
+    }
+    let engine = &deployment.engine;
+    let Some(train) = change.train.clone() else {
+        // The variables are not in the event: the builds of every unsettled train are read.
+        let seen = engine.reconcile(now).await?;
+        return Ok(json!({
+            "build": build,
+            "build_status": change.status,
+            "project": change.project,
+            "trains": seen.trains,
+            "builds_finished": seen.builds_finished,
+        }));
     };
-    let train = variable(TRAIN_VARIABLE).ok_or_else(|| {
-        Failure::Ignored(format!(
-            "build {build} has no {TRAIN_VARIABLE}: not started by a release train"
-        ))
-    })?;
     let id = TrainId::parse(&train)
         .map_err(|e| Failure::Ignored(format!("build {build}: {TRAIN_VARIABLE}={train:?}: {e}")))?;
-    let engine = &deployment.engine;
     // After a burst of builds ends, the first event's pass records them all: each later
     // event reads its own component (one item, not the train) and finds its build
     // recorded. The event names the build by its ARN (`arn:...:build/<project>:<uuid>`);
@@ -69,7 +140,7 @@ async fn build_state_change(
         .rsplit_once(":build/")
         .map_or(build.as_str(), |(_, id)| id);
     if let Ok(build_id) = BuildId::parse(short)
-        && let Some(component) = variable(COMPONENT_VARIABLE)
+        && let Some(component) = change.component.as_deref()
         && let Ok(component) = ComponentName::parse(&component)
         && let Some(run) = engine.component(&id, &component).await?
         && let Some((stage, recorded)) = run.find_build(&build_id)
@@ -78,7 +149,7 @@ async fn build_state_change(
         return Ok(json!({
             "train": id,
             "build": build,
-            "build_status": event.detail.build_status,
+            "build_status": change.status,
             "builds_finished": 0,
             "already_recorded": true,
             "component": component,
@@ -96,7 +167,7 @@ async fn build_state_change(
     Ok(json!({
         "train": id,
         "build": build,
-        "build_status": event.detail.build_status,
+        "build_status": change.status,
         "builds_finished": seen.builds_finished,
         "state": state,
     }))
@@ -109,14 +180,8 @@ async fn alarm_state_change(
     payload: &Value,
     now: DateTime<Utc>,
 ) -> Result<Value, Failure> {
-    let alarm = payload
-        .pointer("/detail/alarmName")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Failure::Ignored("alarm state change without detail.alarmName".into()))?;
-    let state = payload
-        .pointer("/detail/state/value")
-        .and_then(Value::as_str)
-        .unwrap_or("?");
+    let change = read_alarm_change(payload).map_err(Failure::Ignored)?;
+    let (alarm, state) = (change.alarm.as_str(), change.state.as_str());
     let engine = &deployment.engine;
     if !engine.config().train.alarms.iter().any(|a| a == alarm) {
         return Ok(json!({
