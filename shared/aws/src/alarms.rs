@@ -3,7 +3,7 @@
 //!
 //! The gate fails closed. `DescribeAlarms` returns metric alarms only unless `AlarmTypes`
 //! asks for both ("If you omit this parameter, only metric alarms are returned, even if
-//! composite alarms exist in the account": DescribeAlarms, Amazon CloudWatch API Reference,
+//! composite alarms exist in the account": `DescribeAlarms`, Amazon CloudWatch API Reference,
 //! <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html>),
 //! so a composite gating alarm would read as OK; and a name CloudWatch does not answer for
 //! (misspelled, deleted, or a composite the role may not read: composite alarms need

@@ -140,7 +140,7 @@ fn pinned(req: &BuildRequest) -> Option<Commit> {
 
 /// Where a person reads this build's log: its CloudWatch Logs deep link (`logs.deepLink`,
 /// "the URL to an individual build log in CloudWatch Logs", set once the build has a log
-/// stream), else its console page in the region its ARN names (LogsLocation, AWS CodeBuild
+/// stream), else its console page in the region its ARN names (`LogsLocation`, AWS CodeBuild
 /// API Reference, <https://docs.aws.amazon.com/codebuild/latest/APIReference/API_LogsLocation.html>).
 /// A failed build's reason in the train carries it.
 pub fn logs_link(build: &Build) -> Option<String> {
@@ -322,7 +322,7 @@ impl CodeBuildBuilder {
     ///
     /// No sort order is sent: "If the project has more than 100 builds, setting the sort
     /// order will result in an error", and without one "the results are sorted in
-    /// descending order" (ListBuildsForProject, AWS CodeBuild API Reference,
+    /// descending order" (`ListBuildsForProject`, AWS CodeBuild API Reference,
     /// <https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ListBuildsForProject.html>).
     /// Each page holds at most 100 ids, with a `nextToken` for the next.
     async fn find(&self, project: &str, key: &str) -> Result<Option<BuildId>, PortError> {

@@ -21,12 +21,13 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use train_engine::PortError;
 
 /// "Common Errors", AWS API references (the same list in every service's reference).
-pub const COMMON_ERRORS: &str = "Common Errors, https://docs.aws.amazon.com/cloudwatch/latest/APIReference/CommonErrors.html";
+pub const COMMON_ERRORS: &str =
+    "Common Errors, https://docs.aws.amazon.com/cloudwatch/latest/APIReference/CommonErrors.html";
 /// "Common Errors", Amazon CloudWatch API Reference (query protocol codes).
 pub const CLOUDWATCH_ERRORS: &str = "Amazon CloudWatch API Reference, Common Errors, https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CommonErrors.html";
 /// "Error handling with DynamoDB", Amazon DynamoDB Developer Guide.
 pub const DYNAMODB_ERRORS: &str = "Error handling with DynamoDB, https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html";
-/// "TransactWriteItems", Amazon DynamoDB API Reference (TransactionCanceledException).
+/// "`TransactWriteItems`", Amazon DynamoDB API Reference (`TransactionCanceledException`).
 pub const DYNAMODB_TRANSACT: &str = "TransactWriteItems, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html";
 /// "Error responses", Amazon S3 API Reference.
 pub const S3_ERRORS: &str =
@@ -60,7 +61,11 @@ pub const CODES: &[(&str, Class, &str)] = &[
     ("Throttling", Retry, CLOUDWATCH_ERRORS),
     ("TooManyRequestsException", Retry, COMMON_ERRORS),
     ("RequestLimitExceeded", Retry, DYNAMODB_ERRORS),
-    ("ProvisionedThroughputExceededException", Retry, DYNAMODB_ERRORS),
+    (
+        "ProvisionedThroughputExceededException",
+        Retry,
+        DYNAMODB_ERRORS,
+    ),
     // DynamoDB: too many concurrent control-plane operations (CreateTable, UpdateTimeToLive).
     ("LimitExceededException", Retry, DYNAMODB_ERRORS),
     // CodeBuild: an account limit such as concurrent builds, which frees up as builds end.
@@ -77,7 +82,11 @@ pub const CODES: &[(&str, Class, &str)] = &[
     // "If a conflicting operation occurs during the upload, S3 returns a 409
     // ConditionalRequestConflict response ... retry the upload."
     ("ConditionalRequestConflict", Retry, S3_CONDITIONAL),
-    ("ConditionalCheckFailedException", LostCondition, DYNAMODB_ERRORS),
+    (
+        "ConditionalCheckFailedException",
+        LostCondition,
+        DYNAMODB_ERRORS,
+    ),
     ("PreconditionFailed", LostCondition, S3_CONDITIONAL),
     ("AccessDeniedException", AccessDenied, COMMON_ERRORS),
     ("AccessDenied", AccessDenied, S3_ERRORS),
@@ -246,7 +255,9 @@ mod tests {
 
     fn cancelled(reasons: &[&str]) -> SdkError<TransactWriteItemsError, HttpResponse> {
         let err = TransactionCanceledException::builder()
-            .message("Transaction cancelled, please refer cancellation reasons for specific reasons")
+            .message(
+                "Transaction cancelled, please refer cancellation reasons for specific reasons",
+            )
             .set_cancellation_reasons(Some(
                 reasons
                     .iter()
@@ -373,7 +384,10 @@ mod tests {
             classify(&service_error("ConditionalCheckFailedException", 400)),
             LostCondition
         );
-        assert_eq!(classify(&service_error("PreconditionFailed", 412)), LostCondition);
+        assert_eq!(
+            classify(&service_error("PreconditionFailed", 412)),
+            LostCondition
+        );
     }
 
     // "ValidationError: The input fails to satisfy the constraints specified by an AWS
@@ -408,7 +422,9 @@ mod tests {
 
     #[test]
     fn a_denied_transaction_names_the_item_actions_that_authorize_it() {
-        let meta = ErrorMetadata::builder().code("AccessDeniedException").build();
+        let meta = ErrorMetadata::builder()
+            .code("AccessDeniedException")
+            .build();
         let e = SdkError::service_error(TransactWriteItemsError::generic(meta), response(400));
         let e = transact_fault(&e);
         assert!(!e.retryable);

@@ -193,7 +193,9 @@ async fn a_train_whose_gating_alarm_does_not_exist_does_not_promote() {
     let hold = held.hold.as_ref().expect("held");
     assert_eq!(hold.by.to_string(), format!("alarm:{typo}"));
     assert!(
-        hold.reason.to_string().contains(&format!("alarm:{typo} (not found)")),
+        hold.reason
+            .to_string()
+            .contains(&format!("alarm:{typo} (not found)")),
         "{hold:?}"
     );
     assert!(

@@ -565,7 +565,12 @@ fn keyed_build(id: &str, key: &str, started: chrono::DateTime<chrono::Utc>) -> B
 }
 
 /// A claim item for `key`, claimed at `at` (as `claim_starts` writes it).
-async fn claimed(dynamo: &aws_sdk_dynamodb::Client, table: &str, key: &str, at: chrono::DateTime<chrono::Utc>) {
+async fn claimed(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) {
     use aws_sdk_dynamodb::types::AttributeValue::S;
     dynamo
         .put_item()
@@ -590,7 +595,9 @@ async fn a_claimed_start_on_a_busy_project_pages_back_without_a_sort_order() {
     let (dynamo, table) = claims().await;
     let claim = chrono::Utc::now() - chrono::Duration::hours(2);
     claimed(&dynamo, &table, key, claim).await;
-    let newer: Vec<String> = (0..100).map(|i| format!("payments-api:new-{i:03}")).collect();
+    let newer: Vec<String> = (0..100)
+        .map(|i| format!("payments-api:new-{i:03}"))
+        .collect();
     let first_ids = newer.clone();
     let first = mock!(aws_sdk_codebuild::Client::list_builds_for_project)
         .match_requests(|r| r.sort_order().is_none() && r.next_token().is_none())
@@ -635,7 +642,11 @@ async fn a_claimed_start_on_a_busy_project_pages_back_without_a_sort_order() {
     let builder = CodeBuildBuilder::new(codebuild, dynamo, table);
     let started = builder.start(&request(Stage::Staging, key)).await.unwrap();
     assert_eq!(started.build_id.as_str(), "payments-api:ours");
-    assert_eq!((first.num_calls(), second.num_calls()), (1, 1), "no sortOrder, two pages");
+    assert_eq!(
+        (first.num_calls(), second.num_calls()),
+        (1, 1),
+        "no sortOrder, two pages"
+    );
     assert_eq!(start.num_calls(), 0, "no second build");
 }
 
@@ -667,11 +678,19 @@ async fn the_search_for_an_earlier_start_stops_at_builds_older_than_the_claim() 
             .build_value(Build::builder().id("payments-api:fresh").build())
             .build()
     });
-    let codebuild = mock_client!(aws_sdk_codebuild, RuleMode::MatchAny, [&list, &batch, &start]);
+    let codebuild = mock_client!(
+        aws_sdk_codebuild,
+        RuleMode::MatchAny,
+        [&list, &batch, &start]
+    );
     let builder = CodeBuildBuilder::new(codebuild, dynamo, table);
     let started = builder.start(&request(Stage::Staging, key)).await.unwrap();
     assert_eq!(started.build_id.as_str(), "payments-api:fresh");
-    assert_eq!(list.num_calls(), 1, "older builds than the claim are not searched");
+    assert_eq!(
+        list.num_calls(),
+        1,
+        "older builds than the claim are not searched"
+    );
     assert_eq!(start.num_calls(), 1);
 }
 
@@ -690,8 +709,15 @@ fn a_build_links_to_its_own_log_or_to_its_page_in_the_region_it_ran_in() {
                 .build(),
         )
         .build();
-    assert!(train_aws::codebuild::logs_link(&with_logs).unwrap().contains("logEvent:group=/aws/codebuild/payments-api"));
-    let without = Build::builder().id("payments-api:8745a7a9").arn(arn).build();
+    assert!(
+        train_aws::codebuild::logs_link(&with_logs)
+            .unwrap()
+            .contains("logEvent:group=/aws/codebuild/payments-api")
+    );
+    let without = Build::builder()
+        .id("payments-api:8745a7a9")
+        .arn(arn)
+        .build();
     assert_eq!(
         train_aws::codebuild::logs_link(&without).unwrap(),
         "https://eu-west-1.console.aws.amazon.com/codesuite/codebuild/projects/payments-api/build/payments-api%3A8745a7a9/?region=eu-west-1"

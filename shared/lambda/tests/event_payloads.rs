@@ -32,14 +32,24 @@ fn the_documented_build_state_change_sample_is_read() {
     let change = read_build_change(&documented_build_event()).unwrap();
     assert_eq!(change.status, "SUCCEEDED");
     assert_eq!(change.project, "my-sample-project");
-    assert!(change.build.ends_with(":build/my-sample-project:8745a7a9-c340-456a-9166-edf953571bEX"));
-    assert_eq!(change.train, None, "the sample carries no RELEASE_* variables");
+    assert!(
+        change
+            .build
+            .ends_with(":build/my-sample-project:8745a7a9-c340-456a-9166-edf953571bEX")
+    );
+    assert_eq!(
+        change.train, None,
+        "the sample carries no RELEASE_* variables"
+    );
 }
 
 #[test]
 fn an_event_with_only_build_id_status_and_project_is_enough() {
     let change = read_build_change(&minimal("SUCCEEDED")).unwrap();
-    assert_eq!((change.status.as_str(), change.project.as_str()), ("SUCCEEDED", "payments-api"));
+    assert_eq!(
+        (change.status.as_str(), change.project.as_str()),
+        ("SUCCEEDED", "payments-api")
+    );
     assert_eq!((change.train, change.component), (None, None));
 }
 
@@ -69,7 +79,11 @@ fn in_progress_and_fault_events_are_read_with_their_status() {
 fn an_event_missing_a_needed_field_says_which() {
     let mut event = minimal("SUCCEEDED");
     event["detail"].as_object_mut().unwrap().remove("build-id");
-    assert!(read_build_change(&event).unwrap_err().contains("detail.build-id"));
+    assert!(
+        read_build_change(&event)
+            .unwrap_err()
+            .contains("detail.build-id")
+    );
 }
 
 #[test]
@@ -108,5 +122,8 @@ fn a_composite_alarm_state_change_is_read() {
         }
     });
     let change = read_alarm_change(&event).unwrap();
-    assert_eq!((change.alarm.as_str(), change.state.as_str()), ("ServiceAggregatedAlarm", "ALARM"));
+    assert_eq!(
+        (change.alarm.as_str(), change.state.as_str()),
+        ("ServiceAggregatedAlarm", "ALARM")
+    );
 }
