@@ -590,7 +590,7 @@ impl Checker<'_> {
 
 /// A CloudWatch alarm name: "Length Constraints: Minimum length of 1. Maximum length of
 /// 255" and "The name must contain only UTF-8 characters, and can't contain ASCII control
-/// characters" (PutMetricAlarm, Amazon CloudWatch API Reference,
+/// characters" (`PutMetricAlarm`, Amazon CloudWatch API Reference,
 /// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html>).
 /// CloudWatch allows `*`, `?` and `,`, but the deployment cannot: the names become IAM
 /// resources (`alarm:NAME`, where `*` and `?` are wildcards) and one comma-separated template
@@ -621,7 +621,7 @@ pub fn cloudwatch_alarm_name(name: &str) -> Result<(), String> {
 }
 
 /// A CodeBuild project name: "Length Constraints: Minimum length of 2. Maximum length of
-/// 255. Pattern: `[A-Za-z0-9][A-Za-z0-9\-_]{1,254}`" (CreateProject, AWS CodeBuild API
+/// 255. Pattern: `[A-Za-z0-9][A-Za-z0-9\-_]{1,254}`" (`CreateProject`, AWS CodeBuild API
 /// Reference, <https://docs.aws.amazon.com/codebuild/latest/APIReference/API_CreateProject.html>).
 /// So no wildcard can pass, and `trainctl infra-params` never turns a name into IAM on
 /// `project/*`.
