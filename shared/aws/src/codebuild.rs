@@ -190,7 +190,15 @@ pub fn observe(build: &Build) -> Observed {
             if !logs.is_empty() {
                 let _ = write!(reason, "; logs: {logs}");
             }
-            Observed::Finished(BuildOutcome::Failed { reason })
+            // FAULT is CodeBuild's own failure, not the buildspec's ("Build phase transitions",
+            // https://docs.aws.amazon.com/codebuild/latest/userguide/view-build-details-phases.html;
+            // BuildPhase, https://docs.aws.amazon.com/codebuild/latest/APIReference/API_BuildPhase.html):
+            // the train builds again instead of blaming the component.
+            if status == StatusType::Fault {
+                Observed::Finished(BuildOutcome::Fault { reason })
+            } else {
+                Observed::Finished(BuildOutcome::Failed { reason })
+            }
         }
         _ => Observed::Running,
     }
@@ -410,10 +418,7 @@ impl Builder for CodeBuildBuilder {
                 });
             }
         }
-        let source_version = match &req.revision {
-            Revision::Branch(b) => b.clone(),
-            Revision::Commit(c) => c.to_string(),
-        };
+        let source_version = source_version(req);
         let minutes =
             i32::try_from(req.timeout.duration().num_minutes().clamp(5, 2160)).unwrap_or(60);
         let out = self
@@ -526,5 +531,115 @@ impl Builder for CodeBuildBuilder {
             oldest_commit_at,
             ..Changelog::empty(from, to)
         })
+    }
+}
+
+/// `StartBuild`'s `sourceVersion` for `req`. Staging builds the branch. Production builds the
+/// pinned commit, as `refs/heads/BRANCH^{SHA}` where the provider takes a reference and a
+/// commit (`CodeCommit`, GitHub, Bitbucket: "CodeBuild does not need to download the entire
+/// repository to find the commit", Source version sample,
+/// <https://docs.aws.amazon.com/codebuild/latest/userguide/sample-source-version.html>), and
+/// as the bare commit for GitLab, which takes only a branch, a commit or a tag, and for a
+/// host the train cannot tell (a self-managed server).
+pub fn source_version(req: &BuildRequest) -> String {
+    match (&req.revision, &req.branch) {
+        (Revision::Branch(b), _) => b.clone(),
+        (Revision::Commit(c), Some(branch)) if takes_a_ref_and_commit(&req.source) => {
+            format!("refs/heads/{branch}^{{{c}}}")
+        }
+        (Revision::Commit(c), _) => c.to_string(),
+    }
+}
+
+/// Whether the source's provider takes `refs/heads/BRANCH^{SHA}`: the document lists
+/// `CodeCommit`, Bitbucket, GitHub and GitHub Enterprise Server (whose hosts the train cannot
+/// tell from a self-managed GitLab's, so only the public hosts count).
+fn takes_a_ref_and_commit(source: &str) -> bool {
+    let rest = source.split_once("://").map_or(source, |(_, r)| r);
+    // The authority, or `git@host:path` for an scp-like URL.
+    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = authority
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    host == "github.com"
+        || host == "bitbucket.org"
+        || (host.starts_with("git-codecommit.") && host.ends_with(".amazonaws.com"))
+        || source.starts_with("codecommit::")
+}
+
+#[cfg(test)]
+mod source_version_tests {
+    use super::*;
+    use train_core::config::StageTarget;
+    use train_core::{Span, Stage, TrainId};
+
+    fn request(source: &str, revision: Revision, branch: Option<&str>) -> BuildRequest {
+        BuildRequest {
+            train: TrainId::parse("weekly-2026-W48").unwrap(),
+            component: train_core::ComponentName::parse("api").unwrap(),
+            stage: Stage::Production,
+            attempt: 1,
+            source: source.to_owned(),
+            revision,
+            target: StageTarget {
+                buildspec: None,
+                project: Some("api-production".to_owned()),
+            },
+            timeout: Span::parse("1h").unwrap(),
+            idempotency_key: "k".to_owned(),
+            previous: None,
+            branch: branch.map(str::to_owned),
+        }
+    }
+
+    /// The forms of "Source version sample with AWS CodeBuild" (CodeBuild User Guide) per
+    /// provider.
+    #[test]
+    fn production_names_the_branch_and_the_commit_where_the_provider_takes_both() {
+        let sha = "046e8b67481d53bdc86c3f6affdd5d1afae6d369";
+        let commit = || Revision::Commit(Commit::parse(sha).unwrap());
+        for (source, expected) in [
+            (
+                "https://github.com/acme/api.git",
+                format!("refs/heads/main^{{{sha}}}"),
+            ),
+            (
+                "git@github.com:acme/api.git",
+                format!("refs/heads/main^{{{sha}}}"),
+            ),
+            (
+                "https://bitbucket.org/acme/api",
+                format!("refs/heads/main^{{{sha}}}"),
+            ),
+            (
+                "https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/api",
+                format!("refs/heads/main^{{{sha}}}"),
+            ),
+            ("https://gitlab.com/acme/api.git", sha.to_owned()),
+            ("https://git.internal.example/acme/api.git", sha.to_owned()),
+        ] {
+            assert_eq!(
+                source_version(&request(source, commit(), Some("main"))),
+                expected,
+                "{source}"
+            );
+        }
+        assert_eq!(
+            source_version(&request("https://github.com/acme/api.git", commit(), None)),
+            sha,
+            "a request stored before branches were carried builds the commit"
+        );
+        assert_eq!(
+            source_version(&request(
+                "https://github.com/acme/api.git",
+                Revision::Branch("release".into()),
+                Some("release")
+            )),
+            "release",
+            "staging builds the branch"
+        );
     }
 }

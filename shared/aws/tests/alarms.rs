@@ -1,13 +1,13 @@
 //! The alarm gate on CloudWatch: composite alarms, alarms that do not exist, paging.
 //!
-//! The contract is DescribeAlarms, Amazon CloudWatch API Reference
+//! The contract is `DescribeAlarms`, Amazon CloudWatch API Reference
 //! (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html>):
-//! "AlarmTypes: Use this parameter to specify whether you want the operation to return
+//! "`AlarmTypes`: Use this parameter to specify whether you want the operation to return
 //! metric alarms or composite alarms. If you omit this parameter, only metric alarms are
 //! returned, even if composite alarms exist in the account"; up to 100 `AlarmNames`; a
 //! `NextToken` when there is more. Metric alarms and missing names are tested against the
-//! emulator (moto). Composite alarms cannot be: moto 5.2.5 answers PutCompositeAlarm with
-//! "The put_composite_alarm action has not been implemented" (HTTP 500), and it returns
+//! emulator (moto). Composite alarms cannot be: moto 5.2.5 answers `PutCompositeAlarm` with
+//! "The `put_composite_alarm` action has not been implemented" (HTTP 500), and it returns
 //! metric alarms whatever `AlarmTypes` says. So those tests use the SDK's own mock client
 //! (aws-smithy-mocks) with the response the reference documents, and assert the request.
 
@@ -190,13 +190,13 @@ async fn a_train_whose_gating_alarm_does_not_exist_does_not_promote() {
     engine.reconcile(now + Duration::minutes(5)).await.unwrap();
     let held = engine.train(&train.id).await.unwrap().unwrap();
     assert_eq!(held.state(), State::Held, "the gate fails closed");
-    let hold = held.hold.as_ref().expect("held");
-    assert_eq!(hold.by.to_string(), format!("alarm:{typo}"));
+    let why = held.hold.as_ref().expect("held");
+    assert_eq!(why.by.to_string(), format!("alarm:{typo}"));
     assert!(
-        hold.reason
+        why.reason
             .to_string()
             .contains(&format!("alarm:{typo} (not found)")),
-        "{hold:?}"
+        "{why:?}"
     );
     assert!(
         held.alarms_firing.contains(&typo) && !held.alarms_firing.contains(&real),

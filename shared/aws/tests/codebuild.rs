@@ -61,6 +61,7 @@ fn request(stage: Stage, key: &str) -> BuildRequest {
         timeout: Span::parse("45m").unwrap(),
         idempotency_key: key.into(),
         previous: Some(Commit::parse(&"2e".repeat(20)).unwrap()),
+        branch: None,
     }
 }
 

@@ -719,6 +719,19 @@ impl TrainSettings {
         TrainId::parse(&format!("{}-{suffix}", self.name))
             .expect("a train name and a date always form a valid id")
     }
+
+    /// The id of a train a person cuts at `now`, outside the schedule: `NAME-adhoc-` and the
+    /// time to the second in the train's zone. No scheduled id contains `adhoc`, so the two
+    /// never collide; two ad-hoc cuts in the same second are one train.
+    pub fn adhoc_train_id(&self, now: DateTime<Utc>) -> TrainId {
+        let t = now.with_timezone(&self.zone);
+        TrainId::parse(&format!(
+            "{}-adhoc-{}",
+            self.name,
+            t.format("%Y-%m-%dT%H%M%S")
+        ))
+        .expect("a train name and a date always form a valid id")
+    }
 }
 
 /// Serializes a [`Schedule`] as its expression and zone, for trains that carry their policy.
@@ -982,7 +995,15 @@ wave = 2
     // (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_CreateProject.html).
     #[test]
     fn project_names_that_codebuild_would_refuse_name_the_line_and_the_fix() {
-        for bad in ["*", "prod-*", "a", "-api", "api staging", "api.staging", "api,web"] {
+        for bad in [
+            "*",
+            "prod-*",
+            "a",
+            "-api",
+            "api staging",
+            "api.staging",
+            "api,web",
+        ] {
             let text = GOOD.replace("project = \"web-staging\"", &format!("project = {bad:?}"));
             let issue = one(&text);
             assert_eq!(
@@ -990,7 +1011,10 @@ wave = 2
                 (29, "component \"web\".staging.project"),
                 "{bad}: {issue}"
             );
-            assert!(issue.message.contains("not a CodeBuild project name"), "{issue}");
+            assert!(
+                issue.message.contains("not a CodeBuild project name"),
+                "{issue}"
+            );
             assert!(issue.message.contains("e.g. project ="), "{issue}");
         }
         for good in ["ab", "web_staging-2", &"x".repeat(255)] {
@@ -1010,10 +1034,25 @@ wave = 2
                 &format!("soak = \"48h\"\nalarms = {alarms}"),
             )
         };
-        for bad in [r#"["*"]"#, r#"["checkout-*"]"#, r#"["a?b"]"#, r#"["a,b"]"#, r#"[""]"#, r#"["tab\there"]"#, r#"[" padded"]"#] {
+        for bad in [
+            r#"["*"]"#,
+            r#"["checkout-*"]"#,
+            r#"["a?b"]"#,
+            r#"["a,b"]"#,
+            r#"[""]"#,
+            r#"["tab\there"]"#,
+            r#"[" padded"]"#,
+        ] {
             let issue = one(&with(bad));
-            assert_eq!((issue.line, issue.field.as_str()), (8, "train.alarms"), "{bad}: {issue}");
-            assert!(issue.message.contains("alarms = [\"checkout-5xx\"]"), "{issue}");
+            assert_eq!(
+                (issue.line, issue.field.as_str()),
+                (8, "train.alarms"),
+                "{bad}: {issue}"
+            );
+            assert!(
+                issue.message.contains("alarms = [\"checkout-5xx\"]"),
+                "{issue}"
+            );
         }
         let long = format!("[{:?}]", "x".repeat(256));
         assert!(one(&with(&long)).message.contains("1 to 255"));
@@ -1025,7 +1064,10 @@ wave = 2
     fn an_s3_source_is_rejected_because_it_cannot_be_pinned_to_a_commit() {
         let text = GOOD.replace("source = \"repos/web\"", "source = \"s3://bucket/web.zip\"");
         let issue = one(&text);
-        assert_eq!((issue.line, issue.field.as_str()), (27, "component \"web\".source"));
+        assert_eq!(
+            (issue.line, issue.field.as_str()),
+            (27, "component \"web\".source")
+        );
         assert!(issue.message.contains("use a Git source"), "{issue}");
     }
 }

@@ -132,6 +132,13 @@ impl ScheduleControls {
             })
     }
 
+    /// The controls with one more audit record and nothing else changed: for what the
+    /// schedule did that a person should see (a firing that cut nothing new).
+    #[must_use]
+    pub fn noted(&self, by: &Actor, action: &str, reason: &Reason, now: DateTime<Utc>) -> Self {
+        self.clone().recorded(by, action, reason, now)
+    }
+
     fn recorded(mut self, by: &Actor, action: &str, reason: &Reason, now: DateTime<Utc>) -> Self {
         self.history.push(ScheduleRecord {
             at: now,

@@ -87,6 +87,19 @@ pub struct Build {
     /// Where a person reads its log: the CodeBuild console, or a local file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// How many attempts in a row before this one the build system failed
+    /// ([`BuildOutcome::Fault`]): a fault is retried, not counted as the component's failure.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub faults: u32,
+}
+
+/// After this many faults in a row a build counts as failed: the build system is not
+/// coming back by itself, and a person must look.
+pub const MAX_FAULTS: u32 = 3;
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Build {
@@ -101,6 +114,7 @@ impl Build {
             finished_at: None,
             detail: None,
             link: None,
+            faults: 0,
         }
     }
 
@@ -401,6 +415,11 @@ pub struct BuildRequest {
     /// The commit the previous release shipped (`PREVIOUS_RELEASE_COMMIT`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<Commit>,
+    /// The component's branch, also for a production build of a pinned commit: CodeBuild
+    /// fetches only that branch for `refs/heads/BRANCH^{SHA}`. Absent in requests stored
+    /// before it was carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -489,9 +508,20 @@ pub struct Pending {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum BuildOutcome {
-    Succeeded { commit: Option<Commit> },
-    Failed { reason: String },
+    Succeeded {
+        commit: Option<Commit>,
+    },
+    Failed {
+        reason: String,
+    },
     Stopped,
+    /// The build system failed, not the code: CodeBuild's `FAULT`; locally, the repository
+    /// could not be fetched or checked out, or the disk refused a write. The train builds
+    /// again (a new attempt) and never counts it as the component's failure, up to
+    /// [`MAX_FAULTS`] in a row.
+    Fault {
+        reason: String,
+    },
 }
 
 /// Everything a train reacts to.
@@ -673,9 +703,45 @@ impl Train {
         previous: &BTreeMap<ComponentName, Commit>,
         skip: Option<(Actor, String)>,
     ) -> Transition {
+        let cutter = Actor::parse("schedule:cut").expect("valid actor");
+        let id = config.train.train_id(scheduled);
+        Self::cut_as(config, id, scheduled, now, previous, skip, (&cutter, None))
+    }
+
+    /// A train a person cut now, outside the schedule (a hotfix): its id says so
+    /// ([`crate::config::TrainSettings::adhoc_train_id`]), so it never collides with a
+    /// scheduled train, and its first record names who cut it and why.
+    pub fn cut_adhoc(
+        config: &Config,
+        now: DateTime<Utc>,
+        previous: &BTreeMap<ComponentName, Commit>,
+        by: &Actor,
+        reason: &Reason,
+    ) -> Transition {
+        let id = config.train.adhoc_train_id(now);
+        Self::cut_as(
+            config,
+            id,
+            now,
+            now,
+            previous,
+            None,
+            (by, Some(reason.to_string())),
+        )
+    }
+
+    fn cut_as(
+        config: &Config,
+        id: TrainId,
+        scheduled: DateTime<Utc>,
+        now: DateTime<Utc>,
+        previous: &BTreeMap<ComponentName, Commit>,
+        skip: Option<(Actor, String)>,
+        (cutter, why): (&Actor, Option<String>),
+    ) -> Transition {
         let settings = &config.train;
         let mut train = Train {
-            id: settings.train_id(scheduled),
+            id,
             name: settings.name.clone(),
             cut_at: scheduled,
             policy: Policy {
@@ -719,7 +785,6 @@ impl Train {
             effects_issued: 0,
         };
         let mut effects = Vec::new();
-        let cutter = Actor::parse("schedule:cut").expect("valid actor");
         if let Some((by, why)) = skip {
             train.phase = Phase::Skipped {
                 reason: why.clone(),
@@ -733,9 +798,9 @@ impl Train {
             train.phase = Phase::Skipped {
                 reason: reason.clone(),
             };
-            train.record(now, &cutter, "cut skipped", Some(reason), State::Building);
+            train.record(now, cutter, "cut skipped", Some(reason), State::Building);
         } else {
-            train.record(now, &cutter, "cut", None, State::Building);
+            train.record(now, cutter, "cut", why, State::Building);
             let names: Vec<ComponentName> = train.components.keys().cloned().collect();
             for name in names {
                 effects.push(train.request_build(&name, Stage::Staging, 1, now));
@@ -873,7 +938,7 @@ impl Train {
             } => next.rollback(by, reason, to, pins, now, &mut effects)?,
         }
         next.advance(now, &mut effects);
-        next.announce_if_changed(Some(before), &mut effects, now);
+        next.announce_changes(before, self.history.len(), &mut effects, now);
         let mut t = Transition {
             train: next,
             effects: Vec::new(),
@@ -984,6 +1049,49 @@ impl Train {
         }
     }
 
+    /// Publishes one announcement per audit record this transition added that changed the
+    /// state or was a person's command, so a resume followed at once by a promotion is two
+    /// events, and an approval (which changes no state) is one: whoever watches the bus
+    /// learns who did what. Writes the final manifest on a terminal state.
+    fn announce_changes(
+        &mut self,
+        before: State,
+        recorded_before: usize,
+        effects: &mut Vec<Effect>,
+        now: DateTime<Utc>,
+    ) {
+        let after = self.state();
+        let excluded: BTreeMap<ComponentName, String> = self
+            .components
+            .iter()
+            .filter_map(|(n, r)| r.excluded.clone().map(|why| (n.clone(), why)))
+            .collect();
+        let mut announced_after = false;
+        for r in self.history.iter().skip(recorded_before) {
+            if r.from == r.to && r.actor.is_the_train() {
+                continue;
+            }
+            announced_after = r.to == after;
+            effects.push(Effect::Publish(Announcement {
+                train: self.id.clone(),
+                from: Some(r.from),
+                to: r.to,
+                actor: r.actor.clone(),
+                reason: r.reason.clone(),
+                at: now,
+                captain: self.captain.clone(),
+                action: Some(r.action.clone()),
+                excluded: excluded.clone(),
+            }));
+        }
+        if before != after && !announced_after {
+            // A change no record explains (none today): still one event for it.
+            self.announce_if_changed(Some(before), effects, now);
+        } else if before != after && self.is_terminal() {
+            effects.push(Effect::WriteManifest { state: after });
+        }
+    }
+
     /// Publishes a change of the visible state; writes the final manifest on a terminal one.
     fn announce_if_changed(
         &mut self,
@@ -1060,6 +1168,7 @@ impl Train {
             timeout: self.policy.build_timeout,
             idempotency_key: format!("{}/{}/{}/{}", self.id, name, stage, attempt),
             previous: run.previous.clone(),
+            branch: Some(run.spec.branch.clone()),
         })
     }
 
@@ -1185,6 +1294,9 @@ impl Train {
             }
             BuildOutcome::Failed { reason } => (BuildStatus::Failed, Some(reason.clone()), None),
             BuildOutcome::Stopped => (BuildStatus::Stopped, Some("stopped".to_owned()), None),
+            BuildOutcome::Fault { reason } => {
+                return self.build_faulted(component, stage, reason, now, effects);
+            }
         };
         self.finish_build(
             component,
@@ -1195,6 +1307,70 @@ impl Train {
             now,
             effects,
         )
+    }
+
+    /// A build the build system failed: built again as a new attempt while the train still
+    /// needs it, so a fault never excludes a component or halts a train by itself; after
+    /// [`MAX_FAULTS`] in a row it fails, saying the build system failed.
+    fn build_faulted(
+        &mut self,
+        component: &ComponentName,
+        stage: Stage,
+        reason: &str,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Rejection> {
+        let before = self.state();
+        let needed = matches!(
+            (&self.phase, stage),
+            (Phase::Building, Stage::Staging)
+                | (
+                    Phase::Promoting { .. } | Phase::RollingBack { .. },
+                    Stage::Production
+                )
+        );
+        let build = self
+            .run_mut(component)?
+            .build_mut(stage)
+            .expect("checked by the caller");
+        let (attempt, faults) = (build.attempt, build.faults + 1);
+        if faults >= MAX_FAULTS || !needed {
+            let detail = if needed {
+                format!(
+                    "the build system failed {faults} times in a row, not the code (last: {reason}); fix it, then retry"
+                )
+            } else {
+                format!("the build system failed, not the code: {reason}")
+            };
+            build.faults = faults;
+            return self.finish_build(
+                component,
+                stage,
+                BuildStatus::Failed,
+                Some(detail),
+                None,
+                now,
+                effects,
+            );
+        }
+        self.record(
+            now,
+            &Actor::system(),
+            &format!("{stage} build of {component} faulted"),
+            Some(format!(
+                "the build system failed, not the code ({faults} of {MAX_FAULTS}): {reason}; building again"
+            )),
+            before,
+        );
+        effects.push(self.request_build(component, stage, attempt + 1, now));
+        if let Some(build) = self
+            .components
+            .get_mut(component)
+            .and_then(|r| r.build_mut(stage))
+        {
+            build.faults = faults;
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1296,12 +1472,29 @@ impl Train {
                         before,
                     );
                     if self.components.values().all(|r| !r.ships()) {
-                        self.fail("every component failed".to_owned(), now, effects);
+                        let why = self.why_nothing_ships(stage);
+                        self.fail(why, now, effects);
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Why a train every component of which is excluded fails. Faults are the build
+    /// system's: a train none of whose code failed does not say its components did.
+    fn why_nothing_ships(&self, stage: Stage) -> String {
+        let faulted = self
+            .components
+            .values()
+            .all(|r| r.build(stage).is_some_and(|b| b.faults >= MAX_FAULTS));
+        if faulted {
+            format!(
+                "every build faulted {MAX_FAULTS} times in a row: the build system failed, not the code; fix it, then retry"
+            )
+        } else {
+            "every component failed".to_owned()
+        }
     }
 
     fn fail(&mut self, reason: String, now: DateTime<Utc>, effects: &mut Vec<Effect>) {

@@ -685,3 +685,218 @@ fn a_build_keeps_the_link_to_its_log_and_a_repeat_changes_nothing() {
     );
     assert!(!t.on(&event, monday()).unwrap().changed(&t));
 }
+
+/// Every announcement in `effects`, as (from, to, actor, action).
+fn announced(effects: &[Effect]) -> Vec<(Option<State>, State, String, String)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Publish(a) => Some((
+                a.from,
+                a.to,
+                a.actor.to_string(),
+                a.action.clone().unwrap_or_default(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A notifier learns each thing a person did and each change of state, one event each:
+/// a resume after the promote time is the resume (by its person) and then the promotion,
+/// not one event that skips from the hold to the promotion; an approval, which changes no
+/// state, is still an event naming who approved.
+#[test]
+fn every_command_and_every_change_of_state_is_its_own_event_naming_who() {
+    let c = config_with("halt", "approvals = 2");
+    let t = soaking(&c);
+    let (t, effects) = apply(
+        &t,
+        &[Event::Approve {
+            by: alice(),
+            reason: reason("staging looks fine"),
+        }],
+        monday() + Duration::hours(2),
+    );
+    assert_eq!(
+        announced(&effects),
+        [(
+            Some(State::Soaking),
+            State::Soaking,
+            "local:alice".to_owned(),
+            "approve (1 of 2)".to_owned()
+        )],
+    );
+    let (t, effects) = apply(
+        &t,
+        &[Event::Hold {
+            by: bob(),
+            reason: reason("investigating latency"),
+        }],
+        monday() + Duration::hours(3),
+    );
+    assert_eq!(
+        announced(&effects),
+        [(
+            Some(State::Soaking),
+            State::Held,
+            bob().to_string(),
+            "hold".to_owned()
+        )]
+    );
+    let (t, _) = apply(
+        &t,
+        &[Event::PromotionDue { scheduled: wed_9() }, Event::Tick],
+        wed_9() + Duration::hours(1),
+    );
+    let (t, effects) = apply(
+        &t,
+        &[Event::Approve {
+            by: bob(),
+            reason: reason("second pair of eyes"),
+        }],
+        wed_9() + Duration::hours(1),
+    );
+    assert!(
+        announced(&effects)
+            .iter()
+            .any(|(_, to, who, action)| *to == State::Held
+                && *who == bob().to_string()
+                && action == "approve (2 of 2)"),
+        "{:?}",
+        announced(&effects)
+    );
+    let (t, effects) = apply(
+        &t,
+        &[Event::Resume {
+            by: alice(),
+            reason: reason("latency was a dashboard bug"),
+        }],
+        wed_9() + Duration::hours(2),
+    );
+    assert_eq!(t.state(), State::Promoting);
+    let events = announced(&effects);
+    assert_eq!(
+        events.first(),
+        Some(&(
+            Some(State::Held),
+            State::Soaking,
+            "local:alice".to_owned(),
+            "resume".to_owned()
+        )),
+        "the resume is its own event: {events:?}"
+    );
+    assert_eq!(
+        events.last().map(|e| (e.0, e.1)),
+        Some((Some(State::Soaking), State::Promoting)),
+        "{events:?}"
+    );
+    // The events chain: each starts where the one before ended.
+    for pair in events.windows(2) {
+        assert_eq!(pair[1].0, Some(pair[0].1), "{events:?}");
+    }
+}
+
+/// A build started and ended in `attempt` with `outcome`.
+fn attempt_ended(c: &str, attempt: u32, outcome: BuildOutcome) -> [Event; 2] {
+    [
+        Event::BuildStarted {
+            component: common::name(c),
+            stage: Stage::Staging,
+            attempt,
+            build_id: build_id(c, Stage::Staging, attempt),
+            commit: None,
+            link: None,
+        },
+        Event::BuildFinished {
+            component: common::name(c),
+            stage: Stage::Staging,
+            attempt,
+            build_id: build_id(c, Stage::Staging, attempt),
+            outcome,
+        },
+    ]
+}
+
+fn fault() -> BuildOutcome {
+    BuildOutcome::Fault {
+        reason: "cannot fetch the repository".into(),
+    }
+}
+
+/// A build the build system failed (CodeBuild's FAULT, a fetch that failed locally) is
+/// built again as a new attempt and never excludes the component; after
+/// `MAX_FAULTS` in a row it fails saying the build system failed, and a train whose every
+/// build faulted does not say "every component failed".
+#[test]
+fn a_faulted_build_is_built_again_and_is_never_the_component_s_failure() {
+    let c = config_with("exclude", "");
+    let t = cut(&c);
+    let (t, effects) = apply(&t, &attempt_ended("api", 1, fault()), monday());
+    assert_eq!(t.state(), State::Building);
+    let again: Vec<u32> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::StartBuild(r) if r.component.as_str() == "api" => Some(r.attempt),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(again, [2], "a new attempt: {effects:?}");
+    assert!(t.components[&common::name("api")].excluded.is_none());
+    assert!(
+        t.history
+            .iter()
+            .any(|r| r.action == "staging build of api faulted"
+                && r.reason
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("not the code (1 of 3)")),
+        "{:?}",
+        t.history
+    );
+    // The second attempt goes green: the fault left no trace on what ships.
+    let (t, _) = apply(
+        &t,
+        &[
+            attempt_ended(
+                "api",
+                2,
+                BuildOutcome::Succeeded {
+                    commit: Some(commit(1)),
+                },
+            )[0]
+            .clone(),
+            attempt_ended(
+                "api",
+                2,
+                BuildOutcome::Succeeded {
+                    commit: Some(commit(1)),
+                },
+            )[1]
+            .clone(),
+            started("web", Stage::Staging, Some(commit(2))),
+            green("web", 2),
+            started("worker", Stage::Staging, Some(commit(3))),
+            green("worker", 3),
+        ],
+        monday(),
+    );
+    assert_eq!(t.state(), State::Soaking, "{:?}", t.history);
+
+    // Every build faulting three times: the train fails naming the build system.
+    let mut t = cut(&c);
+    for name in ["api", "web", "worker"] {
+        for attempt in 1..=3 {
+            t = apply(&t, &attempt_ended(name, attempt, fault()), monday()).0;
+        }
+    }
+    assert_eq!(t.state(), State::Failed);
+    let Phase::Failed { reason, .. } = &t.phase else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains("the build system failed, not the code")
+            && !reason.contains("every component failed"),
+        "{reason}"
+    );
+}

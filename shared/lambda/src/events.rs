@@ -141,7 +141,7 @@ async fn build_state_change(
         .map_or(build.as_str(), |(_, id)| id);
     if let Ok(build_id) = BuildId::parse(short)
         && let Some(component) = change.component.as_deref()
-        && let Ok(component) = ComponentName::parse(&component)
+        && let Ok(component) = ComponentName::parse(component)
         && let Some(run) = engine.component(&id, &component).await?
         && let Some((stage, recorded)) = run.find_build(&build_id)
         && recorded.status.is_finished()

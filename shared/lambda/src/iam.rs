@@ -14,8 +14,8 @@ use std::collections::BTreeSet;
 
 /// Each SDK operation the functions call, and the IAM actions it needs. A transaction
 /// needs the actions of the item writes inside it: "Permissions for Put, Update, Delete,
-/// and Get actions are governed by the permissions used for the underlying PutItem,
-/// UpdateItem, DeleteItem, and GetItem operations. For the ConditionCheck action, you can
+/// and Get actions are governed by the permissions used for the underlying `PutItem`,
+/// `UpdateItem`, `DeleteItem`, and `GetItem` operations. For the `ConditionCheck` action, you can
 /// use the dynamodb:ConditionCheckItem permission" (Amazon DynamoDB Developer Guide, "Using
 /// IAM with DynamoDB transactions",
 /// <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html>).

@@ -9,7 +9,11 @@
 //! - `meta.json`: the request and the resolved commit, written before the build is spawned;
 //! - `claim/`: created by the wrapper with `mkdir`, which succeeds once: a build spawned a
 //!   second time (a retried effect, a restart) exits at once, so no build runs twice;
-//! - `pid`, `build.log`, and `exit` (the exit status) when it ends; `stopped` if stopped.
+//! - `pid`, `build.log`, and `exit` (the exit status) when it ends; `stopped` if stopped;
+//! - `fault` when the build system failed, not the code: the mirror could not be fetched,
+//!   the commit could not be checked out, or the disk refused a write. It is reported as
+//!   [`BuildOutcome::Fault`], which the train retries and never counts as the component's
+//!   failure (a missing or invalid buildspec, or a missing branch, is the component's).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -86,6 +90,15 @@ fn pid_alive(pid: u32) -> bool {
         .ok()
         .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
         .unwrap_or(false)
+}
+
+/// Why a build could not start.
+#[derive(Debug)]
+enum NotStarted {
+    /// The build system's failure (fetch, disk): the train builds again.
+    Fault(String),
+    /// The component's: its branch or buildspec at the commit.
+    Failed(Option<Commit>, String),
 }
 
 fn tail(path: &Path, lines: usize) -> String {
@@ -181,33 +194,30 @@ impl LocalBuilder {
         Commit::parse(&sha).map_err(|e| e.to_string())
     }
 
-    /// Everything up to spawning: mirror, commit, buildspec, scripts. An error here is the
-    /// build's failure, written to its log, not a reason to retry forever.
-    async fn prepare(
-        &self,
-        req: &BuildRequest,
-        dir: &Path,
-    ) -> Result<Commit, (Option<Commit>, String)> {
+    /// Everything up to spawning: mirror, commit, buildspec, scripts. An error here ends
+    /// the build at once, written to its log: a fault (the train builds again) or the
+    /// component's failure.
+    async fn prepare(&self, req: &BuildRequest, dir: &Path) -> Result<Commit, NotStarted> {
         let mirror = self
             .sync_mirror(req.component.as_str(), &req.source)
             .await
-            .map_err(|e| (None, e))?;
+            .map_err(|e| NotStarted::Fault(format!("cannot fetch the repository: {e}")))?;
         let commit = self
             .resolve(&mirror, &req.revision)
             .await
-            .map_err(|e| (None, e))?;
+            .map_err(|e| NotStarted::Failed(None, e))?;
         let path = req.target.buildspec.as_deref().unwrap_or("buildspec.yml");
         let m = mirror.to_string_lossy().into_owned();
         let text = git(&["-C", &m, "show", &format!("{commit}:{path}")])
             .await
             .map_err(|_| {
-                (
+                NotStarted::Failed(
                     Some(commit.clone()),
                     format!("buildspec {path} not found at commit {}", commit.short()),
                 )
             })?;
-        let spec =
-            Buildspec::parse(&text).map_err(|e| (Some(commit.clone()), format!("{path}: {e}")))?;
+        let spec = Buildspec::parse(&text)
+            .map_err(|e| NotStarted::Failed(Some(commit.clone()), format!("{path}: {e}")))?;
         let src = dir.join("src");
         let env = BTreeMap::from([
             ("RELEASE_TRAIN_ID".to_owned(), req.train.to_string()),
@@ -248,7 +258,12 @@ mkdir claim 2>/dev/null || exit 0
 echo $$ > pid
 finish() {{ echo "$1" > exit.tmp && mv exit.tmp exit; }}
 echo "[release-train] {key}: checking out {commit} into src" >> build.log
-git -C {mirror} worktree add --detach --force {src} {commit} >> build.log 2>&1 || {{ finish 1; exit 0; }}
+git -C {mirror} worktree add --detach --force {src} {commit} >> build.log 2>&1 || {{
+  # The build system's failure, not the code's: the train builds again.
+  echo "cannot check out {commit} (git worktree add failed)" > fault
+  finish 1
+  exit 0
+}}
 timeout --kill-after=10 {secs} bash phases.sh >> build.log 2>&1
 code=$?
 [ "$code" = 124 ] && echo "[release-train] build timed out after {timeout}" >> build.log
@@ -261,10 +276,10 @@ finish "$code"
             src = quote(&src.to_string_lossy()),
             timeout = req.timeout,
         );
-        std::fs::write(dir.join("phases.sh"), phases)
-            .map_err(|e| (Some(commit.clone()), e.to_string()))?;
-        std::fs::write(dir.join("run.sh"), wrapper)
-            .map_err(|e| (Some(commit.clone()), e.to_string()))?;
+        let disk =
+            |e: std::io::Error| NotStarted::Fault(format!("cannot write the build's scripts: {e}"));
+        std::fs::write(dir.join("phases.sh"), phases).map_err(disk)?;
+        std::fs::write(dir.join("run.sh"), wrapper).map_err(disk)?;
         Ok(commit)
     }
 
@@ -290,6 +305,11 @@ finish "$code"
             serde_json::from_slice(&std::fs::read(dir.join("meta.json")).ok()?).ok()?;
         let log = dir.join("build.log");
         if let Ok(code) = std::fs::read_to_string(dir.join("exit")) {
+            if let Ok(why) = std::fs::read_to_string(dir.join("fault")) {
+                return Some(Observed::Finished(BuildOutcome::Fault {
+                    reason: format!("{}; log {}:\n{}", why.trim(), log.display(), tail(&log, 5)),
+                }));
+            }
             let code = code.trim();
             return Some(Observed::Finished(if code == "0" {
                 BuildOutcome::Succeeded {
@@ -362,7 +382,8 @@ impl Builder for LocalBuilder {
         let prepared = self.prepare(req, &dir).await;
         let commit = match &prepared {
             Ok(c) => Some(c.clone()),
-            Err((c, _)) => c.clone(),
+            Err(NotStarted::Failed(c, _)) => c.clone(),
+            Err(NotStarted::Fault(_)) => None,
         };
         let meta = Meta {
             key: req.idempotency_key.clone(),
@@ -379,17 +400,25 @@ impl Builder for LocalBuilder {
                 Self::spawn(&dir)?;
                 info!(build = %build_id, commit = ?commit.as_ref().map(Commit::short), "local build spawned");
             }
-            Err((_, why)) => {
-                // The build fails at once; the train decides what that means.
+            Err(not_started) => {
+                // The build ends at once; the train decides what that means. A fault is
+                // marked first, so the build is never seen ended without it.
+                let (why, fault) = match not_started {
+                    NotStarted::Fault(why) => (why, true),
+                    NotStarted::Failed(_, why) => (why, false),
+                };
                 std::fs::write(
                     dir.join("build.log"),
                     format!("[release-train] cannot start: {why}\n"),
                 )
                 .map_err(|e| io("writing build.log", &e))?;
+                if fault {
+                    std::fs::write(dir.join("fault"), &why).map_err(|e| io("writing fault", &e))?;
+                }
                 std::fs::write(dir.join("meta.json"), meta)
                     .map_err(|e| io("writing meta.json", &e))?;
                 std::fs::write(dir.join("exit"), "2\n").map_err(|e| io("writing exit", &e))?;
-                warn!(build = %build_id, reason = %why, "build failed before it started");
+                warn!(build = %build_id, reason = %why, fault, "build ended before it started");
             }
         }
         let link = Some(dir.join("build.log").display().to_string());
@@ -479,5 +508,105 @@ impl Builder for LocalBuilder {
                 .and_then(|t| DateTime::from_timestamp(t, 0)),
             ..Changelog::empty(from, to)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use train_core::config::StageTarget;
+    use train_core::{Span, Stage, TrainId};
+
+    fn git_in(dir: &Path, args: &[&str]) {
+        let ok = std::process::Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.invalid"])
+            .args(["-c", "commit.gpgsign=false"])
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    /// A repository with a buildspec, and a builder over a fresh data directory.
+    fn world() -> (tempfile::TempDir, LocalBuilder) {
+        let root = tempfile::tempdir().unwrap();
+        let repo = root.path().join("api");
+        std::fs::create_dir_all(&repo).unwrap();
+        git_in(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(
+            repo.join("buildspec.yml"),
+            "version: 0.2\nphases:\n  build:\n    commands:\n      - echo built\n",
+        )
+        .unwrap();
+        git_in(&repo, &["add", "."]);
+        git_in(&repo, &["commit", "-q", "-m", "v1"]);
+        let builder = LocalBuilder::new(&root.path().join("data"), root.path()).unwrap();
+        (root, builder)
+    }
+
+    fn request(key: &str, source: &str, buildspec: Option<&str>) -> BuildRequest {
+        BuildRequest {
+            train: TrainId::parse("weekly-2026-W48").unwrap(),
+            component: ComponentName::parse("api").unwrap(),
+            stage: Stage::Staging,
+            attempt: 1,
+            source: source.to_owned(),
+            revision: Revision::Branch("main".into()),
+            target: StageTarget {
+                buildspec: buildspec.map(str::to_owned),
+                project: None,
+            },
+            timeout: Span::parse("1m").unwrap(),
+            idempotency_key: format!("weekly-2026-W48/api/staging/{key}"),
+            previous: None,
+            branch: None,
+        }
+    }
+
+    async fn outcome(builder: &LocalBuilder, req: &BuildRequest) -> BuildOutcome {
+        let started = builder.start(req).await.unwrap();
+        for _ in 0..400 {
+            if let Some(Observed::Finished(o)) = builder.observe(&started.build_id) {
+                return o;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("build {} did not finish", started.build_id);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_repository_or_a_failed_checkout_is_a_fault_and_a_bad_buildspec_is_a_failure()
+     {
+        let (root, builder) = world();
+        let repo = root.path().join("api").to_string_lossy().into_owned();
+
+        let gone = root.path().join("nowhere").to_string_lossy().into_owned();
+        let o = outcome(&builder, &request("unreachable", &gone, None)).await;
+        assert!(
+            matches!(&o, BuildOutcome::Fault { reason } if reason.contains("cannot fetch the repository")),
+            "{o:?}"
+        );
+
+        // The worktree cannot be made where a file already stands: a checkout failure.
+        let req = request("checkout", &repo, None);
+        let dir = builder.build_dir(&BuildId::parse(&build_id_for(&req.idempotency_key)).unwrap());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("src"), "in the way").unwrap();
+        let o = outcome(&builder, &req).await;
+        assert!(
+            matches!(&o, BuildOutcome::Fault { reason } if reason.contains("cannot check out")),
+            "{o:?}"
+        );
+
+        let o = outcome(&builder, &request("nospec", &repo, Some("missing.yml"))).await;
+        assert!(
+            matches!(&o, BuildOutcome::Failed { reason } if reason.contains("buildspec missing.yml not found")),
+            "the component's failure, not a fault: {o:?}"
+        );
+
+        let o = outcome(&builder, &request("green", &repo, None)).await;
+        assert!(matches!(o, BuildOutcome::Succeeded { .. }), "{o:?}");
     }
 }

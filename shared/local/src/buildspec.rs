@@ -290,8 +290,8 @@ mod tests {
     ///   by one command is seen by the next, unlike version 0.1);
     /// - "Build phase transitions",
     ///   <https://docs.aws.amazon.com/codebuild/latest/userguide/view-build-details-phases.html>:
-    ///   a failed INSTALL or PRE_BUILD ends the build, a failed BUILD still goes to
-    ///   POST_BUILD;
+    ///   a failed INSTALL or `PRE_BUILD` ends the build, a failed BUILD still goes to
+    ///   `POST_BUILD`;
     /// - "Environment variables in build environments",
     ///   <https://docs.aws.amazon.com/codebuild/latest/userguide/build-env-ref-env-vars.html>:
     ///   `CODEBUILD_BUILD_SUCCEEDING` is 0 once the build is failing;
@@ -318,7 +318,11 @@ mod tests {
             name: "exit 0 in a command ends that command only, and the next one runs",
             spec: "version: 0.2\nphases:\n  build:\n    commands:\n      - echo first; exit 0; echo unreached\n      - echo second\n",
             code: 0,
-            has: &["first", "\nsecond", "Phase complete: BUILD State: SUCCEEDED"],
+            has: &[
+                "first",
+                "\nsecond",
+                "Phase complete: BUILD State: SUCCEEDED",
+            ],
             lacks: &["\nunreached", "FAILED"],
         },
         Case {
@@ -345,7 +349,13 @@ mod tests {
             spec: "version: 0.2\nphases:\n  install:\n    commands:\n      - exit 2\n    finally:\n      - echo install-finally\n  pre_build:\n    commands:\n      - echo pre\n  build:\n    commands:\n      - echo built\n  post_build:\n    commands:\n      - echo post\n",
             code: 1,
             has: &["install-finally", "Phase complete: INSTALL State: FAILED"],
-            lacks: &["\npre\n", "\nbuilt", "\npost", "Entering phase BUILD", "Entering phase POST_BUILD"],
+            lacks: &[
+                "\npre\n",
+                "\nbuilt",
+                "\npost",
+                "Entering phase BUILD",
+                "Entering phase POST_BUILD",
+            ],
         },
         Case {
             name: "a failing finally command fails its phase",
@@ -361,14 +371,21 @@ mod tests {
             name: "a multi-line command runs whole, and its exit status is its last line's",
             spec: "version: 0.2\nphases:\n  build:\n    commands:\n      - |\n        for i in 1 2; do\n          echo \"line $i\"\n        done\n        test -n \"$i\"\n      - |\n        if true; then\n          exit 6\n        fi\n",
             code: 1,
-            has: &["line 1\nline 2", "exit status 6", "Phase complete: BUILD State: FAILED"],
+            has: &[
+                "line 1\nline 2",
+                "exit status 6",
+                "Phase complete: BUILD State: FAILED",
+            ],
             lacks: &[],
         },
         Case {
             name: "a function defined in one command is callable in the next phase",
             spec: "version: 0.2\nphases:\n  install:\n    commands:\n      - 'greet() { echo \"hello $1\"; return 7; }'\n  build:\n    commands:\n      - greet world\n",
             code: 1,
-            has: &["hello world", "Command did not exit successfully greet world exit status 7"],
+            has: &[
+                "hello world",
+                "Command did not exit successfully greet world exit status 7",
+            ],
             lacks: &["command not found"],
         },
     ];
@@ -380,7 +397,11 @@ mod tests {
             let script = Buildspec::parse(case.spec)
                 .unwrap_or_else(|e| panic!("{}: {e}", case.name))
                 .script(&BTreeMap::new());
-            let out = Command::new("bash").arg("-c").arg(&script).output().unwrap();
+            let out = Command::new("bash")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
             let log = format!(
                 "{}{}",
                 String::from_utf8_lossy(&out.stdout),

@@ -292,6 +292,7 @@ fn request(world: &World, key_suffix: &str, timeout: &str) -> BuildRequest {
         timeout: Span::parse(timeout).unwrap(),
         idempotency_key: format!("weekly-2026-W48/api/staging/{key_suffix}"),
         previous: None,
+        branch: None,
     }
 }
 
