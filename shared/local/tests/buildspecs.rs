@@ -146,3 +146,123 @@ fn the_service_buildspec_test_phase_runs_through_the_local_builder() {
     );
     assert!(log.contains("test result: ok"), "unit tests ran: {log}");
 }
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=T", "-c", "user.email=t@example.invalid"])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "protocol.file.allow=always",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Each reference staging buildspec's `post_build` (changelog and lead time) in a clone of
+/// depth 1, as CodeBuild makes one for a project whose `gitCloneDepth` is 1 (the console's
+/// default for a new project, "Source" settings,
+/// <https://docs.aws.amazon.com/codebuild/latest/userguide/create-project-console.html)>: the
+/// buildspec fetches the history back to the previous release's commit, so the changelog
+/// lists exactly the new commits and `OLDEST_COMMIT_AT` is set; a previous commit that is
+/// not in the history fails the build with the setting to change, instead of an empty
+/// changelog.
+#[test]
+fn the_changelog_deepens_a_shallow_clone_to_the_previous_release_or_fails_loudly() {
+    let root = tempfile::tempdir().unwrap();
+    let upstream = root.path().join("upstream");
+    std::fs::create_dir_all(&upstream).unwrap();
+    git(&upstream, &["init", "-q", "-b", "main"]);
+    let mut commits = Vec::new();
+    for subject in ["released last week", "new one", "new two"] {
+        std::fs::write(upstream.join("f"), subject).unwrap();
+        git(&upstream, &["add", "f"]);
+        git(&upstream, &["commit", "-q", "-m", subject]);
+        commits.push(git(&upstream, &["rev-parse", "HEAD"]));
+    }
+    for kind in ["web-app", "serverless-backend", "android-app"] {
+        let text =
+            std::fs::read_to_string(repo().join(format!("buildspecs/{kind}/staging.yml"))).unwrap();
+        let mut spec = Buildspec::parse(&text).unwrap();
+        spec.phases.retain(|p| p.name == "post_build");
+        spec.phases[0]
+            .commands
+            .push(r#"echo "oldest=$OLDEST_COMMIT_AT""#.to_owned());
+        let run = |previous: &str| {
+            let clone = root.path().join(format!("{kind}-{}", &previous[..7]));
+            let url = format!("file://{}", upstream.display());
+            git(
+                root.path(),
+                &["clone", "-q", "--depth", "1", &url, clone.to_str().unwrap()],
+            );
+            assert_eq!(
+                git(&clone, &["rev-parse", "--is-shallow-repository"]),
+                "true"
+            );
+            let env = BTreeMap::from([
+                ("RELEASE_TRAIN_ID".to_owned(), "weekly-2026-W49".to_owned()),
+                ("PREVIOUS_RELEASE_COMMIT".to_owned(), previous.to_owned()),
+                ("GIT_CONFIG_COUNT".to_owned(), "1".to_owned()),
+                (
+                    "GIT_CONFIG_KEY_0".to_owned(),
+                    "protocol.file.allow".to_owned(),
+                ),
+                ("GIT_CONFIG_VALUE_0".to_owned(), "always".to_owned()),
+            ]);
+            let out = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(spec.script(&env))
+                .current_dir(&clone)
+                .output()
+                .unwrap();
+            let log = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let changelog =
+                std::fs::read_to_string(clone.join("changelog.txt")).unwrap_or_default();
+            (out.status.success(), log, changelog)
+        };
+
+        let (ok, log, changelog) = run(&commits[0]);
+        assert!(ok, "{kind}: {log}");
+        let subjects: Vec<&str> = changelog
+            .lines()
+            .map(|l| l.split_once(' ').unwrap().1)
+            .collect();
+        assert_eq!(subjects, ["new two", "new one"], "{kind}: {log}");
+        let oldest = log
+            .lines()
+            .find_map(|l| l.strip_prefix("oldest="))
+            .unwrap_or_default();
+        assert!(
+            oldest.parse::<i64>().is_ok_and(|t| t > 1_500_000_000),
+            "{kind}: OLDEST_COMMIT_AT={oldest:?}\n{log}"
+        );
+
+        let unknown = "0123456789abcdef0123456789abcdef01234567";
+        let (ok, log, _) = run(unknown);
+        assert!(
+            !ok,
+            "{kind}: an unknown previous commit must fail the build: {log}"
+        );
+        assert!(
+            log.contains("is not in this clone's history") && log.contains("gitCloneDepth"),
+            "{kind}: {log}"
+        );
+        assert!(
+            log.contains("Phase complete: POST_BUILD State: FAILED"),
+            "{kind}: {log}"
+        );
+    }
+}
