@@ -117,8 +117,11 @@ parsed_string!(
             Err(format!(
                 "a reason must be 1 to 500 characters (got {len}); say why, e.g. \"checkout errors in staging\""
             ))
-        } else if raw.chars().any(|c| c.is_control() && c != '\n') {
-            Err("a reason must not contain control characters".to_owned())
+        } else if let Some(c) = raw.chars().find(|c| crate::text::is_unsafe(*c)) {
+            Err(format!(
+                "a reason is one line of printable text: {} is not allowed (no line breaks, tabs, terminal escapes or bidirectional overrides)",
+                crate::text::name(c)
+            ))
         } else {
             Ok(())
         }
@@ -154,6 +157,11 @@ impl Actor {
     /// The train acting on its own: schedules, soak timers, policies.
     pub fn system() -> Self {
         Self("release-train".to_owned())
+    }
+
+    /// The train or its schedules, as opposed to a person or a principal.
+    pub fn is_the_train(&self) -> bool {
+        self.0 == "release-train" || self.0.starts_with("schedule:")
     }
 }
 
@@ -199,6 +207,23 @@ mod tests {
             Reason::parse(&"é".repeat(500)).is_ok(),
             "limit counts characters, not bytes"
         );
+    }
+
+    #[test]
+    fn reasons_refuse_line_breaks_terminal_escapes_and_bidi_overrides() {
+        for (raw, what) in [
+            ("ok\nFAKE LINE: cancelled by admin", "line break"),
+            ("clear \u{1b}[2J", "terminal escape"),
+            ("tab\there", "tab"),
+            ("reversed \u{202e}gnp.exe", "bidirectional override"),
+        ] {
+            let err = Reason::parse(raw).unwrap_err();
+            assert!(
+                err.0.contains(what) && err.0.contains("one line of printable text"),
+                "{err}"
+            );
+        }
+        assert!(Reason::parse("emoji ✓ and accents é are fine").is_ok());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`schedule`]: EventBridge Scheduler `cron`/`rate`/`at` expressions in a time zone.
 //! - [`freeze`]: freeze windows, recurring and one-off.
 //! - [`ids`], [`span`]: values that exist only in valid form.
+//! - [`text`]: what may be printed as it is, and escaping for what may not.
 
 pub mod config;
 pub mod controls;
@@ -20,6 +21,7 @@ pub mod ids;
 pub mod metrics;
 pub mod schedule;
 pub mod span;
+pub mod text;
 pub mod train;
 
 pub use config::{AlarmPolicy, Config, ConfigError, FailurePolicy};
