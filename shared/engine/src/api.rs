@@ -1,9 +1,11 @@
-//! The HTTP API, independent of any web framework: local mode serves it with axum, the
+//! The HTTP API, independent of any web framework: local mode serves it with hyper, the
 //! Lambda function with `lambda_http`; both hand over a [`Request`] and send back the
 //! [`Response`]. Routes, request and response types are therefore identical.
 //!
 //! - `GET /trains[?state=soaking&limit=20]`
-//! - `GET /trains/{id}`
+//! - `POST /trains` with `{"reason": "..."}`: cut a train now, outside the schedule
+//! - `GET /trains/{id}[?history_before=N&history_limit=100]`: the latest history entries,
+//!   and `history_before` to page back through older ones
 //! - `POST /trains/{id}/cancel|hold|resume|approve|retry|expedite|rollback` with
 //!   `{"reason": "..."}`
 //! - `GET /schedule`, `POST /schedule/pause|resume|skip-next` with `{"reason": "..."}`
@@ -23,7 +25,7 @@ use train_core::{
 };
 
 use crate::ports::ListQuery;
-use crate::service::{Applied, Engine, EngineError, ScheduleCommand};
+use crate::service::{Applied, Cut, Engine, EngineError, ScheduleCommand};
 
 /// The `POST /trains/{id}/{action}` actions; each takes `{"reason": "..."}`.
 pub const ACTIONS: [&str; 7] = [
@@ -32,6 +34,11 @@ pub const ACTIONS: [&str; 7] = [
 
 /// Larger bodies are refused before parsing.
 pub const MAX_BODY: usize = 16 * 1024;
+
+/// How many history entries a train's answer carries unless asked (the newest ones): a
+/// train held and resumed a thousand times must not make every answer megabytes.
+pub const HISTORY_PAGE: usize = 100;
+const HISTORY_LIMIT_MAX: usize = 1000;
 
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
@@ -109,11 +116,35 @@ pub struct TrainView {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<Hold>,
     pub components: Vec<ComponentView>,
+    /// A page of the audit trail, oldest first: entries `history_from..` of
+    /// `history_total`. The newest [`HISTORY_PAGE`] unless the request asked for others.
     pub history: Vec<Record>,
+    #[serde(default)]
+    pub history_total: usize,
+    #[serde(default)]
+    pub history_from: usize,
+    /// Pass as `?history_before=` for the page before this one; absent on the first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_before: Option<usize>,
 }
 
 impl TrainView {
+    /// The train with the newest [`HISTORY_PAGE`] history entries.
     pub fn new(train: &Train, now: DateTime<Utc>) -> Self {
+        Self::with_history(train, now, None, HISTORY_PAGE)
+    }
+
+    /// The train with at most `limit` history entries ending before entry `before` (the
+    /// newest ones when `before` is `None`).
+    pub fn with_history(
+        train: &Train,
+        now: DateTime<Utc>,
+        before: Option<usize>,
+        limit: usize,
+    ) -> Self {
+        let total = train.history.len();
+        let end = before.unwrap_or(total).min(total);
+        let from = end.saturating_sub(limit);
         let gates = train.blockers(now);
         Self {
             id: train.id.clone(),
@@ -147,7 +178,10 @@ impl TrainView {
                     production: run.production.clone(),
                 })
                 .collect(),
-            history: train.history.clone(),
+            history: train.history[from..end].to_vec(),
+            history_total: total,
+            history_from: from,
+            history_before: (from > 0).then_some(from),
         }
     }
 }
@@ -239,11 +273,17 @@ pub async fn handle(engine: &Engine, req: Request<'_>, now: DateTime<Utc>) -> Re
     let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
     match (req.method, segments.as_slice()) {
         ("GET", ["trains"]) => list(engine, req.query, now).await,
-        ("GET", ["trains", id]) => show(engine, id, now).await,
+        ("POST", ["trains"]) => cut_now(engine, &req, now).await,
+        ("GET", ["trains", id]) => show(engine, id, req.query, now).await,
         ("POST", ["trains", id, action]) => act(engine, id, action, &req, now).await,
         ("GET", ["schedule"]) => schedule(engine, now).await,
         ("POST", ["schedule", command]) => command_schedule(engine, command, &req, now).await,
-        (_, ["trains"] | ["trains", _]) => error(
+        (_, ["trains"]) => error(
+            405,
+            "method_not_allowed",
+            "use GET /trains to list trains, POST /trains with {\"reason\": \"...\"} to cut one now",
+        ),
+        (_, ["trains", _]) => error(
             405,
             "method_not_allowed",
             "use GET here; actions are POST /trains/{id}/cancel, /hold or /resume",
@@ -318,14 +358,89 @@ async fn list(engine: &Engine, query: Option<&str>, now: DateTime<Utc>) -> Respo
     }
 }
 
-async fn show(engine: &Engine, id: &str, now: DateTime<Utc>) -> Response {
+/// `history_before` and `history_limit` of `GET /trains/{id}`.
+fn history_query(query: Option<&str>) -> Result<(Option<usize>, usize), Response> {
+    let mut before = None;
+    let mut limit = HISTORY_PAGE;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "history_before" => match value.parse::<usize>() {
+                Ok(n) => before = Some(n),
+                Err(_) => {
+                    return Err(error(
+                        400,
+                        "bad_query",
+                        format!(
+                            "history_before {value:?} must be a whole number: the history_before of the page you have"
+                        ),
+                    ));
+                }
+            },
+            "history_limit" => match value.parse::<usize>() {
+                Ok(n) if (1..=HISTORY_LIMIT_MAX).contains(&n) => limit = n,
+                _ => {
+                    return Err(error(
+                        400,
+                        "bad_query",
+                        format!(
+                            "history_limit {value:?} must be a whole number from 1 to {HISTORY_LIMIT_MAX}"
+                        ),
+                    ));
+                }
+            },
+            other => {
+                return Err(error(
+                    400,
+                    "bad_query",
+                    format!(
+                        "unknown query parameter {other:?}; use history_before and history_limit"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok((before, limit))
+}
+
+async fn show(engine: &Engine, id: &str, query: Option<&str>, now: DateTime<Utc>) -> Response {
     let id = match parse_id(id) {
         Ok(id) => id,
         Err(r) => return r,
     };
+    let (before, limit) = match history_query(query) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
     match engine.train(&id).await {
-        Ok(Some(t)) => ok(&TrainView::new(&t, now)),
+        Ok(Some(t)) => ok(&TrainView::with_history(&t, now, before, limit)),
         Ok(None) => not_found(&id),
+        Err(e) => engine_error(&e),
+    }
+}
+
+/// `POST /trains`: a train cut now by the caller, outside the schedule.
+async fn cut_now(engine: &Engine, req: &Request<'_>, now: DateTime<Utc>) -> Response {
+    let (actor, reason) = match command_input(req) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match engine.cut_adhoc(&actor, &reason, now).await {
+        Ok(Cut::Created(train)) => {
+            let mut created = ok(&TrainView::new(&train, now));
+            if created.status == 200 {
+                created.status = 201;
+            }
+            created
+        }
+        Ok(Cut::AlreadyCut(train)) => error(
+            409,
+            "already_cut",
+            format!(
+                "train {} was cut this very second; wait a second and cut again, or act on that one",
+                train.id
+            ),
+        ),
         Err(e) => engine_error(&e),
     }
 }

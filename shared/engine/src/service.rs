@@ -130,6 +130,29 @@ impl Engine {
             &previous,
             controls.skips_cut(scheduled),
         );
+        self.insert_cut(transition, Some(scheduled), now).await
+    }
+
+    /// A train cut now by a person, outside the schedule (a hotfix, a trial): the same path
+    /// as a scheduled cut, with an id no schedule produces. It supersedes older trains that
+    /// have not started promoting, as every newer cut does.
+    pub async fn cut_adhoc(
+        &self,
+        by: &Actor,
+        reason: &Reason,
+        now: DateTime<Utc>,
+    ) -> Result<Cut, EngineError> {
+        let previous = self.last_shipped(now).await?;
+        let transition = Train::cut_adhoc(&self.config, now, &previous, by, reason);
+        self.insert_cut(transition, None, now).await
+    }
+
+    async fn insert_cut(
+        &self,
+        transition: Transition,
+        scheduled: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Cut, EngineError> {
         let id = transition.train.id.clone();
         match self.ports.store.insert(&transition).await? {
             Inserted::AlreadyExists => {
@@ -149,6 +172,12 @@ impl Engine {
                     self.settle(&id, self.ports.store.pending(&id).await?, now)
                         .await;
                 }
+                if let (Some(scheduled), Some(existing)) = (scheduled, stored.as_ref())
+                    && (!fresh || existing.train.cut_at != scheduled)
+                {
+                    self.note_cut_that_changed_nothing(scheduled, &existing.train, now)
+                        .await;
+                }
                 Ok(Cut::AlreadyCut(
                     stored.map_or(transition.train, |s| s.train),
                 ))
@@ -160,6 +189,55 @@ impl Engine {
                 }
                 self.settle(&id, transition.effects.clone(), now).await;
                 Ok(Cut::Created(transition.train))
+            }
+        }
+    }
+
+    /// A cut firing whose train already exists (a firing delivered again later, or another
+    /// firing in the same id period, e.g. a second trial run in one week) changes nothing;
+    /// the schedule's audit trail says so, once per firing, so nobody waits for a train
+    /// that will not come. Best effort: the train itself is already safe.
+    async fn note_cut_that_changed_nothing(
+        &self,
+        scheduled: DateTime<Utc>,
+        existing: &Train,
+        now: DateTime<Utc>,
+    ) {
+        let action = format!("cut at {scheduled} changed nothing");
+        let reason = format!(
+            "train {} already exists (cut at {}, now {}); one train per {}: to start another now, trainctl cut -r REASON (POST /trains)",
+            existing.id,
+            existing.local(existing.cut_at),
+            existing.state(),
+            if existing.id.as_str().contains("-W") {
+                "week"
+            } else {
+                "period of the id"
+            },
+        );
+        let Ok(reason) = Reason::parse(&reason) else {
+            return;
+        };
+        let cutter = Actor::parse("schedule:cut").expect("valid actor");
+        let name = &self.config.train.name;
+        for _ in 0..MAX_CONFLICTS {
+            let Ok((controls, version)) = self.ports.store.controls(name).await else {
+                return;
+            };
+            if controls.history.iter().any(|r| r.action == action) {
+                return;
+            }
+            let next = controls.noted(&cutter, &action, &reason, now);
+            match self.ports.store.set_controls(name, &next, version).await {
+                Ok(Saved::Committed(_)) => {
+                    warn!(train = %existing.id, %scheduled, "cut firing changed nothing: the train already exists");
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(error = %e, "could not note a cut that changed nothing");
+                    return;
+                }
             }
         }
     }

@@ -45,7 +45,8 @@ pub struct LocalMode {
 
 impl LocalMode {
     /// Opens (creating if needed) `data_dir` for `config`, whose relative sources are
-    /// relative to `config_dir`.
+    /// relative to `config_dir`. Both are made absolute here, once: builds run `git -C`
+    /// from their own directories, so a relative path would name another place there.
     pub fn open(
         config: Arc<Config>,
         config_dir: &Path,
@@ -53,6 +54,12 @@ impl LocalMode {
     ) -> Result<Self, PortError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| PortError::fatal(format!("cannot create {}: {e}", data_dir.display())))?;
+        let absolute = |p: &Path| {
+            std::fs::canonicalize(p).map_err(|e| PortError::fatal(format!("{}: {e}", p.display())))
+        };
+        let data_dir = absolute(data_dir)?;
+        let data_dir = data_dir.as_path();
+        let config_dir = &absolute(config_dir)?;
         let lock = File::create(data_dir.join("lock"))
             .map_err(|e| PortError::fatal(format!("cannot create the lock file: {e}")))?;
         if lock.try_lock().is_err() {

@@ -476,3 +476,207 @@ thread_local! {
         Shared { engine: world.local.engine.clone(), _world: world }
     };
 }
+
+/// A second cut firing in the same week (a second trial run, a firing delivered late)
+/// finds the week's train and changes nothing: the schedule's audit trail says so once per
+/// firing, naming the train and how to start another, instead of saying nothing.
+#[tokio::test]
+async fn a_second_cut_in_the_same_week_changes_nothing_and_says_so_once() {
+    let (world, id) = soaking_world().await;
+    let later = world.clock_now() + chrono::Duration::hours(2);
+    for delivery in 0..2 {
+        let cut = world
+            .local
+            .engine
+            .cut(later, later + chrono::Duration::seconds(delivery))
+            .await
+            .unwrap();
+        assert!(
+            matches!(cut, train_engine::Cut::AlreadyCut(ref t) if t.id.as_str() == id),
+            "{cut:?}"
+        );
+    }
+    let r = call(&world, "GET", "/schedule", "").await;
+    let notes: Vec<&Value> = r.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["action"].as_str().unwrap().contains("changed nothing"))
+        .collect();
+    assert_eq!(notes.len(), 1, "once per firing: {}", r.body);
+    assert_eq!(notes[0]["actor"], "schedule:cut");
+    let why = notes[0]["reason"].as_str().unwrap();
+    assert!(
+        why.contains(&id) && why.contains("already exists") && why.contains("trainctl cut"),
+        "{why}"
+    );
+    assert_eq!(
+        world
+            .local
+            .engine
+            .list(&train_engine::ports::ListQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// `POST /trains` cuts a train now, outside the schedule, with the caller and the reason
+/// in its history; the scheduled train of the week is superseded, as by any newer cut.
+#[tokio::test]
+async fn a_person_can_cut_a_train_now_with_a_reason_and_it_names_them() {
+    let (world, id) = soaking_world().await;
+    let r = call(
+        &world,
+        "POST",
+        "/trains",
+        r#"{"reason": "hotfix for the login bug"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let adhoc = r.body["id"].as_str().unwrap().to_owned();
+    assert!(adhoc.starts_with("weekly-adhoc-"), "{adhoc}");
+    let first = &r.body["history"][0];
+    assert_eq!(first["actor"], "local:alice", "{first}");
+    assert_eq!(first["reason"], "hotfix for the login bug", "{first}");
+    let again = call(&world, "POST", "/trains", r#"{"reason": "double click"}"#).await;
+    assert_eq!(
+        again.status, 409,
+        "the same second is the same train: {}",
+        again.body
+    );
+    assert_eq!(again.body["error"]["code"], "already_cut");
+    let r = call(&world, "POST", "/trains", "{}").await;
+    assert_eq!(r.status, 400, "a cut needs a reason: {}", r.body);
+    let r = call(&world, "GET", "/trains", "").await;
+    let ids: Vec<&str> = r.body["trains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&adhoc.as_str()) && ids.contains(&id.as_str()),
+        "{ids:?}"
+    );
+}
+
+/// A train's answer carries the newest [`api::HISTORY_PAGE`] history entries and says how
+/// many there are; `history_before` pages back through the rest, so a train held and
+/// resumed hundreds of times answers as fast as a new one.
+#[tokio::test]
+async fn a_long_history_comes_in_pages_newest_first() {
+    let (world, id) = soaking_world().await;
+    for i in 0..80 {
+        for action in ["hold", "resume"] {
+            let r = call(
+                &world,
+                "POST",
+                &format!("/trains/{id}/{action}"),
+                &format!(r#"{{"reason": "{action} {i}"}}"#),
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    }
+    let r = call(&world, "GET", &format!("/trains/{id}"), "").await;
+    let total = usize::try_from(r.body["history_total"].as_u64().unwrap()).unwrap();
+    assert!(total > 160, "{total}");
+    let page = r.body["history"].as_array().unwrap();
+    assert_eq!(page.len(), api::HISTORY_PAGE);
+    assert_eq!(
+        page.last().unwrap()["reason"],
+        "resume 79",
+        "the newest come first"
+    );
+    let before = usize::try_from(r.body["history_before"].as_u64().unwrap()).unwrap();
+    assert_eq!(before, total - api::HISTORY_PAGE);
+    let mut seen = page.len();
+    let mut cursor = Some(before);
+    while let Some(b) = cursor {
+        let r = call(
+            &world,
+            "GET",
+            &format!("/trains/{id}?history_before={b}&history_limit=50"),
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let n = r.body["history"].as_array().unwrap().len();
+        assert!(n > 0 && n <= 50, "{n}");
+        seen += n;
+        cursor = r.body["history_before"]
+            .as_u64()
+            .map(|v| usize::try_from(v).unwrap());
+    }
+    assert_eq!(seen, total, "paging reaches every entry exactly once");
+    let r = call(&world, "GET", &format!("/trains/{id}?history_limit=0"), "").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(message(&r).contains("history_limit"), "{}", r.body);
+}
+
+/// A reason is one line of printable text: a line break, a terminal escape or a bidi
+/// override would let one person's reason forge lines in everyone's `trainctl history`.
+#[tokio::test]
+async fn reasons_with_line_breaks_or_terminal_escapes_are_refused_and_change_nothing() {
+    let (world, id) = soaking_world().await;
+    for reason in [
+        "ok\nFAKE LINE: bob cancelled",
+        "ok\r",
+        "\u{1b}[2Jcleared",
+        "\u{202e}desrever",
+    ] {
+        let body = serde_json::json!({ "reason": reason }).to_string();
+        let r = call(&world, "POST", &format!("/trains/{id}/hold"), &body).await;
+        assert_eq!(r.status, 400, "{reason:?}: {}", r.body);
+        assert!(
+            message(&r).contains("one line of printable text"),
+            "{}",
+            r.body
+        );
+    }
+    let r = call(&world, "GET", &format!("/trains/{id}"), "").await;
+    assert_eq!(r.body["state"], "soaking");
+}
+
+/// `events.jsonl` (the local event bus) gets one line per command and per change of state,
+/// each naming who: the hold, the resume and the cancel, none skipped.
+#[tokio::test]
+async fn every_command_reaches_the_event_log_with_its_actor_and_reason() {
+    let (world, id) = soaking_world().await;
+    for (action, reason) in [
+        ("hold", "p99 up"),
+        ("resume", "dashboard bug"),
+        ("cancel", "bad migration"),
+    ] {
+        let body = serde_json::json!({ "reason": reason }).to_string();
+        let r = call(&world, "POST", &format!("/trains/{id}/{action}"), &body).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    world.runner.step().await.unwrap();
+    let log = std::fs::read_to_string(world.root.path().join("data/events.jsonl")).unwrap();
+    let events: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["detail"].clone())
+        .filter(|d| d["actor"] == "local:alice")
+        .collect();
+    let walk: Vec<(&str, &str, &str)> = events
+        .iter()
+        .map(|d| {
+            (
+                d["from"].as_str().unwrap(),
+                d["to"].as_str().unwrap(),
+                d["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        walk,
+        [
+            ("soaking", "held", "p99 up"),
+            ("held", "soaking", "dashboard bug"),
+            ("soaking", "cancelled", "bad migration"),
+        ]
+    );
+}
