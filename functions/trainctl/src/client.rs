@@ -1,9 +1,11 @@
 //! The client side: `status`, `history` and the actions against a running train's API.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
+use train_core::text::{one_line, printable};
 use train_engine::api::{TrainList, TrainView};
 
 use crate::render;
@@ -11,10 +13,15 @@ use crate::sigv4::Signer;
 
 #[derive(Debug, Args)]
 pub struct ApiArgs {
-    /// The train's API: `trainctl serve`'s address, or the deployed stack's `ApiUrl`.
-    #[arg(long, env = "TRAINCTL_API", default_value = "http://127.0.0.1:7878")]
-    pub api: String,
-    /// Print the API's JSON answer.
+    /// The deployed stack's `ApiUrl` (https, signed with SigV4), `trainctl serve`'s TCP
+    /// address for reads, or `unix:PATH` for a socket. Default: the socket of the local
+    /// `serve` in `--data`, where the operating system tells it who you are.
+    #[arg(long, env = "TRAINCTL_API")]
+    pub api: Option<String>,
+    /// The data directory of the local `trainctl serve` to talk to (its `serve.sock`).
+    #[arg(long, env = "TRAINCTL_DATA", default_value = ".release-train")]
+    pub data: PathBuf,
+    /// Print the API's JSON answer (errors too, on stdout, with the exit status).
     #[arg(long)]
     pub json: bool,
     /// Sign requests with SigV4 from the standard AWS credential chain (always on for
@@ -26,9 +33,25 @@ pub struct ApiArgs {
     pub region: Option<String>,
 }
 
+/// Where requests go.
+enum Target {
+    Http(String),
+    Socket(PathBuf),
+}
+
 impl ApiArgs {
-    fn signer(&self) -> Result<Option<Signer>, String> {
-        if self.sigv4 || self.api.starts_with("https://") {
+    fn target(&self) -> Target {
+        match self.api.as_deref() {
+            Some(api) => match api.strip_prefix("unix:") {
+                Some(path) => Target::Socket(PathBuf::from(path)),
+                None => Target::Http(api.trim_end_matches('/').to_owned()),
+            },
+            None => Target::Socket(self.data.join(crate::serve::SOCKET)),
+        }
+    }
+
+    fn signer(&self, url: &str) -> Result<Option<Signer>, String> {
+        if self.sigv4 || url.starts_with("https://") {
             Signer::from_environment(self.region.as_deref()).map(Some)
         } else {
             Ok(None)
@@ -40,31 +63,55 @@ impl ApiArgs {
 pub struct ActionArgs {
     /// The train, e.g. weekly-2026-W48.
     pub id: String,
-    /// Why (1 to 500 characters); kept in the audit trail.
+    /// Why (1 to 500 characters, one line); kept in the audit trail.
     #[arg(long, short)]
     pub reason: String,
     #[command(flatten)]
     pub api: ApiArgs,
 }
 
+/// One request to the API; `path` includes the query. Answers the status and the JSON body.
 fn call(
     api: &ApiArgs,
     method: &str,
-    url: &str,
+    path: &str,
     body: Option<&Value>,
 ) -> Result<(u16, Value), String> {
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let (status, raw, from) = match api.target() {
+        Target::Http(base) => {
+            let url = format!("{base}{path}");
+            let (status, raw) = http_call(api, method, &url, body.is_some(), &bytes)?;
+            (status, raw, url)
+        }
+        Target::Socket(socket) => {
+            let (status, raw) = socket_call(&socket, method, path, body.is_some(), &bytes)?;
+            (status, raw, format!("{}{path}", socket.display()))
+        }
+    };
+    let value: Value = serde_json::from_slice(&raw)
+        .map_err(|e| format!("{from} answered {status} without JSON: {e}"))?;
+    Ok((status, value))
+}
+
+fn http_call(
+    api: &ApiArgs,
+    method: &str,
+    url: &str,
+    json_body: bool,
+    bytes: &[u8],
+) -> Result<(u16, Vec<u8>), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
-    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-    let content_type = body.map(|_| "application/json");
-    let signed = match api.signer()? {
+    let content_type = json_body.then_some("application/json");
+    let signed = match api.signer(url)? {
         Some(signer) => signer.headers(
             method,
             url,
             content_type,
-            &bytes,
+            bytes,
             std::time::SystemTime::now(),
         )?,
         None => Vec::new(),
@@ -78,17 +125,79 @@ fn call(
         request = request.header(k.as_str(), v.as_str());
     }
     let request = request
-        .body(&bytes[..])
+        .body(bytes)
         .map_err(|e| format!("cannot build the request to {url}: {e}"))?;
-    let res = agent.run(request);
-    let mut res =
-        res.map_err(|e| format!("cannot reach {url}: {e} (is `trainctl serve` running?)"))?;
+    let mut res = agent
+        .run(request)
+        .map_err(|e| format!("cannot reach {url}: {e} (is `trainctl serve` running?)"))?;
     let status = res.status().as_u16();
-    let value: Value = res
+    let raw = res
         .body_mut()
-        .read_json()
-        .map_err(|e| format!("{url} answered {status} without JSON: {e}"))?;
-    Ok((status, value))
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .map_err(|e| format!("{url} answered {status}, but the body could not be read: {e}"))?;
+    Ok((status, raw))
+}
+
+/// HTTP/1.1 over the local `serve`'s Unix socket: the kernel tells `serve` which account
+/// this process runs as, and that is who the audit trail names.
+fn socket_call(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    json_body: bool,
+    bytes: &[u8],
+) -> Result<(u16, Vec<u8>), String> {
+    use http_body_util::{BodyExt as _, Full};
+    use hyper::body::Bytes;
+    use hyper_util::rt::TokioIo;
+
+    let shown = socket.display();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    runtime.block_on(async {
+        let stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
+            match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => format!(
+                    "no trainctl serve is listening at {shown}: start `trainctl serve --data DIR`, pass the same --data DIR here (or TRAINCTL_DATA), or --api URL for a deployed train"
+                ),
+                std::io::ErrorKind::PermissionDenied => format!(
+                    "{shown}: permission denied: that serve belongs to another user; they can share it with your group (`trainctl serve --share-with GROUP`)"
+                ),
+                _ => format!("cannot connect to {shown}: {e}"),
+            }
+        })?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("{shown}: {e}"))?;
+        let driving = tokio::spawn(connection);
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, "localhost");
+        if json_body {
+            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::copy_from_slice(bytes)))
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let res = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("{shown}: {e}"))?;
+        let status = res.status().as_u16();
+        let raw = res
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("{shown} answered {status}, but the body could not be read: {e}"))?
+            .to_bytes();
+        driving.abort();
+        Ok((status, raw.to_vec()))
+    })
 }
 
 fn print_json(value: &Value) {
@@ -98,21 +207,24 @@ fn print_json(value: &Value) {
     );
 }
 
-fn fail(status: u16, body: &Value) -> ExitCode {
+fn fail(api: &ApiArgs, status: u16, body: &Value) -> ExitCode {
+    if api.json {
+        print_json(body);
+    }
     let msg = body
         .pointer("/error/message")
         .and_then(Value::as_str)
         .unwrap_or("unexpected answer");
-    eprintln!("error ({status}): {msg}");
+    eprintln!("error ({status}): {}", printable(msg));
     ExitCode::FAILURE
 }
 
 pub fn status(api: &ApiArgs, id: Option<&str>) -> ExitCode {
-    let url = match id {
-        Some(id) => format!("{}/trains/{id}", api.api.trim_end_matches('/')),
-        None => format!("{}/trains", api.api.trim_end_matches('/')),
+    let path = match id {
+        Some(id) => format!("/trains/{id}"),
+        None => "/trains".to_owned(),
     };
-    match call(api, "GET", &url, None) {
+    match call(api, "GET", &path, None) {
         Err(e) => {
             eprintln!("{e}");
             ExitCode::FAILURE
@@ -138,26 +250,33 @@ pub fn status(api: &ApiArgs, id: Option<&str>) -> ExitCode {
                         t.id.as_str(),
                         t.state.as_str(),
                         t.cut_at.format("%Y-%m-%d %H:%M"),
-                        t.summary
+                        one_line(&t.summary)
                     );
                 }
             }
             ExitCode::SUCCESS
         }
-        Ok((status, body)) => fail(status, &body),
+        Ok((status, body)) => fail(api, status, &body),
+    }
+}
+
+/// Prints an action's answer: the train's state and summary, or the JSON.
+fn print_train_answer(api: &ApiArgs, id: &str, body: &Value) {
+    if api.json {
+        print_json(body);
+    } else {
+        let state = body.get("state").and_then(Value::as_str).unwrap_or("?");
+        let summary = body.get("summary").and_then(Value::as_str).unwrap_or("");
+        println!("{id}: {state}: {}", one_line(summary));
     }
 }
 
 pub fn act(action: &str, args: &ActionArgs) -> ExitCode {
-    let url = format!(
-        "{}/trains/{}/{action}",
-        args.api.api.trim_end_matches('/'),
-        args.id
-    );
+    let path = format!("/trains/{}/{action}", args.id);
     match call(
         &args.api,
         "POST",
-        &url,
+        &path,
         Some(&json!({ "reason": args.reason })),
     ) {
         Err(e) => {
@@ -165,56 +284,101 @@ pub fn act(action: &str, args: &ActionArgs) -> ExitCode {
             ExitCode::FAILURE
         }
         Ok((200, body)) => {
-            if args.api.json {
-                print_json(&body);
-            } else {
-                let state = body.get("state").and_then(Value::as_str).unwrap_or("?");
-                let summary = body.get("summary").and_then(Value::as_str).unwrap_or("");
-                println!("{}: {state}: {summary}", args.id);
-            }
+            print_train_answer(&args.api, &args.id, &body);
             ExitCode::SUCCESS
         }
-        Ok((status, body)) => fail(status, &body),
+        Ok((status, body)) => fail(&args.api, status, &body),
     }
 }
 
-pub fn history(api: &ApiArgs, id: &str) -> ExitCode {
-    let url = format!("{}/trains/{id}", api.api.trim_end_matches('/'));
-    match call(api, "GET", &url, None) {
+/// `trainctl cut -r REASON`: a train cut now, outside the schedule.
+pub fn cut(reason: &str, api: &ApiArgs) -> ExitCode {
+    match call(api, "POST", "/trains", Some(&json!({ "reason": reason }))) {
         Err(e) => {
             eprintln!("{e}");
             ExitCode::FAILURE
         }
-        Ok((200, body)) if api.json => {
-            let history = body.get("history").cloned().unwrap_or(Value::Null);
-            print_json(&history);
+        Ok((201 | 200, body)) => {
+            let id = body
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_owned();
+            print_train_answer(api, &id, &body);
             ExitCode::SUCCESS
         }
-        Ok((200, body)) => match serde_json::from_value::<TrainView>(body) {
-            Ok(v) => {
-                println!(
-                    "{:<17} {:<28} {:<24} {:<22} REASON",
-                    "AT (UTC)", "ACTOR", "ACTION", "FROM -> TO"
-                );
-                for r in &v.history {
-                    println!(
-                        "{:<17} {:<28} {:<24} {:<22} {}",
-                        r.at.format("%Y-%m-%d %H:%M"),
-                        r.actor.as_str(),
-                        r.action,
-                        format!("{} -> {}", r.from, r.to),
-                        r.reason.as_deref().unwrap_or("")
-                    );
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("unexpected answer: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Ok((status, body)) => fail(status, &body),
+        Ok((status, body)) => fail(api, status, &body),
     }
+}
+
+/// Every page of a train's history, oldest first (the API answers the newest page and
+/// `history_before` for the one before it).
+fn all_history(api: &ApiArgs, id: &str) -> Result<Vec<Value>, ExitCode> {
+    let mut pages: Vec<Vec<Value>> = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let path = match before {
+            Some(b) => format!("/trains/{id}?history_limit=1000&history_before={b}"),
+            None => format!("/trains/{id}?history_limit=1000"),
+        };
+        match call(api, "GET", &path, None) {
+            Err(e) => {
+                eprintln!("{e}");
+                return Err(ExitCode::FAILURE);
+            }
+            Ok((200, body)) => {
+                let page = body
+                    .get("history")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                pages.push(page);
+                match body.get("history_before").and_then(Value::as_u64) {
+                    Some(b) if before.is_none_or(|prev| b < prev) => before = Some(b),
+                    _ => break,
+                }
+            }
+            Ok((status, body)) => return Err(fail(api, status, &body)),
+        }
+    }
+    Ok(pages.into_iter().rev().flatten().collect())
+}
+
+pub fn history(api: &ApiArgs, id: &str) -> ExitCode {
+    let history = match all_history(api, id) {
+        Ok(h) => h,
+        Err(code) => return code,
+    };
+    if api.json {
+        print_json(&Value::Array(history));
+        return ExitCode::SUCCESS;
+    }
+    let records: Vec<train_core::train::Record> = match history
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<_, _>>()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("unexpected answer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "{:<17} {:<28} {:<24} {:<22} REASON",
+        "AT (UTC)", "ACTOR", "ACTION", "FROM -> TO"
+    );
+    for r in &records {
+        println!(
+            "{:<17} {:<28} {:<24} {:<22} {}",
+            r.at.format("%Y-%m-%d %H:%M"),
+            printable(r.actor.as_str()),
+            one_line(&r.action),
+            format!("{} -> {}", r.from, r.to),
+            one_line(r.reason.as_deref().unwrap_or(""))
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,9 +401,8 @@ pub enum ScheduleCmd {
 }
 
 pub fn schedule(api: &ApiArgs, command: Option<&ScheduleCmd>) -> ExitCode {
-    let base = api.api.trim_end_matches('/');
     let result = match command {
-        None => call(api, "GET", &format!("{base}/schedule"), None),
+        None => call(api, "GET", "/schedule", None),
         Some(cmd) => {
             let (path, reason) = match cmd {
                 ScheduleCmd::Pause { reason } => ("pause", reason),
@@ -249,7 +412,7 @@ pub fn schedule(api: &ApiArgs, command: Option<&ScheduleCmd>) -> ExitCode {
             call(
                 api,
                 "POST",
-                &format!("{base}/schedule/{path}"),
+                &format!("/schedule/{path}"),
                 Some(&json!({ "reason": reason })),
             )
         }
@@ -264,7 +427,7 @@ pub fn schedule(api: &ApiArgs, command: Option<&ScheduleCmd>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok((200, body)) => {
-            let when = |v: &Value| v.as_str().unwrap_or("never").to_owned();
+            let when = |v: &Value| printable(v.as_str().unwrap_or("never")).into_owned();
             match body.get("paused").filter(|p| !p.is_null()) {
                 Some(p) => println!(
                     "schedule: PAUSED by {} since {}: {}",
@@ -286,6 +449,6 @@ pub fn schedule(api: &ApiArgs, command: Option<&ScheduleCmd>) -> ExitCode {
             println!("next promote: {}", when(&body["next_promote"]));
             ExitCode::SUCCESS
         }
-        Ok((status, body)) => fail(status, &body),
+        Ok((status, body)) => fail(api, status, &body),
     }
 }

@@ -27,11 +27,20 @@ pub fn load_config(path: &Path) -> Result<(Arc<Config>, PathBuf), ExitCode> {
     Ok((Arc::new(config), dir))
 }
 
-/// The person at the keyboard, as local mode's authenticated actor.
+/// The OS account `uid` as local mode's actor, `local:NAME` (`local:uid-N` for an account
+/// with no name): who the kernel says is on the other end of the socket.
+pub fn actor_for_uid(uid: u32) -> Actor {
+    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map_or_else(|| format!("uid-{uid}"), |u| u.name);
+    Actor::parse(&format!("local:{name}"))
+        .or_else(|_| Actor::parse(&format!("local:uid-{uid}")))
+        .expect("a uid always forms a valid actor")
+}
+
+/// The account running this process (the demo's person at the keyboard): from the OS,
+/// not from `$USER`, which may be unset or say anything.
 pub fn local_actor() -> Actor {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
-    Actor::parse(&format!("local:{user}"))
-        .unwrap_or_else(|_| Actor::parse("local:unknown").expect("valid actor"))
+    actor_for_uid(nix::unistd::geteuid().as_raw())
 }

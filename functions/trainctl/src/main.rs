@@ -31,16 +31,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the train: schedules in the configured zone, builds, and the HTTP API on 127.0.0.1.
+    /// Run the train: schedules in the configured zone, builds, commands on the socket
+    /// DATA/serve.sock (as the calling OS user) and the status page on 127.0.0.1.
     Serve {
         #[arg(long, short, default_value = "release-train.toml")]
         config: PathBuf,
-        /// Where trains, build logs and manifests are kept.
-        #[arg(long, default_value = ".release-train")]
+        /// Where trains, build logs and manifests are kept (private to you: 0700).
+        #[arg(long, env = "TRAINCTL_DATA", default_value = ".release-train")]
         data: PathBuf,
-        /// Address for the API; port 0 picks a free port (written to DATA/serve.addr).
+        /// Address for the status page and reads; port 0 picks a free port (written to
+        /// DATA/serve.addr). Commands are never taken over TCP.
         #[arg(long, default_value = "127.0.0.1:7878")]
         listen: std::net::SocketAddr,
+        /// Let the members of this group act too, each under their own name (DATA 0750,
+        /// the socket 0660 of GROUP).
+        #[arg(long, value_name = "GROUP")]
+        share_with: Option<String>,
     },
     /// A whole week on a simulated clock with three sample components, in seconds.
     Demo {
@@ -76,6 +82,14 @@ enum Command {
     /// Recent trains, or one train in detail.
     Status {
         id: Option<String>,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
+    /// Cut a train now, outside the schedule (a hotfix or a trial). Requires a reason.
+    Cut {
+        /// Why (1 to 500 characters, one line); kept in the audit trail.
+        #[arg(long, short)]
+        reason: String,
         #[command(flatten)]
         api: client::ApiArgs,
     },
@@ -123,7 +137,13 @@ fn main() -> ExitCode {
             config,
             data,
             listen,
-        } => serve::run(&config, &data, listen),
+            share_with,
+        } => serve::run(&serve::Options {
+            config,
+            data,
+            listen,
+            share_with,
+        }),
         Command::Demo { cancel, keep } => demo::run(cancel, keep.as_deref()),
         Command::Plan { config, count } => plan::plan(&config, count),
         Command::Validate { config } => plan::validate(&config),
@@ -134,6 +154,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Status { id, api } => client::status(&api, id.as_deref()),
+        Command::Cut { reason, api } => client::cut(&reason, &api),
         Command::Cancel(args) => client::act("cancel", &args),
         Command::Hold(args) => client::act("hold", &args),
         Command::Resume(args) => client::act("resume", &args),

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use train_core::text::{one_line, printable};
 use train_core::train::Record;
 use train_engine::api::TrainView;
 
@@ -21,14 +22,59 @@ pub fn record(r: &Record, zone: Tz) -> String {
     let reason = r
         .reason
         .as_deref()
-        .map(|s| format!(": {}", s.lines().next().unwrap_or("")))
+        .map(|s| format!(": {}", one_line(s)))
         .unwrap_or_default();
     format!(
         "{}  {:<16} {}{reason}{change}",
         local(r.at, zone),
-        r.actor.as_str(),
-        r.action
+        printable(r.actor.as_str()),
+        one_line(&r.action)
     )
+}
+
+/// The LOGS and CHANGES sections of [`train`].
+fn logs_and_changes(s: &mut String, v: &TrainView) {
+    let logs: Vec<String> = v
+        .components
+        .iter()
+        .flat_map(|c| {
+            [("staging", &c.staging), ("production", &c.production)]
+                .map(|(stage, b)| (c.name.as_str(), stage, b.as_ref()))
+        })
+        .filter_map(|(name, stage, b)| {
+            b.and_then(|b| b.link.as_ref())
+                .map(|l| format!("  {name} {stage}: {}", printable(l)))
+        })
+        .collect();
+    if !logs.is_empty() {
+        let _ = writeln!(s, "\nLOGS\n{}", logs.join("\n"));
+    }
+    let changes: Vec<String> = v
+        .components
+        .iter()
+        .filter_map(|c| {
+            let log = c.changelog.as_ref()?;
+            let since = log
+                .from
+                .as_ref()
+                .map_or("the start".to_owned(), |f| f.short().to_owned());
+            let mut text = format!("  {} ({since}..{}):", c.name.as_str(), log.to.short());
+            // Commit subjects come from whoever pushed them: escaped, one line each.
+            for line in &log.commits {
+                let _ = write!(text, "\n    {}", one_line(line));
+            }
+            if let Some(link) = &log.link {
+                let _ = write!(text, "\n    {}", printable(link));
+            }
+            if log.commits.is_empty() && log.link.is_none() {
+                text.push_str(" no new commits");
+            }
+            Some(text)
+        })
+        .collect();
+    if !changes.is_empty() {
+        let _ = writeln!(s, "\nCHANGES\n{}", changes.join("\n"));
+    }
 }
 
 /// A train in detail: state, why, components, history.
@@ -39,13 +85,13 @@ pub fn train(v: &TrainView, zone: Tz) -> String {
         "{}  {}  {}",
         v.id,
         v.state.as_str().to_uppercase(),
-        v.summary
+        one_line(&v.summary)
     );
     if let Some(c) = &v.captain {
-        let _ = writeln!(s, "captain: {c}");
+        let _ = writeln!(s, "captain: {}", printable(c));
     }
     if !v.blocked_by.is_empty() {
-        let _ = writeln!(s, "blocked by: {}", v.blocked_by.join("; "));
+        let _ = writeln!(s, "blocked by: {}", one_line(&v.blocked_by.join("; ")));
     }
     let _ = writeln!(
         s,
@@ -68,53 +114,14 @@ pub fn train(v: &TrainView, zone: Tz) -> String {
             status(&c.production)
         );
     }
-    let logs: Vec<String> = v
-        .components
-        .iter()
-        .flat_map(|c| {
-            [("staging", &c.staging), ("production", &c.production)]
-                .map(|(stage, b)| (c.name.as_str(), stage, b.as_ref()))
-        })
-        .filter_map(|(name, stage, b)| {
-            b.and_then(|b| b.link.as_ref())
-                .map(|l| format!("  {name} {stage}: {l}"))
-        })
-        .collect();
-    if !logs.is_empty() {
-        let _ = writeln!(s, "\nLOGS\n{}", logs.join("\n"));
-    }
-    let changes: Vec<String> = v
-        .components
-        .iter()
-        .filter_map(|c| {
-            let log = c.changelog.as_ref()?;
-            let since = log
-                .from
-                .as_ref()
-                .map_or("the start".to_owned(), |f| f.short().to_owned());
-            let mut text = format!("  {} ({since}..{}):", c.name.as_str(), log.to.short());
-            for line in &log.commits {
-                let _ = write!(text, "\n    {line}");
-            }
-            if let Some(link) = &log.link {
-                let _ = write!(text, "\n    {link}");
-            }
-            if log.commits.is_empty() && log.link.is_none() {
-                text.push_str(" no new commits");
-            }
-            Some(text)
-        })
-        .collect();
-    if !changes.is_empty() {
-        let _ = writeln!(s, "\nCHANGES\n{}", changes.join("\n"));
-    }
+    logs_and_changes(&mut s, v);
     let excluded: Vec<String> = v
         .components
         .iter()
         .filter_map(|c| {
             c.excluded
                 .as_ref()
-                .map(|why| format!("  {}: {why}", c.name.as_str()))
+                .map(|why| format!("  {}: {}", c.name.as_str(), one_line(why)))
         })
         .collect();
     if !excluded.is_empty() {
@@ -124,7 +131,17 @@ pub fn train(v: &TrainView, zone: Tz) -> String {
             excluded.join("\n")
         );
     }
-    let _ = writeln!(s, "\nHISTORY");
+    if v.history_from > 0 {
+        let _ = writeln!(
+            s,
+            "\nHISTORY (the last {} of {}; `trainctl history {}` shows all)",
+            v.history.len(),
+            v.history_total,
+            v.id
+        );
+    } else {
+        let _ = writeln!(s, "\nHISTORY");
+    }
     for r in &v.history {
         let _ = writeln!(s, "  {}", record(r, zone));
     }

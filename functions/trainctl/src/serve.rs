@@ -1,38 +1,128 @@
-//! `trainctl serve`: the scheduler loop and the HTTP API, in one process.
+//! `trainctl serve`: the scheduler loop and the API, in one process.
+//!
+//! Who may act, and how we know (README, "Who can act in local mode"):
+//!
+//! - Every change (each `POST`) is served only on the Unix-domain socket `DATA/serve.sock`.
+//!   The kernel reports the uid of the process on the other end (`SO_PEERCRED`), and that
+//!   account is the actor, `local:NAME`: never a name the client sends. A browser cannot
+//!   open a Unix socket, so no web page the user has open can act on a train.
+//! - The TCP listener on loopback serves only the status page and the read routes, and
+//!   only to requests whose `Host` is its own address or `localhost` (a DNS-rebinding page
+//!   sends its own name), never to a cross-site fetch.
+//! - `DATA/` is private to the user who runs `serve` (0700, files 0600): build logs may
+//!   hold secrets. `--share-with GROUP` makes it 0750 and the socket 0660 of GROUP, so each
+//!   member of that group acts under their own name, and nobody else can.
+//!
+//! The server is bounded: request headers must arrive within [`HEADER_TIMEOUT`], a body
+//! within [`BODY_TIMEOUT`], a connection serves one request, and after SIGTERM in-flight
+//! requests get [`SHUTDOWN_DEADLINE`] before the process exits (releasing the data
+//! directory's lock, so a restart is never blocked by a half-sent request).
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Json, Response};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use nix::unistd::{Gid, Group};
 use serde_json::json;
 use std::collections::HashMap;
+use tokio::net::{TcpListener, UnixListener};
 use tracing::warn;
 
-use train_core::TrainId;
+use train_core::text::printable;
+use train_core::{Actor, TrainId};
 use train_engine::ports::ListQuery;
 use train_engine::{Engine, api};
 use train_local::{Clock, LocalMode, Runner, SystemClock};
 
-use crate::local::{load_config, local_actor};
+use crate::local::{actor_for_uid, load_config};
 use crate::{page, render};
+
+/// A request's headers must arrive within this long (a slow or half-sent request
+/// holds nothing for longer).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// A request's body must arrive within this long.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// After SIGTERM, requests in flight get this long before the process exits.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(3);
+/// The socket's name in the data directory; `trainctl` connects to it by default.
+pub const SOCKET: &str = "serve.sock";
+/// Unix socket paths are at most this many bytes (`sun_path` is 108, with the NUL).
+const SOCKET_PATH_MAX: usize = 107;
+
+#[derive(Debug)]
+pub struct Options {
+    pub config: PathBuf,
+    pub data: PathBuf,
+    pub listen: SocketAddr,
+    pub share_with: Option<String>,
+}
 
 #[derive(Clone)]
 struct App {
     runner: Runner,
+    /// The TCP listener's port: the only `Host` it answers to is this port on loopback.
+    port: u16,
 }
 
-pub fn run(config_path: &Path, data: &Path, listen: SocketAddr) -> ExitCode {
-    let (config, config_dir) = match load_config(config_path) {
+/// How a request arrived.
+#[derive(Clone)]
+enum Via {
+    /// Over the Unix socket, from the OS account the kernel reported.
+    Socket(Actor),
+    /// Over TCP: reads only, and only from this machine's own pages.
+    Tcp,
+}
+
+pub fn run(opts: &Options) -> ExitCode {
+    // Before anything is created: the data directory, the store, build logs and the
+    // socket are the user's own (0700 directories, 0600 files).
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let config_path = match std::path::absolute(&opts.config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("trainctl serve: {}: {e}", opts.config.display());
+            return ExitCode::from(crate::EXIT_CONFIG);
+        }
+    };
+    let (config, config_dir) = match load_config(&config_path) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let local = match LocalMode::open(config, &config_dir, data) {
+    let group = match opts.share_with.as_deref().map(Group::from_name) {
+        None => None,
+        Some(Ok(Some(g))) => Some(g),
+        Some(Ok(None)) => {
+            eprintln!(
+                "trainctl serve: --share-with: there is no group {:?}; create it (groupadd) or name an existing one",
+                opts.share_with.as_deref().unwrap_or_default()
+            );
+            return ExitCode::from(crate::EXIT_CONFIG);
+        }
+        Some(Err(e)) => {
+            eprintln!("trainctl serve: --share-with: cannot read the group database: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let data = match private_data_dir(&opts.data, group.as_ref().map(|g| g.gid)) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("trainctl serve: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = match LocalMode::open(config, &config_dir, &data) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("trainctl serve: {e}");
@@ -46,54 +136,124 @@ pub fn run(config_path: &Path, data: &Path, listen: SocketAddr) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(local, data, listen))
+    let code = runtime.block_on(serve(
+        local,
+        &data,
+        opts.listen,
+        group.map(|g| (g.name, g.gid)),
+    ));
+    // A store call stuck in a blocking thread must not keep the process (and the lock).
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
 }
 
-async fn serve(local: LocalMode, data: &Path, listen: SocketAddr) -> ExitCode {
+/// Creates `dir` if needed and makes it the caller's own: 0700, or 0750 of `group`.
+/// Returns it as an absolute path, so nothing later depends on the working directory.
+fn private_data_dir(dir: &Path, group: Option<Gid>) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let meta = std::fs::metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let me = nix::unistd::geteuid();
+    if std::os::unix::fs::MetadataExt::uid(&meta) != me.as_raw() {
+        return Err(format!(
+            "{} belongs to another user; each person serves their own --data directory (or shares theirs with --share-with GROUP)",
+            dir.display()
+        ));
+    }
+    let mode = if let Some(gid) = group {
+        std::os::unix::fs::chown(&dir, None, Some(gid.as_raw()))
+            .map_err(|e| format!("cannot give {} to the group: {e}", dir.display()))?;
+        0o750
+    } else {
+        0o700
+    };
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("cannot make {} private: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+async fn serve(
+    local: LocalMode,
+    data: &Path,
+    listen: SocketAddr,
+    group: Option<(String, Gid)>,
+) -> ExitCode {
     if !listen.ip().is_loopback() {
         eprintln!(
-            "trainctl serve: local mode has no authentication, so it listens on loopback only; use 127.0.0.1"
+            "trainctl serve: the TCP listener serves this machine's browser only; use 127.0.0.1 (commands go through {SOCKET})"
         );
         return ExitCode::from(crate::EXIT_CONFIG);
     }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let runner = Runner::new(
-        local.engine.clone(),
-        clock,
-        std::time::Duration::from_secs(1),
-    );
-    let listener = match tokio::net::TcpListener::bind(listen).await {
+    let socket_path = data.join(SOCKET);
+    let unix = match bind_socket(&socket_path, group.as_ref().map(|g| g.1)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("trainctl serve: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let tcp = match TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("trainctl serve: cannot listen on {listen}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let addr = listener.local_addr().unwrap_or(listen);
+    let addr = tcp.local_addr().unwrap_or(listen);
     // Written whole, then renamed: a reader never sees an empty or half-written file.
     let written = data.join("serve.addr.tmp");
     if std::fs::write(&written, format!("http://{addr}\n")).is_ok() {
         let _ = std::fs::rename(&written, data.join("serve.addr"));
     }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let runner = Runner::new(local.engine.clone(), clock, Duration::from_secs(1));
     let zone = local.engine.config().train.zone;
-    let next_cut = local
+    println!(
+        "release-train serving http://{addr} (status page and reads) and {} (commands, as the calling OS user{}); data in {}",
+        socket_path.display(),
+        group
+            .as_ref()
+            .map(|(name, _)| format!("; shared with group {name}"))
+            .unwrap_or_default(),
+        data.display()
+    );
+    if let Some(t) = local
         .engine
         .config()
         .train
         .cut
-        .next_after(chrono::Utc::now());
-    println!(
-        "release-train serving http://{addr} (data in {})",
-        data.display()
-    );
-    if let Some(t) = next_cut {
+        .next_after(chrono::Utc::now())
+    {
         println!(
             "next cut: {}",
             t.with_timezone(&zone).format("%a %Y-%m-%d %H:%M %Z")
         );
     }
 
-    let looping = runner.clone();
+    spawn_train_loop(runner.clone(), zone);
+    let app = App {
+        runner,
+        port: addr.port(),
+    };
+    let graceful = accept_until_stopped(&unix, &tcp, &app).await;
+    drop(unix);
+    drop(tcp);
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "trainctl serve: requests still open after {}s; stopping anyway",
+            SHUTDOWN_DEADLINE.as_secs()
+        );
+    }
+    let _ = std::fs::remove_file(&socket_path);
+    ExitCode::SUCCESS
+}
+
+/// The scheduler and reconcile loop, printing each new history line as it happens.
+fn spawn_train_loop(runner: Runner, zone: chrono_tz::Tz) {
+    let looping = runner;
     tokio::spawn(async move {
         let mut timeline = Timeline::default();
         loop {
@@ -104,40 +264,132 @@ async fn serve(local: LocalMode, data: &Path, listen: SocketAddr) -> ExitCode {
                 }
                 Err(e) => {
                     warn!(error = %e, "reconcile pass failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
                 }
             }
         }
     });
+}
 
-    let app = Router::new().fallback(route).with_state(App { runner });
-    let shutdown = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+/// Serves both listeners until SIGTERM or Ctrl-C; the open connections are the caller's
+/// to drain.
+async fn accept_until_stopped(
+    unix: &UnixListener,
+    tcp: &TcpListener,
+    app: &App,
+) -> GracefulShutdown {
+    let graceful = GracefulShutdown::new();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let stop = async {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             () = async { if let Some(t) = term.as_mut() { t.recv().await; } else { std::future::pending::<()>().await } } => {}
         }
     };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        eprintln!("trainctl serve: {e}");
-        return ExitCode::FAILURE;
+    tokio::pin!(stop);
+    loop {
+        let via_stream = tokio::select! {
+            () = &mut stop => break,
+            accepted = unix.accept() => accepted.map(|(s, _)| {
+                // The kernel's word for who is on the other end; without it, no answer.
+                let actor = s.peer_cred().map(|c| actor_for_uid(c.uid()));
+                (actor.map(Via::Socket), Stream::Unix(s))
+            }),
+            accepted = tcp.accept() => accepted.map(|(s, _)| (Ok(Via::Tcp), Stream::Tcp(s))),
+        };
+        let (via, stream) = match via_stream {
+            Ok((Ok(via), stream)) => (via, stream),
+            Ok((Err(e), _)) => {
+                warn!(error = %e, "cannot read the peer's credentials; connection refused");
+                continue;
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        let service = service_fn(move |req| handle(app.clone(), via.clone(), req));
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .keep_alive(false);
+        match stream {
+            Stream::Unix(s) => {
+                let conn = graceful.watch(builder.serve_connection(TokioIo::new(s), service));
+                tokio::spawn(conn);
+            }
+            Stream::Tcp(s) => {
+                let conn = graceful.watch(builder.serve_connection(TokioIo::new(s), service));
+                tokio::spawn(conn);
+            }
+        }
     }
-    ExitCode::SUCCESS
+    graceful
 }
 
-/// Prints each train's new audit records as they appear, so the terminal shows what the
-/// train is doing and why.
+enum Stream {
+    Unix(tokio::net::UnixStream),
+    Tcp(tokio::net::TcpStream),
+}
+
+/// Binds `DATA/serve.sock`: 0600, or 0660 of `group`. A socket left by a killed `serve` is
+/// replaced: whoever holds the data directory's lock (this process) owns the socket.
+fn bind_socket(path: &Path, group: Option<Gid>) -> Result<UnixListener, String> {
+    let len = path.as_os_str().len();
+    if len > SOCKET_PATH_MAX {
+        return Err(format!(
+            "the socket path {} is {len} bytes, over the {SOCKET_PATH_MAX} a Unix socket allows; choose a shorter --data path",
+            path.display()
+        ));
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot replace {}: {e}", path.display())),
+    }
+    let listener = UnixListener::bind(path)
+        .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+    let mode = if let Some(gid) = group {
+        std::os::unix::fs::chown(path, None, Some(gid.as_raw()))
+            .map_err(|e| format!("cannot give {} to the group: {e}", path.display()))?;
+        0o660
+    } else {
+        0o600
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
+    Ok(listener)
+}
+
+/// Prints each train's new audit records, and the schedule's, as they appear, so the
+/// terminal shows what the train is doing and why (a cut firing that cut nothing too).
 #[derive(Default)]
 struct Timeline {
     printed: HashMap<TrainId, usize>,
+    schedule_printed: Option<usize>,
 }
 
 impl Timeline {
     async fn print_new(&mut self, engine: &Engine, zone: chrono_tz::Tz) {
+        if let Ok(controls) = engine.schedule_controls().await {
+            // Only what happens while this process runs; the past is in `trainctl schedule`.
+            let seen = *self.schedule_printed.get_or_insert(controls.history.len());
+            for r in controls.history.iter().skip(seen) {
+                println!(
+                    "{:<22} {}  {:<16} {}: {}",
+                    "schedule",
+                    render::local(r.at, zone),
+                    printable(r.actor.as_str()),
+                    printable(&r.action),
+                    printable(r.reason.as_str())
+                );
+            }
+            self.schedule_printed = Some(controls.history.len());
+        }
         let Ok(trains) = engine
             .list(&ListQuery {
                 limit: 10,
@@ -157,72 +409,198 @@ impl Timeline {
     }
 }
 
-/// The status page at `/`; every other request goes through the shared, framework-free
-/// API handler.
-async fn route(State(app): State<App>, method: Method, uri: Uri, body: Body) -> Response {
-    if method == Method::GET && uri.path() == "/" {
-        return status_page(&app).await.into_response();
+type Reply = hyper::Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Reply {
+    let mut res = hyper::Response::new(Full::new(Bytes::from(body)));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+fn json_reply(status: u16, body: &serde_json::Value) -> Reply {
+    reply(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+        "application/json",
+        serde_json::to_vec(body).unwrap_or_default(),
+    )
+}
+
+fn json_error(status: u16, code: &str, message: &str) -> Reply {
+    json_reply(
+        status,
+        &json!({"error": {"code": code, "message": message}}),
+    )
+}
+
+async fn handle(app: App, via: Via, req: hyper::Request<Incoming>) -> Result<Reply, Infallible> {
+    let actor = match via {
+        Via::Tcp => {
+            if let Some(refused) = tcp_refusal(app.port, req.method(), req.headers()) {
+                return Ok(refused);
+            }
+            None
+        }
+        Via::Socket(actor) => Some(actor),
+    };
+    let (parts, body) = req.into_parts();
+    if matches!(parts.method, Method::GET | Method::HEAD) && parts.uri.path() == "/" {
+        return Ok(status_page(&app).await);
     }
-    api_route(&app, method, &uri, body).await.into_response()
+    let bytes = if parts.method == Method::POST {
+        match read_body(body).await {
+            Ok(b) => b,
+            Err(refused) => return Ok(refused),
+        }
+    } else {
+        Bytes::new()
+    };
+    let method = if parts.method == Method::HEAD {
+        "GET"
+    } else {
+        parts.method.as_str()
+    };
+    let request = api::Request {
+        method,
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        body: &bytes,
+        actor,
+    };
+    let engine = app.runner.engine();
+    let res = api::handle(engine, request, app.runner.clock().now()).await;
+    if parts.method == Method::POST {
+        app.runner.waker().notify_one();
+    }
+    Ok(json_reply(res.status, &res.body))
+}
+
+/// What the TCP listener refuses, and how: another `Host` (DNS rebinding), a cross-site request,
+/// and every change (those go through the socket, where the OS says who is asking).
+fn tcp_refusal(port: u16, method: &Method, headers: &HeaderMap) -> Option<Reply> {
+    let own = [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ];
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !own.iter().any(|o| o.eq_ignore_ascii_case(host)) {
+        return Some(json_error(
+            421,
+            "wrong_host",
+            &format!(
+                "this server answers only to Host 127.0.0.1:{port} or localhost:{port}, not {:?}: a page under another name (DNS rebinding) cannot reach it; open http://127.0.0.1:{port}/",
+                printable(host)
+            ),
+        ));
+    }
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|s| {
+            s.eq_ignore_ascii_case("cross-site") || s.eq_ignore_ascii_case("same-site")
+        });
+    let foreign_origin = headers
+        .get(header::ORIGIN)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|o| {
+            !own.iter()
+                .any(|own| o.eq_ignore_ascii_case(&format!("http://{own}")))
+        });
+    if cross_site || foreign_origin {
+        return Some(json_error(
+            403,
+            "cross_site",
+            "requests from other sites' pages are refused; open the status page itself, or use trainctl",
+        ));
+    }
+    if !matches!(*method, Method::GET | Method::HEAD) {
+        return Some(json_error(
+            403,
+            "use_the_socket",
+            &format!(
+                "changes are not accepted over TCP, where any web page could send them: run trainctl (it talks to DATA/{SOCKET}, where the operating system says who you are), or curl --unix-socket DATA/{SOCKET} -X {method} http://localhost/..."
+            ),
+        ));
+    }
+    None
+}
+
+/// The request body, at most [`api::MAX_BODY`] bytes, within [`BODY_TIMEOUT`].
+async fn read_body(body: Incoming) -> Result<Bytes, Reply> {
+    let limited = Limited::new(body, api::MAX_BODY);
+    match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
+        Err(_) => Err(json_error(
+            408,
+            "body_timeout",
+            &format!(
+                "the body did not arrive within {}s; send it whole",
+                BODY_TIMEOUT.as_secs()
+            ),
+        )),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(json_error(
+                413,
+                "body_too_large",
+                &format!("send at most {} bytes", api::MAX_BODY),
+            ))
+        }
+        Ok(Err(_)) => Err(json_error(
+            400,
+            "body_incomplete",
+            "the body ended before it was whole (shorter than its Content-Length, or a broken chunk); send the whole body",
+        )),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
 }
 
 /// The read-only status page, rendered from the same views the API answers with.
-async fn status_page(app: &App) -> (StatusCode, [(header::HeaderName, &'static str); 2], String) {
+async fn status_page(app: &App) -> Reply {
     let engine = app.runner.engine();
     let now = app.runner.clock().now();
     let zone = engine.config().train.zone;
-    let headers = [
-        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-        // Inline style and script only; nothing may load from anywhere else.
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'",
-        ),
-    ];
     let query = ListQuery {
         limit: 20,
         ..ListQuery::default()
     };
-    let trains = match engine.list(&query).await {
-        Ok(t) => t,
-        Err(e) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                headers,
-                format!("the train store could not be read: {e}"),
-            );
+    let html = match engine.list(&query).await {
+        Ok(trains) => {
+            let views: Vec<api::TrainView> =
+                trains.iter().map(|t| api::TrainView::new(t, now)).collect();
+            let schedule = engine
+                .schedule_controls()
+                .await
+                .ok()
+                .map(|c| api::ScheduleView::new(engine, c, now));
+            let name = engine.config().train.name.to_string();
+            Ok(page::render(&name, &views, schedule.as_ref(), zone, now))
         }
+        Err(e) => Err(format!("the train store could not be read: {e}")),
     };
-    let views: Vec<api::TrainView> = trains.iter().map(|t| api::TrainView::new(t, now)).collect();
-    let schedule = engine
-        .schedule_controls()
-        .await
-        .ok()
-        .map(|c| api::ScheduleView::new(engine, c, now));
-    let name = engine.config().train.name.to_string();
-    let html = page::render(&name, &views, schedule.as_ref(), zone, now);
-    (StatusCode::OK, headers, html)
-}
-
-async fn api_route(app: &App, method: Method, uri: &Uri, body: Body) -> impl IntoResponse {
-    let Ok(bytes) = axum::body::to_bytes(body, api::MAX_BODY).await else {
-        let body = json!({"error": {"code": "body_too_large", "message": format!("send at most {} bytes", api::MAX_BODY)}});
-        return (StatusCode::PAYLOAD_TOO_LARGE, Json(body));
+    let (status, body) = match html {
+        Ok(h) => (StatusCode::OK, h),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e),
     };
-    let req = api::Request {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query(),
-        body: &bytes,
-        actor: Some(local_actor()),
-    };
-    let engine = app.runner.engine();
-    let res = api::handle(engine, req, app.runner.clock().now()).await;
-    if method == Method::POST {
-        app.runner.waker().notify_one();
-    }
-    (
-        StatusCode::from_u16(res.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-        Json(res.body),
-    )
+    let mut res = reply(status, "text/html; charset=utf-8", body.into_bytes());
+    // Inline style and script only; nothing may load from anywhere else, and no other
+    // site may frame it.
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    res
 }

@@ -1,12 +1,12 @@
 //! The events function reads only what it needs from EventBridge payloads.
 //!
 //! Build events: the sample in "Build notifications input format reference", AWS CodeBuild
-//! User Guide (https://docs.aws.amazon.com/codebuild/latest/userguide/sample-build-notifications.html#sample-build-notifications-ref),
+//! User Guide (<https://docs.aws.amazon.com/codebuild/latest/userguide/sample-build-notifications.html#sample-build-notifications-ref>),
 //! kept in `fixtures/codebuild-build-state-change.json` (the same sample `aws_lambda_events`
 //! ships); its `build-start-time` ("Sep 1, 2017 4:12:29 PM") and its last phase without an
 //! end time are what a strict parser trips on. Alarm events: the composite alarm sample in
 //! "Alarm events and EventBridge", Amazon CloudWatch User Guide
-//! (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-eventbridge.html).
+//! (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-eventbridge.html>).
 
 use serde_json::{Value, json};
 use train_lambda::events::{read_alarm_change, read_build_change};

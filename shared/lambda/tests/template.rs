@@ -769,13 +769,13 @@ fn schedule_names(t: &Yaml, vars: &BTreeMap<String, String>) -> Vec<(String, Str
     out
 }
 
-/// EventBridge Scheduler's CreateSchedule takes a `Name` of "Length Constraints: Minimum
+/// EventBridge Scheduler's `CreateSchedule` takes a `Name` of "Length Constraints: Minimum
 /// length of 1. Maximum length of 64. Pattern: `^[0-9a-zA-Z-_.]+$`" (Amazon EventBridge
-/// Scheduler API Reference, CreateSchedule,
+/// Scheduler API Reference, `CreateSchedule`,
 /// <https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html>),
 /// unique within its schedule group; a stack name "can contain only alphanumeric characters
 /// (case sensitive) and hyphens. It must start with an alphabetical character and can't be
-/// longer than 128 characters" (AWS CloudFormation API Reference, CreateStack,
+/// longer than 128 characters" (AWS CloudFormation API Reference, `CreateStack`,
 /// <https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html>).
 #[test]
 fn every_schedule_name_fits_scheduler_s_rules_for_any_stack_name_and_differs_between_stacks() {
