@@ -10,7 +10,8 @@
 # installs into .venv (pinned in tests/requirements-moto.txt) and serves on 127.0.0.1 for
 # the length of the run. The template is checked with cfn-lint and `sam validate --lint`
 # (.venv-infra, tests/requirements-infra.txt) and checkov (.venv-checkov, its own pins:
-# it needs an older boto3). The status page test renders in headless Chromium (Debian's
+# it needs an older boto3); `sam build` (with cargo-lambda from the same pins) builds the
+# functions the end-to-end tests run. The status page test renders in headless Chromium (Debian's
 # `chromium`, installed with apt when missing). CARGO_TARGET_DIR may point at a target
 # directory kept between runs.
 set -euo pipefail
@@ -67,6 +68,9 @@ venv() { # venv DIR REQUIREMENTS PROBE
   fi
 }
 venv .venv-infra tests/requirements-infra.txt samcli
+# cargo-lambda (for `sam build` below) joined the pins later than SAM: bring an older venv up.
+[ -x .venv-infra/bin/cargo-lambda ] ||
+  .venv-infra/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-infra.txt
 venv .venv-checkov tests/requirements-checkov.txt checkov
 .venv-infra/bin/cfn-lint infra/template.yaml
 .venv-infra/bin/sam validate --lint --template infra/template.yaml --region us-east-1
@@ -95,8 +99,25 @@ if ! command -v "${CHROMIUM:-chromium}" >/dev/null; then
 fi
 "${CHROMIUM:-chromium}" --version
 
-step "cargo build --release (the functions the end-to-end tests run)"
-cargo build --release --locked -p cut -p promote -p events -p api
+step "sam build (cargo-lambda): the functions as they deploy, which the end-to-end tests run"
+# The template's build metadata and the workspace's release profile, exercised on every run.
+# The host's architecture, since the tests run the binaries here (arm64 cannot be built on
+# this x86_64 machine); a deployment built elsewhere passes Architecture=arm64. SAM finds
+# cargo-lambda on PATH, and cargo builds in CARGO_TARGET_DIR when it is set, so a kept
+# target directory serves this build too.
+case "$(uname -m)" in
+  x86_64) arch=x86_64 ;;
+  aarch64 | arm64) arch=arm64 ;;
+  *) echo "tests/run.sh: Lambda has no architecture for $(uname -m)" >&2; exit 1 ;;
+esac
+# CARGO_LAMBDA_COMPILER=cargo: the host's own toolchain, not zig (which cargo-lambda uses to
+# cross-compile for arm64), so nothing else is compiled or cached for this build.
+CARGO_LAMBDA_COMPILER=cargo PATH="$PWD/.venv-infra/bin:$PATH" .venv-infra/bin/sam build --template infra/template.yaml \
+  --build-dir tests/.work/sam-build --parameter-overrides "Architecture=$arch"
+export FUNCTIONS_DIR="$PWD/tests/.work/sam-build"
+for f in Cut Promote Events Api; do
+  [ -x "$FUNCTIONS_DIR/${f}Function/bootstrap" ] || { echo "sam build left no ${f}Function/bootstrap" >&2; exit 1; }
+done
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

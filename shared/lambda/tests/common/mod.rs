@@ -34,28 +34,87 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The functions' release binaries, built (or found up to date) by cargo: the tests run
-/// what would be deployed, not a debug build.
-pub fn release_binaries() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
+/// Where `sam build` puts each function (`<dir>/<LogicalId>/bootstrap`): `FUNCTIONS_DIR`,
+/// which `tests/run.sh` sets, else the build directory `tests/run.sh` builds into.
+pub const SAM_BUILD_DIR: &str = "tests/.work/sam-build";
+
+/// The template's logical id of each function.
+fn logical_id(function: &str) -> String {
+    let mut id = function[..1].to_uppercase();
+    id.push_str(&function[1..]);
+    id + "Function"
+}
+
+/// The functions as `sam build` (cargo-lambda) builds them for deployment: the tests run
+/// what would be deployed, with the template's build metadata and the workspace's release
+/// profile. Never another build: a missing or stale one stops the test with the command
+/// that builds it.
+pub fn release_binaries() -> Vec<PathBuf> {
+    static FOUND: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+    FOUND
         .get_or_init(|| {
-            let mut cmd = std::process::Command::new(env!("CARGO"));
-            cmd.current_dir(repo_root())
-                .args(["build", "--release", "--locked", "--quiet"]);
-            for f in FUNCTIONS {
-                cmd.args(["-p", f]);
-            }
-            let status = cmd.status().expect("run cargo");
-            assert!(
-                status.success(),
-                "cargo build --release of the functions failed"
-            );
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| repo_root().join("target"), PathBuf::from);
-            target.join("release")
+            let dir = std::env::var_os("FUNCTIONS_DIR")
+                .map_or_else(|| repo_root().join(SAM_BUILD_DIR), PathBuf::from);
+            let how = "bash tests/run.sh, or: CARGO_LAMBDA_COMPILER=cargo PATH=$PWD/.venv-infra/bin:$PATH .venv-infra/bin/sam build --template infra/template.yaml --build-dir tests/.work/sam-build --parameter-overrides Architecture=x86_64";
+            let newest_source = newest_source();
+            FUNCTIONS
+                .iter()
+                .map(|f| {
+                    let path = dir.join(logical_id(f)).join("bootstrap");
+                    let built = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .unwrap_or_else(|e| {
+                            panic!("{}: {e}; build the functions: {how}", path.display())
+                        });
+                    assert!(
+                        built >= newest_source,
+                        "{} is older than the source: build the functions again: {how}",
+                        path.display()
+                    );
+                    path
+                })
+                .collect()
         })
         .clone()
+}
+
+/// The newest modification among what the functions are built from: their crates and the
+/// shared crates they link (not trainctl, local mode or any tests).
+fn newest_source() -> std::time::SystemTime {
+    fn walk(path: &Path, newest: &mut std::time::SystemTime) {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            if path.ends_with("tests") || path.ends_with("examples") {
+                return;
+            }
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                walk(&entry.path(), newest);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs")
+            || path.ends_with("Cargo.toml")
+            || path.ends_with("Cargo.lock")
+        {
+            *newest = (*newest).max(meta.modified().unwrap_or(std::time::UNIX_EPOCH));
+        }
+    }
+    let root = repo_root();
+    let mut newest = std::time::UNIX_EPOCH;
+    let crates = FUNCTIONS.iter().map(|f| format!("functions/{f}"));
+    let shared = [
+        "shared/core",
+        "shared/engine",
+        "shared/aws",
+        "shared/lambda",
+    ];
+    for part in crates.chain(shared.map(str::to_owned)) {
+        walk(&root.join(part), &mut newest);
+    }
+    for file in ["Cargo.toml", "Cargo.lock"] {
+        walk(&root.join(file), &mut newest);
+    }
+    newest
 }
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
@@ -298,8 +357,7 @@ impl Deployment {
     pub async fn start(components: &[&str], soak: &str) -> Self {
         let stack = Stack::provision(components, soak).await;
         let env = stack.env();
-        let bin = release_binaries();
-        let paths: Vec<PathBuf> = FUNCTIONS.iter().map(|f| bin.join(f)).collect();
+        let paths = release_binaries();
         let dir = stack.dir.path();
         let (cut, promote, events, api) = tokio::join!(
             Function::start("cut", &paths[0], &env, dir),
