@@ -93,6 +93,10 @@ pub struct Build {
     pub faults: u32,
 }
 
+/// The train's own records that change no state but are announced all the same: those
+/// watching the bus learn why a due promotion waits.
+const NOTICES: [&str; 1] = ["promotion deferred"];
+
 /// After this many faults in a row a build counts as failed: the build system is not
 /// coming back by itself, and a person must look.
 pub const MAX_FAULTS: u32 = 3;
@@ -1050,9 +1054,10 @@ impl Train {
     }
 
     /// Publishes one announcement per audit record this transition added that changed the
-    /// state or was a person's command, so a resume followed at once by a promotion is two
-    /// events, and an approval (which changes no state) is one: whoever watches the bus
-    /// learns who did what. Writes the final manifest on a terminal state.
+    /// state, came from outside the train (a person, an alarm) or is one of [`NOTICES`], in
+    /// the order of the history: a resume followed at once by a promotion is two events,
+    /// and an approval (which changes no state) is one, so whoever watches the bus learns
+    /// who did what, in order. Writes the final manifest on a terminal state.
     fn announce_changes(
         &mut self,
         before: State,
@@ -1068,7 +1073,7 @@ impl Train {
             .collect();
         let mut announced_after = false;
         for r in self.history.iter().skip(recorded_before) {
-            if r.from == r.to && r.actor.is_the_train() {
+            if r.from == r.to && r.actor.is_the_train() && !NOTICES.contains(&r.action.as_str()) {
                 continue;
             }
             announced_after = r.to == after;
@@ -1629,23 +1634,6 @@ impl Train {
         Ok(())
     }
 
-    /// An announcement of something that is not a change of state (a freeze hit, an
-    /// alarm), so those watching the train's events see it too.
-    fn notice(&self, action: &str, reason: String, now: DateTime<Utc>) -> Effect {
-        let state = self.state();
-        Effect::Publish(Announcement {
-            train: self.id.clone(),
-            from: Some(state),
-            to: state,
-            actor: Actor::system(),
-            reason: Some(reason),
-            at: now,
-            captain: self.captain.clone(),
-            action: Some(action.to_owned()),
-            excluded: BTreeMap::new(),
-        })
-    }
-
     /// The alarm gate. An alarm entering ALARM before promotion holds the train (actor
     /// `alarm:NAME`) or cancels it, as the policy says; when the alarm is OK again its hold
     /// lifts, and the soak may start over. Alarms the configuration does not name are not
@@ -1707,8 +1695,7 @@ impl Train {
                     effects.push(metric("Holds", 1.0, Unit::Count, &[("Cause", "alarm")]));
                 }
                 _ => {
-                    self.record(now, &actor, "alarm", Some(why.clone()), before);
-                    effects.push(self.notice("alarm", why, now));
+                    self.record(now, &actor, "alarm", Some(why), before);
                 }
             }
         } else {
@@ -1730,8 +1717,7 @@ impl Train {
                     self.record(now, &Actor::system(), "soak restarted", Some(reason), state);
                 }
             } else {
-                self.record(now, &actor, "alarm cleared", Some(why.clone()), before);
-                effects.push(self.notice("alarm cleared", why, now));
+                self.record(now, &actor, "alarm cleared", Some(why), before);
             }
         }
     }
@@ -2256,10 +2242,9 @@ impl Train {
             now,
             &Actor::system(),
             "promotion deferred",
-            Some(reason.clone()),
+            Some(reason),
             state,
         );
-        effects.push(self.notice("promotion deferred", reason, now));
         effects.push(metric(
             "PromotionsDeferred",
             1.0,

@@ -313,3 +313,78 @@ fn rollback_is_rejected_before_release_and_when_nothing_differs() {
     let same = released().shipped();
     assert!(rejected(&released(), &e(same)).contains("nothing to roll back"));
 }
+
+/// A retry and a rollback are each an event naming who and why, and the rollback's end is
+/// one more: a notifier learns who sent the train back to building, and who rolled back.
+#[test]
+fn retry_and_rollback_each_publish_an_event_naming_who_and_why() {
+    let publishes = |effects: &[Effect]| -> Vec<(Option<State>, State, String, Option<String>)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Publish(a) => Some((a.from, a.to, a.actor.to_string(), a.reason.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let t = cut(&config());
+    let at = monday() + Duration::minutes(5);
+    let (t, _) = apply(
+        &t,
+        &[
+            started("api", Stage::Staging, None),
+            red("api", Stage::Staging),
+        ],
+        at,
+    );
+    let (_, effects) = apply(
+        &t,
+        &[Event::Retry {
+            by: alice(),
+            reason: reason("flaky test fixed"),
+        }],
+        at + Duration::minutes(10),
+    );
+    assert_eq!(
+        publishes(&effects),
+        [(
+            Some(State::Failed),
+            State::Building,
+            "local:alice".to_owned(),
+            Some("flaky test fixed".to_owned())
+        )]
+    );
+
+    let t = released();
+    let pins: BTreeMap<_, _> = [(name("api"), commit(0x41))].into_iter().collect();
+    let (t, effects) = apply(
+        &t,
+        &[Event::Rollback {
+            by: bob(),
+            reason: reason("error rate up after release"),
+            to: TrainId::parse("weekly-2026-W47").unwrap(),
+            pins,
+        }],
+        wed_after_soak() + Duration::hours(5),
+    );
+    assert_eq!(
+        publishes(&effects),
+        [(
+            Some(State::Released),
+            State::RollingBack,
+            bob().to_string(),
+            Some("error rate up after release".to_owned())
+        )]
+    );
+    let (_, effects) = apply(
+        &t,
+        &[finished_attempt("api", Stage::Production, 2, ok())],
+        wed_after_soak() + Duration::hours(6),
+    );
+    let end = publishes(&effects);
+    assert_eq!(
+        end.iter().map(|e| (e.0, e.1)).collect::<Vec<_>>(),
+        [(Some(State::RollingBack), State::RolledBack)],
+        "{end:?}"
+    );
+}

@@ -149,6 +149,51 @@ fn check_production_starts(
     Ok(())
 }
 
+/// Whoever watches the event bus sees every change of state and every person's command:
+/// a transition that changes the state publishes events that chain from the state before
+/// to the state after, and an accepted command of a person publishes one naming them.
+fn check_announcements(
+    before: &Train,
+    after: &Train,
+    event: &Event,
+    effects: &[Effect],
+) -> Result<(), TestCaseError> {
+    let published: Vec<&train_core::Announcement> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Publish(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    if before.state() != after.state() {
+        prop_assert!(
+            !published.is_empty(),
+            "{:?} -> {:?} on {:?} published nothing",
+            before.state(),
+            after.state(),
+            event
+        );
+        prop_assert_eq!(published[0].from, Some(before.state()));
+        prop_assert_eq!(published[published.len() - 1].to, after.state());
+        for pair in published.windows(2) {
+            prop_assert_eq!(pair[1].from, Some(pair[0].to), "events do not chain");
+        }
+    }
+    let by = match event {
+        Event::Hold { by, .. } | Event::Resume { by, .. } | Event::Cancel { by, .. } => by,
+        _ => return Ok(()),
+    };
+    if after.history.len() > before.history.len() {
+        prop_assert!(
+            published.iter().any(|a| a.actor == *by),
+            "{:?} by {} published no event naming them",
+            event,
+            by
+        );
+    }
+    Ok(())
+}
+
 fn run(config: &Config, ops: &[Op]) -> Result<Train, TestCaseError> {
     let mut train = Train::cut(config, monday(), monday()).train;
     let mut now = monday();
@@ -166,6 +211,7 @@ fn run(config: &Config, ops: &[Op]) -> Result<Train, TestCaseError> {
         if let Ok(t) = train.on(&event, now) {
             let effects: Vec<Effect> = t.effects.iter().map(|p| p.effect.clone()).collect();
             check_production_starts(&train, &t.train, &event, &effects, now)?;
+            check_announcements(&train, &t.train, &event, &effects)?;
             if ever_cancelled {
                 prop_assert!(
                     !effects.iter().any(
