@@ -179,9 +179,9 @@ fn check_announcements(
             prop_assert_eq!(pair[1].from, Some(pair[0].to), "events do not chain");
         }
     }
-    let by = match event {
-        Event::Hold { by, .. } | Event::Resume { by, .. } | Event::Cancel { by, .. } => by,
-        _ => return Ok(()),
+    let (Event::Hold { by, .. } | Event::Resume { by, .. } | Event::Cancel { by, .. }) = event
+    else {
+        return Ok(());
     };
     if after.history.len() > before.history.len() {
         prop_assert!(

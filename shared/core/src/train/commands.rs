@@ -1,0 +1,374 @@
+//! The operators' commands: cancel, hold, resume, expedite, approve and retry, each
+//! applying in some states and refused with why in the others.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl Train {
+    pub(super) fn cancel(
+        &mut self,
+        by: &Actor,
+        reason: &Reason,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Rejection> {
+        let before = self.state();
+        match &self.phase {
+            Phase::Building | Phase::Soaking { .. } => {}
+            Phase::Promoting { since, .. } => {
+                return reject(
+                    RejectionKind::NotNow,
+                    format!(
+                        "train {} is already promoting (since {}): its production builds have started, so cancel no longer applies; let it finish, then roll back",
+                        self.id,
+                        self.local(*since)
+                    ),
+                );
+            }
+            _ => return reject(RejectionKind::NotNow, self.ended_message("cancel")),
+        }
+        self.stop_active(Stage::Staging, effects);
+        self.phase = Phase::Cancelled {
+            at: now,
+            by: by.clone(),
+            reason: reason.clone(),
+        };
+        self.record(now, by, "cancel", Some(reason.to_string()), before);
+        effects.push(metric(
+            "Cancellations",
+            1.0,
+            Unit::Count,
+            &[(
+                "Cause",
+                if *by == Actor::system() {
+                    "superseded"
+                } else {
+                    "person"
+                },
+            )],
+        ));
+        Ok(())
+    }
+
+    pub(super) fn hold(
+        &mut self,
+        by: &Actor,
+        reason: &Reason,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Rejection> {
+        let before = self.state();
+        if let Some(h) = &self.hold {
+            return reject(
+                RejectionKind::NotNow,
+                format!(
+                    "train {} is already held by {} since {}: {}; resume it first",
+                    self.id,
+                    h.by,
+                    self.local(h.at),
+                    h.reason
+                ),
+            );
+        }
+        match self.phase {
+            Phase::Building | Phase::Soaking { .. } => {}
+            Phase::Promoting { .. } => {
+                return reject(
+                    RejectionKind::NotNow,
+                    format!(
+                        "train {} is already promoting; a hold only blocks a promotion that has not started",
+                        self.id
+                    ),
+                );
+            }
+            _ => return reject(RejectionKind::NotNow, self.ended_message("hold")),
+        }
+        self.hold = Some(Hold {
+            by: by.clone(),
+            reason: reason.clone(),
+            at: now,
+        });
+        self.record(now, by, "hold", Some(reason.to_string()), before);
+        effects.push(metric("Holds", 1.0, Unit::Count, &[("Cause", "person")]));
+        Ok(())
+    }
+
+    pub(super) fn resume(
+        &mut self,
+        by: &Actor,
+        reason: &Reason,
+        now: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
+        let before = self.state();
+        if self.hold.is_none() {
+            let msg = if self.is_terminal() {
+                self.ended_message("resume")
+            } else {
+                format!(
+                    "train {} is not held (it is {}); nothing to resume",
+                    self.id,
+                    self.state()
+                )
+            };
+            return reject(RejectionKind::NotNow, msg);
+        }
+        self.hold = None;
+        self.record(now, by, "resume", Some(reason.to_string()), before);
+        Ok(())
+    }
+
+    pub(super) fn approved(&self) -> bool {
+        self.approvals.len() >= usize::try_from(self.policy.approvals).unwrap_or(usize::MAX)
+    }
+
+    /// The rejection for a command that only applies before promotion, when the train is
+    /// promoting or over.
+    pub(super) fn not_before_promotion(&self, action: &str) -> Rejection {
+        let message = match &self.phase {
+            Phase::Promoting { since, .. } => format!(
+                "train {} is already promoting (since {}); {action} applies only before promotion",
+                self.id,
+                self.local(*since)
+            ),
+            _ => self.ended_message(action),
+        };
+        Rejection {
+            kind: RejectionKind::NotNow,
+            message,
+        }
+    }
+
+    pub(super) fn expedite(
+        &mut self,
+        by: &Actor,
+        reason: &Reason,
+        now: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
+        let before = self.state();
+        match &self.phase {
+            Phase::Soaking { .. } => {}
+            Phase::Building => {
+                let running = self.active_builds(Stage::Staging).count();
+                return reject(
+                    RejectionKind::NotNow,
+                    format!(
+                        "train {} is still building ({running} staging build(s) running); expedite applies once every staging build is green",
+                        self.id
+                    ),
+                );
+            }
+            _ => return Err(self.not_before_promotion("expedite")),
+        }
+        if let Some(h) = &self.hold {
+            return reject(
+                RejectionKind::NotNow,
+                format!(
+                    "train {} is held by {}: {}; resume it first, then expedite",
+                    self.id, h.by, h.reason
+                ),
+            );
+        }
+        let mut note = reason.to_string();
+        if let Some(FreezeHit {
+            window,
+            until,
+            allow_expedite,
+        }) = self.policy.freezes.at(now)
+        {
+            if !allow_expedite {
+                return reject(
+                    RejectionKind::NotNow,
+                    format!(
+                        "freeze {window:?} is on until {}; release-train.toml does not let an expedite override it (allow_expedite = true on the freeze would)",
+                        self.local(until)
+                    ),
+                );
+            }
+            note = format!("{note} (overrides freeze {window:?}, allowed by release-train.toml)");
+        }
+        if let Some(e) = &self.expedited {
+            return reject(
+                RejectionKind::NotNow,
+                format!(
+                    "train {} was already expedited by {} at {}",
+                    self.id,
+                    e.by,
+                    self.local(e.at)
+                ),
+            );
+        }
+        self.expedited = Some(Hold {
+            by: by.clone(),
+            reason: reason.clone(),
+            at: now,
+        });
+        self.record(now, by, "expedite", Some(note), before);
+        Ok(())
+    }
+
+    pub(super) fn approve(
+        &mut self,
+        by: &Actor,
+        reason: &Reason,
+        now: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
+        let before = self.state();
+        if !matches!(self.phase, Phase::Building | Phase::Soaking { .. }) {
+            return Err(self.not_before_promotion("approve"));
+        }
+        let need = self.policy.approvals;
+        if need == 0 {
+            return reject(
+                RejectionKind::NotNow,
+                format!(
+                    "train {} needs no approval (release-train.toml sets no `approvals`)",
+                    self.id
+                ),
+            );
+        }
+        if let Some(a) = self.approvals.iter().find(|a| a.by == *by) {
+            return reject(
+                RejectionKind::NotNow,
+                format!(
+                    "{by} already approved train {} at {}; an approval must come from another person",
+                    self.id,
+                    self.local(a.at)
+                ),
+            );
+        }
+        if self.approved() {
+            return reject(
+                RejectionKind::NotNow,
+                format!("train {} already has its {need} approval(s)", self.id),
+            );
+        }
+        self.approvals.push(Hold {
+            by: by.clone(),
+            reason: reason.clone(),
+            at: now,
+        });
+        let have = self.approvals.len();
+        self.record(
+            now,
+            by,
+            &format!("approve ({have} of {need})"),
+            Some(reason.to_string()),
+            before,
+        );
+        Ok(())
+    }
+
+    /// Builds the failed or stopped components again: production ones when the train
+    /// failed (or is promoting) with production failures, staging ones otherwise. A staging
+    /// retry goes back to building, so the soak starts again with the new builds.
+    pub(super) fn retry(
+        &mut self,
+        by: &Actor,
+        reason: &Reason,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Rejection> {
+        let before = self.state();
+        if !matches!(
+            self.phase,
+            Phase::Building
+                | Phase::Soaking { .. }
+                | Phase::Promoting { .. }
+                | Phase::Failed { .. }
+        ) {
+            return reject(RejectionKind::NotNow, self.ended_message("retry"));
+        }
+        // On a failed train, staging builds still running were told to stop when it failed:
+        // they are rebuilt too (their late reports belong to an old attempt and are ignored).
+        // Production builds still running are left to finish: never two deploys at once.
+        let failed_train = matches!(self.phase, Phase::Failed { .. });
+        let failed = |stage: Stage| -> Vec<(ComponentName, u32)> {
+            self.components
+                .iter()
+                .filter_map(|(name, run)| {
+                    run.build(stage)
+                        .filter(|b| match b.status {
+                            BuildStatus::Failed | BuildStatus::Stopped => true,
+                            BuildStatus::Requested | BuildStatus::Running => {
+                                failed_train && stage == Stage::Staging
+                            }
+                            BuildStatus::Succeeded => false,
+                        })
+                        .map(|b| (name.clone(), b.attempt))
+                })
+                .collect()
+        };
+        let production = failed(Stage::Production);
+        let staging = failed(Stage::Staging);
+        let production_phase = matches!(self.phase, Phase::Promoting { .. } | Phase::Failed { .. })
+            && !production.is_empty();
+        let (stage, retried) = if production_phase {
+            (Stage::Production, production)
+        } else if !staging.is_empty() && !matches!(self.phase, Phase::Promoting { .. }) {
+            (Stage::Staging, staging)
+        } else {
+            return reject(
+                RejectionKind::NotNow,
+                format!("train {} has no failed build to retry", self.id),
+            );
+        };
+        match stage {
+            Stage::Production => {
+                let wave = retried
+                    .iter()
+                    .filter_map(|(n, _)| self.components.get(n).map(|r| r.spec.wave))
+                    .min()
+                    .unwrap_or(1);
+                let since = match self.phase {
+                    Phase::Promoting { since, .. } => since,
+                    _ => now,
+                };
+                self.phase = Phase::Promoting { since, wave };
+            }
+            Stage::Staging => self.phase = Phase::Building,
+        }
+        let names: Vec<String> = retried.iter().map(|(n, _)| n.to_string()).collect();
+        self.record(
+            now,
+            by,
+            &format!("retry {stage} of {}", names.join(", ")),
+            Some(reason.to_string()),
+            before,
+        );
+        for (name, attempt) in retried {
+            if let Some(run) = self.components.get_mut(&name) {
+                run.excluded = None;
+            }
+            effects.push(self.request_build(&name, stage, attempt + 1, now));
+        }
+        Ok(())
+    }
+
+    pub(super) fn ended_message(&self, action: &str) -> String {
+        match &self.phase {
+            Phase::Cancelled { at, by, reason } => format!(
+                "train {} was already cancelled by {by} at {}: {reason}; nothing to {action}",
+                self.id,
+                self.local(*at)
+            ),
+            Phase::Released { at } => format!(
+                "train {} was already released at {}; nothing to {action}",
+                self.id,
+                self.local(*at)
+            ),
+            Phase::Failed { reason, .. } => format!(
+                "train {} has already failed ({reason}); nothing to {action}",
+                self.id
+            ),
+            Phase::Skipped { reason } => format!(
+                "train {} was skipped ({reason}); nothing to {action}",
+                self.id
+            ),
+            _ => format!(
+                "train {} is {}; {action} does not apply",
+                self.id,
+                self.state()
+            ),
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The vocabulary around the state machine: what it reacts to ([`Event`]), what it asks
+//! the edges to do ([`Effect`]), what it announces, and how it refuses ([`Rejection`]).
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// What the builder needs to start one build. Everything is decided here; the builder adds
+/// nothing but the build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRequest {
+    pub train: TrainId,
+    pub component: ComponentName,
+    pub stage: Stage,
+    pub attempt: u32,
+    pub source: String,
+    pub revision: Revision,
+    pub target: StageTarget,
+    pub timeout: Span,
+    /// Unique per train, component, stage and attempt: the builder starts at most one build
+    /// per key, and the store (not a provider's short-lived token) remembers it.
+    pub idempotency_key: String,
+    /// The commit the previous release shipped (`PREVIOUS_RELEASE_COMMIT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Commit>,
+    /// The component's branch, also for a production build of a pinned commit: CodeBuild
+    /// fetches only that branch for `refs/heads/BRANCH^{SHA}`. Absent in requests stored
+    /// before it was carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Revision {
+    /// Staging builds the branch head; the builder reports which commit that was.
+    Branch(String),
+    /// Production builds exactly the commit staging built.
+    Commit(Commit),
+}
+
+/// A state change, as published to the train's event bus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub train: TrainId,
+    /// `None` when the train was just cut.
+    pub from: Option<State>,
+    pub to: State,
+    pub actor: Actor,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+    /// The train's release captain, when the configuration has a rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captain: Option<String>,
+    /// What happened, when it is not only a change of state (e.g. "promotion deferred").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Components that do not ship with this train and why (their build failed under
+    /// `exclude`): they stay on their last release.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub excluded: BTreeMap<ComponentName, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unit {
+    Count,
+    Seconds,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub name: String,
+    pub value: f64,
+    pub unit: Unit,
+    pub dimensions: BTreeMap<String, String>,
+}
+
+/// A side effect, decided by the core and run by the edges after the commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "effect")]
+pub enum Effect {
+    StartBuild(BuildRequest),
+    StopBuild {
+        component: ComponentName,
+        stage: Stage,
+        build_id: BuildId,
+    },
+    Publish(Announcement),
+    /// Written once per key, `<train>/<state>.json`, from the train as it is when the
+    /// effect runs: the pins no longer change once the soak starts, and an ended train only
+    /// records late build results. (Carrying the train here would not fit a 400 KB outbox
+    /// item for a train of a thousand components.)
+    WriteManifest {
+        state: State,
+    },
+    EmitMetric(Metric),
+    /// Read the commits from the previous release's pin to this train's pin.
+    ReadChangelog {
+        component: ComponentName,
+        source: String,
+        from: Option<Commit>,
+        to: Commit,
+        /// The staging build, whose artifacts carry the changelog on AWS.
+        build: Option<BuildId>,
+    },
+}
+
+/// An effect with the id it carries in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    pub id: u64,
+    pub effect: Effect,
+}
+
+/// What happened to a build, as the builder reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum BuildOutcome {
+    Succeeded {
+        commit: Option<Commit>,
+    },
+    Failed {
+        reason: String,
+    },
+    Stopped,
+    /// The build system failed, not the code: CodeBuild's `FAULT`; locally, the repository
+    /// could not be fetched or checked out, or the disk refused a write. The train builds
+    /// again (a new attempt) and never counts it as the component's failure, up to
+    /// [`MAX_FAULTS`] in a row.
+    Fault {
+        reason: String,
+    },
+}
+
+/// Everything a train reacts to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum Event {
+    BuildStarted {
+        component: ComponentName,
+        stage: Stage,
+        attempt: u32,
+        build_id: BuildId,
+        commit: Option<Commit>,
+        /// Where a person reads the build's log (a console URL, a file).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        link: Option<String>,
+    },
+    BuildFinished {
+        component: ComponentName,
+        stage: Stage,
+        attempt: u32,
+        build_id: BuildId,
+        outcome: BuildOutcome,
+    },
+    /// The promote schedule fired.
+    PromotionDue {
+        scheduled: DateTime<Utc>,
+    },
+    /// Time passed: re-check timers and gates.
+    Tick,
+    Cancel {
+        by: Actor,
+        reason: Reason,
+    },
+    Hold {
+        by: Actor,
+        reason: Reason,
+    },
+    Resume {
+        by: Actor,
+        reason: Reason,
+    },
+    /// Promote once staging is green, without waiting for the soak or the promote time.
+    Expedite {
+        by: Actor,
+        reason: Reason,
+    },
+    /// Build the failed (or stopped) components again.
+    Retry {
+        by: Actor,
+        reason: Reason,
+    },
+    Approve {
+        by: Actor,
+        reason: Reason,
+    },
+    /// A gating alarm changed state (from an alarm event, or a check before promotion).
+    AlarmChanged {
+        alarm: String,
+        firing: bool,
+    },
+    /// A gating alarm the alarm service does not know (misspelled or deleted): the gate
+    /// cannot be read, so it blocks promotion as `alarm:NAME (not found)` until the alarm
+    /// exists and is OK (an `AlarmChanged` with `firing: false`).
+    AlarmMissing {
+        alarm: String,
+    },
+    /// The builder read a component's changelog (the commits since the previous release).
+    ChangelogReady {
+        component: ComponentName,
+        changelog: Changelog,
+    },
+    /// Production builds of `pins`, the commits release `to` shipped.
+    Rollback {
+        by: Actor,
+        reason: Reason,
+        to: TrainId,
+        pins: BTreeMap<ComponentName, Commit>,
+    },
+}
+
+/// The new train and the effects to run once it is committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub train: Train,
+    pub effects: Vec<Pending>,
+}
+
+impl Transition {
+    pub fn changed(&self, before: &Train) -> bool {
+        self.train != *before
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionKind {
+    /// The command does not apply in the train's current state.
+    NotNow,
+    /// The event names something the train does not have.
+    Unknown,
+}
+
+/// A command or event that does not apply, with a sentence a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{message}")]
+pub struct Rejection {
+    pub kind: RejectionKind,
+    pub message: String,
+}
+
+pub(super) fn reject<T>(kind: RejectionKind, message: String) -> Result<T, Rejection> {
+    Err(Rejection { kind, message })
+}
+
+/// Why a train is not promoting right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "gate")]
+pub enum Blocker {
+    StagingBuilds {
+        running: usize,
+    },
+    Soak {
+        until: DateTime<Utc>,
+    },
+    Held {
+        by: Actor,
+        reason: Reason,
+    },
+    Frozen {
+        window: String,
+        until: DateTime<Utc>,
+    },
+    AwaitingPromoteTime,
+    Approvals {
+        have: u32,
+        need: u32,
+    },
+    Alarms {
+        firing: Vec<String>,
+    },
+}
+
+impl Blocker {
+    /// The gate in words, with times in `zone`.
+    pub fn describe(&self, zone: chrono_tz::Tz) -> String {
+        match self {
+            Blocker::StagingBuilds { running } => {
+                format!("{running} staging build(s) still running")
+            }
+            Blocker::Soak { until } => format!("soaking until {}", local_time(*until, zone)),
+            Blocker::Held { by, reason } => format!("held by {by}: {reason}"),
+            Blocker::Frozen { window, until } => {
+                format!("freeze {window:?} until {}", local_time(*until, zone))
+            }
+            Blocker::AwaitingPromoteTime => "waiting for the promote schedule".to_owned(),
+            Blocker::Alarms { firing } => format!("alarm(s) in ALARM: {}", firing.join(", ")),
+            Blocker::Approvals { have, need } => {
+                format!("{have} of {need} approvals; POST /trains/{{id}}/approve")
+            }
+        }
+    }
+}

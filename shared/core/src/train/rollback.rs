@@ -1,0 +1,141 @@
+//! Rollback of a released train to what the previous release shipped, and what a train
+//! shipped.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl Train {
+    pub(super) fn rollback(
+        &mut self,
+        by: &Actor,
+        reason: &Reason,
+        to: &TrainId,
+        pins: &BTreeMap<ComponentName, Commit>,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), Rejection> {
+        let before = self.state();
+        match &self.phase {
+            Phase::Released { .. } => {}
+            Phase::Promoting { .. } => {
+                return reject(
+                    RejectionKind::NotNow,
+                    format!(
+                        "train {} is still promoting; roll back once it is released (or retry the failed components)",
+                        self.id
+                    ),
+                );
+            }
+            Phase::RollingBack { to, .. } => {
+                return reject(
+                    RejectionKind::NotNow,
+                    format!("train {} is already rolling back to {to}", self.id),
+                );
+            }
+            _ => {
+                return reject(
+                    RejectionKind::NotNow,
+                    format!(
+                        "train {} is {}; only a released train can be rolled back",
+                        self.id,
+                        self.state()
+                    ),
+                );
+            }
+        }
+        let back: Vec<(ComponentName, Commit, u32)> = self
+            .components
+            .iter()
+            .filter(|(_, r)| r.ships())
+            .filter_map(|(name, run)| {
+                let previous = pins.get(name)?;
+                let shipped = run.production.as_ref()?;
+                (shipped.commit.as_ref() != Some(previous))
+                    .then(|| (name.clone(), previous.clone(), shipped.attempt))
+            })
+            .collect();
+        if back.is_empty() {
+            return reject(
+                RejectionKind::NotNow,
+                format!(
+                    "train {} shipped the same commits as {to} (or only new components); nothing to roll back",
+                    self.id
+                ),
+            );
+        }
+        self.phase = Phase::RollingBack {
+            since: now,
+            to: to.clone(),
+        };
+        let names: Vec<String> = back
+            .iter()
+            .map(|(n, c, _)| format!("{n} to {}", c.short()))
+            .collect();
+        self.record(
+            now,
+            by,
+            &format!("rollback to {to}: {}", names.join(", ")),
+            Some(reason.to_string()),
+            before,
+        );
+        effects.push(metric(
+            "ChangeFailures",
+            1.0,
+            Unit::Count,
+            &[("Cause", "rollback")],
+        ));
+        for (name, commit, attempt) in back {
+            if let Some(run) = self.components.get_mut(&name) {
+                run.rollback = Some(commit);
+            }
+            effects.push(self.request_build(&name, Stage::Production, attempt + 1, now));
+        }
+        Ok(())
+    }
+
+    /// The commit each component's production runs after this train: what rollback targets.
+    pub fn shipped(&self) -> BTreeMap<ComponentName, Commit> {
+        self.components
+            .iter()
+            .filter_map(|(name, run)| {
+                let build = run.production.as_ref()?;
+                (build.status == BuildStatus::Succeeded)
+                    .then(|| build.commit.clone())
+                    .flatten()
+                    .map(|c| (name.clone(), c))
+            })
+            .collect()
+    }
+
+    /// A rollback ends when every rolled-back component's production build succeeded.
+    pub(super) fn finish_rollback(&mut self, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
+        if let Phase::RollingBack { since, to } = self.phase.clone()
+            && self.components.values().all(|r| {
+                r.rollback.is_none()
+                    || r.production
+                        .as_ref()
+                        .is_some_and(|b| b.status == BuildStatus::Succeeded)
+            })
+        {
+            let before = self.state();
+            let back = self
+                .components
+                .values()
+                .filter(|r| r.rollback.is_some())
+                .count();
+            self.phase = Phase::RolledBack {
+                at: now,
+                to: to.clone(),
+            };
+            let reason = format!("{back} component(s) back on the commits of {to}");
+            self.record(now, &Actor::system(), "rolled back", Some(reason), before);
+            effects.push(metric("Rollbacks", 1.0, Unit::Count, &[]));
+            effects.push(metric(
+                "TimeToRestore",
+                seconds(now - since),
+                Unit::Seconds,
+                &[("Cause", "rollback")],
+            ));
+        }
+    }
+}
