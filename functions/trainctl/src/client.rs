@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use train_core::text::{one_line, printable};
+use train_core::{ScheduleCommand, TrainCommand};
 use train_engine::api::{TrainList, TrainView};
 
 use crate::render;
@@ -271,8 +272,8 @@ fn print_train_answer(api: &ApiArgs, id: &str, body: &Value) {
     }
 }
 
-pub fn act(action: &str, args: &ActionArgs) -> ExitCode {
-    let path = format!("/trains/{}/{action}", args.id);
+pub fn act(command: TrainCommand, args: &ActionArgs) -> ExitCode {
+    let path = format!("/trains/{}/{}", args.id, command.as_str());
     match call(
         &args.api,
         "POST",
@@ -400,15 +401,23 @@ pub enum ScheduleCmd {
     },
 }
 
+impl ScheduleCmd {
+    /// The schedule command and its reason: every subcommand is one [`ScheduleCommand`].
+    pub fn command(&self) -> (ScheduleCommand, &str) {
+        match self {
+            Self::Pause { reason } => (ScheduleCommand::Pause, reason),
+            Self::Resume { reason } => (ScheduleCommand::Resume, reason),
+            Self::SkipNext { reason } => (ScheduleCommand::SkipNext, reason),
+        }
+    }
+}
+
 pub fn schedule(api: &ApiArgs, command: Option<&ScheduleCmd>) -> ExitCode {
     let result = match command {
         None => call(api, "GET", "/schedule", None),
         Some(cmd) => {
-            let (path, reason) = match cmd {
-                ScheduleCmd::Pause { reason } => ("pause", reason),
-                ScheduleCmd::Resume { reason } => ("resume", reason),
-                ScheduleCmd::SkipNext { reason } => ("skip-next", reason),
-            };
+            let (command, reason) = cmd.command();
+            let path = command.as_str();
             call(
                 api,
                 "POST",

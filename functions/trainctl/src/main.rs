@@ -1,5 +1,7 @@
-//! `trainctl`: release-train on one machine (serve, demo, plan, validate) and a client for
-//! a running train's API (status, cancel, hold, resume).
+//! `trainctl`: release-train on one machine (`serve`, `demo`, `plan`, `validate`,
+//! `infra-params`, `dashboard`) and a client for a running train's API (`status`, `cut`,
+//! `history`, `schedule`, and the train commands `cancel`, `hold`, `resume`, `approve`,
+//! `retry`, `expedite`, `rollback`: one subcommand per [`TrainCommand`]).
 
 mod client;
 mod demo;
@@ -14,6 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use train_core::TrainCommand;
 
 /// Exit status for a configuration or usage mistake (clap uses the same).
 pub const EXIT_CONFIG: u8 = 2;
@@ -123,6 +126,23 @@ enum Command {
     },
 }
 
+impl Command {
+    /// The subcommand of each train command: a new [`TrainCommand`] does not compile here
+    /// until `trainctl` has a subcommand for it (and the test below checks its name).
+    #[cfg(test)]
+    fn for_train(command: TrainCommand, args: client::ActionArgs) -> Self {
+        match command {
+            TrainCommand::Cancel => Self::Cancel(args),
+            TrainCommand::Hold => Self::Hold(args),
+            TrainCommand::Resume => Self::Resume(args),
+            TrainCommand::Approve => Self::Approve(args),
+            TrainCommand::Retry => Self::Retry(args),
+            TrainCommand::Expedite => Self::Expedite(args),
+            TrainCommand::Rollback => Self::Rollback(args),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRAINCTL_LOG")
@@ -155,14 +175,68 @@ fn main() -> ExitCode {
         }
         Command::Status { id, api } => client::status(&api, id.as_deref()),
         Command::Cut { reason, api } => client::cut(&reason, &api),
-        Command::Cancel(args) => client::act("cancel", &args),
-        Command::Hold(args) => client::act("hold", &args),
-        Command::Resume(args) => client::act("resume", &args),
-        Command::Approve(args) => client::act("approve", &args),
-        Command::Retry(args) => client::act("retry", &args),
-        Command::Expedite(args) => client::act("expedite", &args),
-        Command::Rollback(args) => client::act("rollback", &args),
+        Command::Cancel(args) => client::act(TrainCommand::Cancel, &args),
+        Command::Hold(args) => client::act(TrainCommand::Hold, &args),
+        Command::Resume(args) => client::act(TrainCommand::Resume, &args),
+        Command::Approve(args) => client::act(TrainCommand::Approve, &args),
+        Command::Retry(args) => client::act(TrainCommand::Retry, &args),
+        Command::Expedite(args) => client::act(TrainCommand::Expedite, &args),
+        Command::Rollback(args) => client::act(TrainCommand::Rollback, &args),
         Command::History { id, api } => client::history(&api, &id),
         Command::Schedule { command, api } => client::schedule(&api, command.as_ref()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use train_core::ScheduleCommand;
+
+    /// Each train command is the subcommand of its own name, with the id and a reason.
+    #[test]
+    fn every_train_command_is_the_subcommand_of_its_name() {
+        for &c in TrainCommand::ALL {
+            let cli = Cli::try_parse_from(["trainctl", c.as_str(), "weekly-2026-W48", "-r", "why"])
+                .unwrap_or_else(|e| panic!("{}: {e}", c.as_str()));
+            let (Command::Cancel(args)
+            | Command::Hold(args)
+            | Command::Resume(args)
+            | Command::Approve(args)
+            | Command::Retry(args)
+            | Command::Expedite(args)
+            | Command::Rollback(args)) = cli.command
+            else {
+                panic!("{} is not a train command", c.as_str());
+            };
+            assert_eq!(
+                (args.id.as_str(), args.reason.as_str()),
+                ("weekly-2026-W48", "why")
+            );
+            let again =
+                Cli::try_parse_from(["trainctl", c.as_str(), "weekly-2026-W48", "-r", "why"])
+                    .unwrap()
+                    .command;
+            assert_eq!(
+                format!("{:?}", Command::for_train(c, args)),
+                format!("{again:?}"),
+                "{} parses as another command",
+                c.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn every_schedule_command_is_the_schedule_subcommand_of_its_name() {
+        for &c in ScheduleCommand::ALL {
+            let cli = Cli::try_parse_from(["trainctl", "schedule", c.as_str(), "-r", "why"])
+                .unwrap_or_else(|e| panic!("{}: {e}", c.as_str()));
+            let Command::Schedule {
+                command: Some(cmd), ..
+            } = cli.command
+            else {
+                panic!("{} is not a schedule command", c.as_str());
+            };
+            assert_eq!(cmd.command(), (c, "why"));
+        }
     }
 }

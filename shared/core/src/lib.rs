@@ -1,19 +1,27 @@
 //! The release train's pure core.
 //!
-//! Everything that decides lives here, and nothing here performs I/O, reads a clock, spawns
-//! a task or knows about AWS: time comes in as an argument and side effects go out as data.
-//! That keeps every rule testable in microseconds, and lets the Lambda functions and local
-//! mode share one behaviour.
+//! The rules of a train live here, and nothing here performs I/O, reads a clock, spawns a
+//! task or calls AWS: time comes in as an argument and side effects go out as data. That
+//! keeps every rule testable in microseconds, and lets the Lambda functions and local mode
+//! share one behaviour. Two pure renderings of the configuration for AWS are here too,
+//! because they are the configuration seen from CloudFormation and CloudWatch: the SAM
+//! parameters (`config`) and the dashboard's JSON (`metrics`). The engine (`train-engine`)
+//! decides which trains a cut supersedes and which release a rollback returns to, from
+//! what the store holds.
 //!
 //! # Layout
 //! - [`train`]: the state machine, `Train::on(event, now) -> Result<Transition, Rejection>`,
-//!   its events, effects and rejections.
+//!   its events, effects and rejections (a folder, one file per concern).
+//! - [`command`]: the operators' commands on a train and on the schedule.
 //! - [`config`]: `release-train.toml`, parsed once, with errors naming the line and the fix.
+//! - [`controls`]: the schedule's pause, skip-next and audit trail.
 //! - [`schedule`]: EventBridge Scheduler `cron`/`rate`/`at` expressions in a time zone.
 //! - [`freeze`]: freeze windows, recurring and one-off.
+//! - [`metrics`]: the metric names and units, their EMF lines, and the dashboard.
 //! - [`ids`], [`span`]: values that exist only in valid form.
 //! - [`text`]: what may be printed as it is, and escaping for what may not.
 
+pub mod command;
 pub mod config;
 pub mod controls;
 pub mod freeze;
@@ -24,6 +32,7 @@ pub mod span;
 pub mod text;
 pub mod train;
 
+pub use command::{ScheduleCommand, TrainCommand};
 pub use config::{AlarmPolicy, Config, ConfigError, FailurePolicy};
 pub use controls::ScheduleControls;
 pub use ids::{Actor, BuildId, Commit, ComponentName, Reason, TrainId, TrainName};

@@ -17,20 +17,16 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use train_core::command::{Dispatch, ScheduleCommand, TrainCommand};
 use train_core::controls::{ScheduleRecord, SkipNext};
 use train_core::train::{Changelog, Hold, Record};
 use train_core::{
-    Actor, Blocker, Build, Commit, ComponentName, Event, Phase, Reason, RejectionKind,
-    ScheduleControls, State, Train, TrainId,
+    Actor, Blocker, Build, Commit, ComponentName, Phase, Reason, RejectionKind, ScheduleControls,
+    State, Train, TrainId,
 };
 
 use crate::ports::ListQuery;
-use crate::service::{Applied, Cut, Engine, EngineError, ScheduleCommand};
-
-/// The `POST /trains/{id}/{action}` actions; each takes `{"reason": "..."}`.
-pub const ACTIONS: [&str; 7] = [
-    "cancel", "hold", "resume", "approve", "retry", "expedite", "rollback",
-];
+use crate::service::{Applied, Cut, Engine, EngineError};
 
 /// Larger bodies are refused before parsing.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -464,32 +460,23 @@ async fn act(
         Ok(id) => id,
         Err(r) => return r,
     };
-    if !ACTIONS.contains(&action) {
+    let Some(command) = TrainCommand::parse(action) else {
         return error(
             404,
             "unknown_action",
             format!(
                 "unknown action {action:?}; use one of {}",
-                ACTIONS.join(", ")
+                TrainCommand::names()
             ),
         );
-    }
+    };
     let (actor, reason) = match command_input(req) {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let applied = if action == "rollback" {
-        engine.rollback(&id, actor, reason, now).await
-    } else {
-        let event = match action {
-            "cancel" => Event::Cancel { by: actor, reason },
-            "hold" => Event::Hold { by: actor, reason },
-            "resume" => Event::Resume { by: actor, reason },
-            "approve" => Event::Approve { by: actor, reason },
-            "retry" => Event::Retry { by: actor, reason },
-            _ => Event::Expedite { by: actor, reason },
-        };
-        engine.apply(&id, &event, now).await
+    let applied = match command.dispatch(actor, reason) {
+        Dispatch::Event(event) => engine.apply(&id, &event, now).await,
+        Dispatch::Rollback { by, reason } => engine.rollback(&id, by, reason, now).await,
     };
     match applied {
         Ok(Applied::Done(train)) => ok(&TrainView::new(&train, now)),
@@ -584,17 +571,15 @@ async fn command_schedule(
     req: &Request<'_>,
     now: DateTime<Utc>,
 ) -> Response {
-    let command = match command {
-        "pause" => ScheduleCommand::Pause,
-        "resume" => ScheduleCommand::Resume,
-        "skip-next" => ScheduleCommand::SkipNext,
-        other => {
-            return error(
-                404,
-                "unknown_action",
-                format!("unknown schedule command {other:?}; use pause, resume or skip-next"),
-            );
-        }
+    let Some(command) = ScheduleCommand::parse(command) else {
+        return error(
+            404,
+            "unknown_action",
+            format!(
+                "unknown schedule command {command:?}; use {}",
+                ScheduleCommand::names()
+            ),
+        );
     };
     let (actor, reason) = match command_input(req) {
         Ok(x) => x,

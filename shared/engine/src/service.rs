@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tracing::{debug, info, warn};
+pub use train_core::ScheduleCommand;
 use train_core::train::ComponentRun;
 use train_core::{
     Actor, BuildId, BuildRequest, ComponentName, Config, Effect, Event, Metric, Pending, Phase,
@@ -60,14 +61,6 @@ pub enum Applied {
     Done(Train),
     Rejected(Rejection),
     NotFound,
-}
-
-/// A command on the schedule rather than on one train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScheduleCommand {
-    Pause,
-    Resume,
-    SkipNext,
 }
 
 /// The result of a cut firing.
