@@ -311,15 +311,15 @@ async fn a_cancelled_train_never_starts_a_production_build_and_says_who_cancelle
 async fn payloads_that_are_not_ours_are_acknowledged_and_a_schedule_at_an_unplanned_time_is_an_error()
  {
     let d = Deployment::start(&["api"], "2s").await;
-    // A build no train started: acknowledged, nothing retried.
+    // A build event without the train's variables (whether CodeBuild's events carry
+    // overridden variables is not documented): acknowledged, and instead of dropping it
+    // every unsettled train's builds are read; there is none yet, so nothing changes.
     let mut foreign = common::build_state_change("other:1234", "SUCCEEDED", "x", "api");
     foreign["detail"]["additional-information"]["environment"]["environment-variables"] = json!([]);
     let answer = d.events.ok(foreign).await;
-    assert!(
-        answer["ignored"]
-            .as_str()
-            .unwrap()
-            .contains("RELEASE_TRAIN_ID"),
+    assert_eq!(
+        (answer["trains"].as_u64(), answer["builds_finished"].as_u64()),
+        (Some(0), Some(0)),
         "{answer}"
     );
     // A cut at a time release-train.toml does not plan: a fault, so it reaches the DLQ.
