@@ -2,6 +2,11 @@
 //!
 //! # Items (partition key `pk`, sort key `sk`)
 //!
+//! A train is the partition `T#<id>`; beside the trains the table holds `CONTROLS#<name>`
+//! (the schedule's controls, one item `H`, conditional on its version), `CURSOR#<schedule>`
+//! (local mode's scheduler cursor; unused on AWS, where Scheduler fires) and
+//! `BUILD#<key>` (CodeBuild's claim of a build key, `codebuild.rs`). A train's items:
+//!
 //! | `sk` | item | written |
 //! | --- | --- | --- |
 //! | `H` | the header: version `v`, state, the train without components and history | every commit, conditionally |

@@ -1,7 +1,7 @@
 //! The AWS side of the release train's ports, on the official AWS SDK for Rust.
 //!
-//! Each adapter keeps its wire format to itself (`AttributeValue`s never leave
-//! [`dynamo`]). Clients are built once per process from one [`aws_config::SdkConfig`]:
+//! Each adapter keeps its wire format to itself: the train's items are [`dynamo`]'s, and
+//! [`codebuild`] writes only its own claim items (`BUILD#<key>`) to the same table. Clients are built once per process from one [`aws_config::SdkConfig`]:
 //! region and credentials from the standard chain, an endpoint override for emulators
 //! (`AWS_ENDPOINT_URL`, the SDK's own variable), and deliberate timeouts and retries.
 //!

@@ -5,8 +5,9 @@
 //! the [`Engine`] picks the adapters (local mode: `train-local`; AWS: the adapter crate).
 //!
 //! # Layout
-//! - [`ports`]: `TrainStore`, `Builder`, `Manifests`, `EventsOut`, `Metrics`.
-//! - [`service`]: [`Engine`]: cut, promotion due, apply an event, reconcile.
+//! - [`ports`]: `TrainStore`, `Builder`, `Manifests`, `EventsOut`, `Metrics`, `Alarms`.
+//! - [`service`]: [`Engine`]: cut, promotion due, apply an event, reconcile; which trains
+//!   a cut supersedes and which release a rollback returns to, from what the store holds.
 //! - [`api`]: routes, request and response types, one `handle` function.
 
 pub mod api;
