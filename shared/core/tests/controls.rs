@@ -388,3 +388,41 @@ fn retry_and_rollback_each_publish_an_event_naming_who_and_why() {
         "{end:?}"
     );
 }
+
+/// The decisions the engine asks the core for: which release a rollback returns to, what
+/// production runs before a cut, and which older trains a new cut supersedes.
+#[test]
+fn the_rollback_target_what_shipped_and_supersession_are_decided_in_the_core() {
+    let c = config();
+    let last_week = released();
+    let next_monday = monday() + Duration::days(7);
+    let this_week = Train::cut(&c, next_monday, next_monday).train;
+    assert_eq!(
+        this_week
+            .rollback_target([&last_week, &this_week])
+            .map(|t| &t.id),
+        Some(&last_week.id)
+    );
+    assert!(
+        last_week.rollback_target([&this_week]).is_none(),
+        "nothing before it"
+    );
+    let shipped = Train::shipped_before([&last_week, &this_week], next_monday);
+    assert_eq!(shipped, last_week.shipped());
+    assert!(
+        Train::shipped_before([&last_week], monday()).is_empty(),
+        "cut after"
+    );
+
+    let soaking_last_week = soaking(&c);
+    assert!(this_week.supersedes(&soaking_last_week));
+    assert!(
+        !this_week.supersedes(&last_week),
+        "an ended train is not superseded"
+    );
+    assert!(
+        !soaking_last_week.supersedes(&this_week),
+        "a newer train is not"
+    );
+    assert!(!this_week.supersedes(&this_week));
+}

@@ -254,16 +254,7 @@ impl Engine {
                 limit,
             };
             let trains = self.ports.store.list(&query).await?;
-            shipped.clear();
-            for train in &trains {
-                if train.cut_at < before
-                    && matches!(train.state(), State::Released | State::RolledBack)
-                {
-                    for (component, commit) in train.shipped() {
-                        shipped.entry(component).or_insert(commit);
-                    }
-                }
-            }
+            shipped = Train::shipped_before(&trains, before);
             let complete = self
                 .config
                 .components
@@ -284,11 +275,7 @@ impl Engine {
             let Some(old) = self.ports.store.load(&id).await?.map(|s| s.train) else {
                 continue;
             };
-            if old.id != new.id
-                && old.name == new.name
-                && old.cut_at < new.cut_at
-                && !old.is_terminal()
-            {
+            if new.supersedes(&old) {
                 let event = Event::Cancel {
                     by: Actor::system(),
                     reason: reason.clone(),
@@ -371,14 +358,8 @@ impl Engine {
             state: Some(State::Released),
             limit: 100,
         };
-        let previous = self
-            .ports
-            .store
-            .list(&query)
-            .await?
-            .into_iter()
-            .find(|t| t.cut_at < train.cut_at);
-        let Some(previous) = previous else {
+        let released = self.ports.store.list(&query).await?;
+        let Some(previous) = train.rollback_target(&released) else {
             return Ok(Applied::Rejected(Rejection {
                 kind: RejectionKind::NotNow,
                 message: format!(

@@ -318,7 +318,10 @@ async fn payloads_that_are_not_ours_are_acknowledged_and_a_schedule_at_an_unplan
     foreign["detail"]["additional-information"]["environment"]["environment-variables"] = json!([]);
     let answer = d.events.ok(foreign).await;
     assert_eq!(
-        (answer["trains"].as_u64(), answer["builds_finished"].as_u64()),
+        (
+            answer["trains"].as_u64(),
+            answer["builds_finished"].as_u64()
+        ),
         (Some(0), Some(0)),
         "{answer}"
     );

@@ -241,6 +241,17 @@ impl Train {
         t
     }
 
+    /// Whether this train, just cut, replaces `older`: a train of the same name cut before
+    /// it that has not ended and, if it has not started promoting, would otherwise ship
+    /// older commits after this one (the cancel that carries it out is refused for a train
+    /// already promoting).
+    pub fn supersedes(&self, older: &Train) -> bool {
+        older.id != self.id
+            && older.name == self.name
+            && older.cut_at < self.cut_at
+            && !older.is_terminal()
+    }
+
     /// The state a person sees.
     pub fn state(&self) -> State {
         match self.phase {

@@ -139,3 +139,41 @@ impl Train {
         }
     }
 }
+
+impl Train {
+    /// The release a rollback of this train returns to, among `trains`: the newest released
+    /// train of the same name cut before this one.
+    pub fn rollback_target<'a>(
+        &self,
+        trains: impl IntoIterator<Item = &'a Train>,
+    ) -> Option<&'a Train> {
+        trains
+            .into_iter()
+            .filter(|t| {
+                t.name == self.name && t.state() == State::Released && t.cut_at < self.cut_at
+            })
+            .max_by_key(|t| t.cut_at)
+    }
+
+    /// What production runs for each component before a cut at `before`, from `trains`:
+    /// the commit the newest released (or rolled back) train cut before then shipped.
+    pub fn shipped_before<'a>(
+        trains: impl IntoIterator<Item = &'a Train>,
+        before: DateTime<Utc>,
+    ) -> BTreeMap<ComponentName, Commit> {
+        let mut ended: Vec<&Train> = trains
+            .into_iter()
+            .filter(|t| {
+                t.cut_at < before && matches!(t.state(), State::Released | State::RolledBack)
+            })
+            .collect();
+        ended.sort_by_key(|t| std::cmp::Reverse(t.cut_at));
+        let mut shipped = BTreeMap::new();
+        for train in ended {
+            for (component, commit) in train.shipped() {
+                shipped.entry(component).or_insert(commit);
+            }
+        }
+        shipped
+    }
+}
