@@ -4,6 +4,34 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
+/// Which build an event is about.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BuildRef<'a> {
+    pub component: &'a ComponentName,
+    pub stage: Stage,
+    pub attempt: u32,
+    pub build_id: &'a BuildId,
+}
+
+/// How a build ended, as the train records it: a staging build that succeeded carries the
+/// commit it built, which becomes the pin.
+#[derive(Debug)]
+pub(super) struct Ended {
+    pub status: BuildStatus,
+    pub detail: Option<String>,
+    pub commit: Option<Commit>,
+}
+
+impl Ended {
+    fn failed(why: String) -> Self {
+        Self {
+            status: BuildStatus::Failed,
+            detail: Some(why),
+            commit: None,
+        }
+    }
+}
+
 impl Train {
     pub(super) fn request_build(
         &mut self,
@@ -72,13 +100,14 @@ impl Train {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn build_started(
         &mut self,
-        component: &ComponentName,
-        stage: Stage,
-        attempt: u32,
-        build_id: &BuildId,
+        BuildRef {
+            component,
+            stage,
+            attempt,
+            build_id,
+        }: BuildRef<'_>,
         commit: Option<&Commit>,
         now: DateTime<Utc>,
         effects: &mut Vec<Effect>,
@@ -115,26 +144,19 @@ impl Train {
                 commit.map_or("?", Commit::short),
                 pinned.as_ref().map_or("?", Commit::short)
             );
-            return self.finish_build(
-                component,
-                stage,
-                BuildStatus::Failed,
-                Some(reason),
-                None,
-                now,
-                effects,
-            );
+            return self.finish_build(component, stage, Ended::failed(reason), now, effects);
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn build_finished(
         &mut self,
-        component: &ComponentName,
-        stage: Stage,
-        attempt: u32,
-        build_id: &BuildId,
+        BuildRef {
+            component,
+            stage,
+            attempt,
+            build_id,
+        }: BuildRef<'_>,
         outcome: &BuildOutcome,
         now: DateTime<Utc>,
         effects: &mut Vec<Effect>,
@@ -166,15 +188,12 @@ impl Train {
                 return self.build_faulted(component, stage, reason, now, effects);
             }
         };
-        self.finish_build(
-            component,
-            stage,
+        let ended = Ended {
             status,
             detail,
-            commit.as_ref(),
-            now,
-            effects,
-        )
+            commit,
+        };
+        self.finish_build(component, stage, ended, now, effects)
     }
 
     /// A build the build system failed: built again as a new attempt while the train still
@@ -211,15 +230,7 @@ impl Train {
                 format!("the build system failed, not the code: {reason}")
             };
             build.faults = faults;
-            return self.finish_build(
-                component,
-                stage,
-                BuildStatus::Failed,
-                Some(detail),
-                None,
-                now,
-                effects,
-            );
+            return self.finish_build(component, stage, Ended::failed(detail), now, effects);
         }
         self.record(
             now,
@@ -241,18 +252,18 @@ impl Train {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn finish_build(
         &mut self,
         component: &ComponentName,
         stage: Stage,
-        status: BuildStatus,
-        detail: Option<String>,
-        commit: Option<&Commit>,
+        Ended {
+            status,
+            detail,
+            commit,
+        }: Ended,
         now: DateTime<Utc>,
         effects: &mut Vec<Effect>,
     ) -> Result<(), Rejection> {
-        let commit = commit.cloned();
         let before = self.state();
         let policy = self.policy.on_component_failure;
         let run = self.run_mut(component)?;

@@ -36,6 +36,7 @@ mod model;
 mod promotion;
 mod rollback;
 
+use builds::BuildRef;
 pub use events::*;
 pub use model::*;
 
@@ -304,15 +305,13 @@ impl Train {
                 commit,
                 link,
             } => {
-                next.build_started(
+                let build = BuildRef {
                     component,
-                    *stage,
-                    *attempt,
+                    stage: *stage,
+                    attempt: *attempt,
                     build_id,
-                    commit.as_ref(),
-                    now,
-                    &mut effects,
-                )?;
+                };
+                next.build_started(build, commit.as_ref(), now, &mut effects)?;
                 if let Some(link) = link {
                     next.set_link(component, *stage, build_id, link);
                 }
@@ -324,15 +323,13 @@ impl Train {
                 build_id,
                 outcome,
             } => {
-                next.build_finished(
+                let build = BuildRef {
                     component,
-                    *stage,
-                    *attempt,
+                    stage: *stage,
+                    attempt: *attempt,
                     build_id,
-                    outcome,
-                    now,
-                    &mut effects,
-                )?;
+                };
+                next.build_finished(build, outcome, now, &mut effects)?;
             }
             Event::PromotionDue { scheduled } => {
                 if matches!(next.phase, Phase::Building | Phase::Soaking { .. })
