@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use train_core::{Event, Reason, Stage, State, Train};
 use train_engine::ports::ListQuery;
-use train_local::{LocalMode, Runner, SimulatedClock};
+use train_local::{LocalMode, SimulatedClock};
 
 use crate::local::{load_config, local_actor};
 use crate::render;
@@ -191,11 +191,7 @@ async fn latest(local: &LocalMode) -> Result<Option<Train>, String> {
 async fn week(local: &LocalMode, root: &Path, cancel: bool) -> Result<bool, String> {
     let start = start_time();
     let clock = Arc::new(SimulatedClock::starting_at(start));
-    let runner = Runner::new(
-        local.engine.clone(),
-        clock.clone(),
-        std::time::Duration::from_millis(100),
-    );
+    let runner = local.runner(clock.clone(), std::time::Duration::from_millis(100));
     let settings = &local.engine.config().train;
     println!(
         "release-train demo: train {:?} with components api (wave 1), web and worker (wave 2)",

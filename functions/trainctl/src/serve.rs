@@ -206,7 +206,7 @@ async fn serve(
         let _ = std::fs::rename(&written, data.join("serve.addr"));
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let runner = Runner::new(local.engine.clone(), clock, Duration::from_secs(1));
+    let runner = local.runner(clock, Duration::from_secs(1));
     let zone = local.engine.config().train.zone;
     println!(
         "release-train serving http://{addr} (status page and reads) and {} (commands, as the calling OS user{}); data in {}",

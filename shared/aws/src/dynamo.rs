@@ -3,9 +3,7 @@
 //! # Items (partition key `pk`, sort key `sk`)
 //!
 //! A train is the partition `T#<id>`; beside the trains the table holds `CONTROLS#<name>`
-//! (the schedule's controls, one item `H`, conditional on its version), `CURSOR#<schedule>`
-//! (local mode's scheduler cursor; unused on AWS, where Scheduler fires) and
-//! `BUILD#<key>` (CodeBuild's claim of a build key, `codebuild.rs`). A train's items:
+//! (the schedule's controls, one item `H`, conditional on its version) and `BUILD#<key>` (CodeBuild's claim of a build key, `codebuild.rs`). A train's items:
 //!
 //! | `sk` | item | written |
 //! | --- | --- | --- |
@@ -56,7 +54,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem,
 };
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 use train_core::train::{ComponentRun, Record};
@@ -65,7 +63,7 @@ use train_engine::PortError;
 
 use crate::faults::{sdk_fault, transact_fault};
 use train_engine::TrainStore;
-use train_engine::ports::{Inserted, ListQuery, Saved, Stored, Version};
+use train_engine::ports::{Inserted, ListQuery, Outbox, Saved, ScheduleStore, Stored, Version};
 
 mod commit;
 
@@ -506,40 +504,6 @@ impl TrainStore for DynamoStore {
             .transpose()
     }
 
-    async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError> {
-        let items = self.settled_partition(id).await?;
-        let mut effects = Vec::new();
-        let mut done = std::collections::HashSet::new();
-        for item in &items {
-            let sk = text(item, "sk").unwrap_or_default();
-            if sk.starts_with("O#") {
-                effects.extend(decode::<Vec<Pending>>(item)?);
-            } else if sk.starts_with("D#") {
-                done.extend(decode::<Vec<u64>>(item)?);
-            }
-        }
-        effects.retain(|p| !done.contains(&p.id));
-        effects.sort_by_key(|p| p.id);
-        Ok(effects)
-    }
-
-    async fn mark_done(&self, id: &TrainId, effects: &[u64]) -> Result<(), PortError> {
-        // One put per ten thousand ids, whatever pages they are on. A repeat (or an SDK
-        // retry of a put that did land) writes ids already in the union: harmless.
-        for chunk in effects.chunks(DONE_PER_ITEM) {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .item("pk", s(pk(id)))
-                .item("sk", s(format!("D#{}", token())))
-                .item("body", s(body(&chunk)?))
-                .send()
-                .await
-                .map_err(|e| sdk_fault("dynamodb:PutItem", &e))?;
-        }
-        Ok(())
-    }
-
     async fn list(&self, q: &ListQuery) -> Result<Vec<Train>, PortError> {
         let Some(name) = &q.name else {
             return Err(PortError::fatal(
@@ -631,28 +595,47 @@ impl TrainStore for DynamoStore {
             Err(e) => Err(sdk_fault("dynamodb:UpdateItem", &e)),
         }
     }
+}
 
-    async fn cursor(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, PortError> {
-        Ok(self
-            .get_consistent(format!("CURSOR#{schedule}"), "H")
-            .await?
-            .and_then(|i| DateTime::parse_from_rfc3339(text(&i, "at")?).ok())
-            .map(|t| t.with_timezone(&Utc)))
+#[async_trait]
+impl Outbox for DynamoStore {
+    async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError> {
+        let items = self.settled_partition(id).await?;
+        let mut effects = Vec::new();
+        let mut done = std::collections::HashSet::new();
+        for item in &items {
+            let sk = text(item, "sk").unwrap_or_default();
+            if sk.starts_with("O#") {
+                effects.extend(decode::<Vec<Pending>>(item)?);
+            } else if sk.starts_with("D#") {
+                done.extend(decode::<Vec<u64>>(item)?);
+            }
+        }
+        effects.retain(|p| !done.contains(&p.id));
+        effects.sort_by_key(|p| p.id);
+        Ok(effects)
     }
 
-    async fn set_cursor(&self, schedule: &str, at: DateTime<Utc>) -> Result<(), PortError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("CURSOR#{schedule}")))
-            .item("sk", s("H"))
-            .item("at", s(at.to_rfc3339_opts(SecondsFormat::Secs, true)))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| sdk_fault("dynamodb:PutItem", &e))
+    async fn mark_done(&self, id: &TrainId, effects: &[u64]) -> Result<(), PortError> {
+        // One put per ten thousand ids, whatever pages they are on. A repeat (or an SDK
+        // retry of a put that did land) writes ids already in the union: harmless.
+        for chunk in effects.chunks(DONE_PER_ITEM) {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(pk(id)))
+                .item("sk", s(format!("D#{}", token())))
+                .item("body", s(body(&chunk)?))
+                .send()
+                .await
+                .map_err(|e| sdk_fault("dynamodb:PutItem", &e))?;
+        }
+        Ok(())
     }
+}
 
+#[async_trait]
+impl ScheduleStore for DynamoStore {
     async fn controls(&self, name: &TrainName) -> Result<(ScheduleControls, Version), PortError> {
         let Some(item) = self.get_consistent(format!("CONTROLS#{name}"), "H").await? else {
             return Ok((ScheduleControls::default(), 0));

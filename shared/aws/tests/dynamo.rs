@@ -9,7 +9,7 @@ use chrono::Duration;
 use common::*;
 use train_core::{Actor, Event, Reason, Stage, State, Train};
 use train_engine::ports::{Inserted, ListQuery, Saved};
-use train_engine::{Applied, Cut, TrainStore};
+use train_engine::{Applied, Cut, Outbox, Store, TrainStore};
 use train_local::SqliteStore;
 
 #[tokio::test]
@@ -84,9 +84,6 @@ async fn insert_is_once_commit_is_conditional_and_a_lost_race_is_an_outcome() {
         store.unsettled().await.unwrap(),
         std::slice::from_ref(&cut.train.id)
     );
-    assert!(store.cursor("cut").await.unwrap().is_none());
-    store.set_cursor("cut", monday()).await.unwrap();
-    assert_eq!(store.cursor("cut").await.unwrap(), Some(monday()));
 }
 
 /// Both stores keep a train name's schedule controls behind a version: the first write
@@ -94,9 +91,8 @@ async fn insert_is_once_commit_is_conditional_and_a_lost_race_is_an_outcome() {
 #[tokio::test]
 async fn schedule_controls_are_conditional_on_their_version_in_both_stores() {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite: Arc<dyn TrainStore> =
-        Arc::new(SqliteStore::open(&dir.path().join("t.sqlite")).unwrap());
-    let dynamo: Arc<dyn TrainStore> = Arc::new(common::dynamo().await.0);
+    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("t.sqlite")).unwrap());
+    let dynamo: Arc<dyn Store> = Arc::new(common::dynamo().await.0);
     let name = train_core::TrainName::parse("weekly").unwrap();
     let alice = Actor::parse("local:alice").unwrap();
     let why = Reason::parse("holiday").unwrap();
@@ -200,7 +196,7 @@ async fn the_table_expires_items_by_their_ttl_attribute() {
 }
 
 /// Runs a whole train through the engine on `store` and returns it with its effects.
-async fn whole_train(store: Arc<dyn TrainStore>, cancel: bool) -> (Train, Vec<String>) {
+async fn whole_train(store: Arc<dyn Store>, cancel: bool) -> (Train, Vec<String>) {
     let rig = engine(store, config(4));
     let Cut::Created(train) = rig.engine.cut(monday(), monday()).await.unwrap() else {
         panic!("new train")
@@ -270,7 +266,7 @@ async fn cancel_racing_promotion_has_exactly_one_winner_in_a_thousand_rounds() {
     let started = std::time::Instant::now();
     for round in 0..rounds {
         // A table per round: the emulator's queries slow down as a table fills up.
-        let store: Arc<dyn TrainStore> = Arc::new(dynamo().await.0);
+        let store: Arc<dyn Store> = Arc::new(dynamo().await.0);
         // A train soaked past its soak, stored at once; then the two race through the engine.
         let at = monday() + Duration::weeks(round);
         let soaked = soaked_train(&config, at);

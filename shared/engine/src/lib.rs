@@ -5,7 +5,8 @@
 //! the [`Engine`] picks the adapters (local mode: `train-local`; AWS: the adapter crate).
 //!
 //! # Layout
-//! - [`ports`]: `TrainStore`, `Builder`, `Manifests`, `EventsOut`, `Metrics`, `Alarms`.
+//! - [`ports`]: the store (`TrainStore`, `Outbox`, `ScheduleStore`, together `Store`),
+//!   `Builder`, `Manifests`, `EventsOut`, `Metrics`, `Alarms`.
 //! - [`service`]: [`Engine`]: cut, promotion due, apply an event, reconcile; which trains
 //!   a cut supersedes and which release a rollback returns to, from what the store holds.
 //! - [`api`]: routes, request and response types, one `handle` function.
@@ -15,6 +16,7 @@ pub mod ports;
 pub mod service;
 
 pub use ports::{
-    Alarms, Builder, EventsOut, Manifests, Metrics, Observed, PortError, Ports, Started, TrainStore,
+    Alarms, Builder, EventsOut, Manifests, Metrics, Observed, Outbox, PortError, Ports,
+    ScheduleStore, Started, Store, TrainStore,
 };
 pub use service::{Applied, Cut, Engine, EngineError, Reconciled, ScheduleCommand};

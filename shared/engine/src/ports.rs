@@ -68,7 +68,7 @@ pub struct ListQuery {
     pub limit: usize,
 }
 
-/// Trains and their outboxes. A commit stores the new train and its pending effects in one
+/// Trains. A commit stores the new train and its pending effects (the [`Outbox`]) in one
 /// conditional write, so a decision and what it must cause are never separated.
 #[async_trait]
 pub trait TrainStore: Send + Sync {
@@ -91,10 +91,6 @@ pub trait TrainStore: Send + Sync {
             .await?
             .and_then(|mut s| s.train.components.remove(name)))
     }
-    /// Effects committed but not yet marked done, oldest first.
-    async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError>;
-    /// Marks effects done, many at once; marking one twice is harmless.
-    async fn mark_done(&self, id: &TrainId, effects: &[u64]) -> Result<(), PortError>;
     /// Trains, newest cut first.
     async fn list(&self, query: &ListQuery) -> Result<Vec<Train>, PortError>;
     /// Trains that may still change: not settled, or with effects still pending.
@@ -102,9 +98,20 @@ pub trait TrainStore: Send + Sync {
     /// The train is settled and its outbox empty at `version`: it may leave `unsettled`.
     /// A store that derives `unsettled` from the data can ignore this.
     async fn close(&self, id: &TrainId, version: Version) -> Result<(), PortError>;
-    /// The last schedule firing handled for `schedule` (local mode's own scheduler).
-    async fn cursor(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, PortError>;
-    async fn set_cursor(&self, schedule: &str, at: DateTime<Utc>) -> Result<(), PortError>;
+}
+
+/// The effects a commit stored with the train, until they have run.
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Effects committed but not yet marked done, oldest first.
+    async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError>;
+    /// Marks effects done, many at once; marking one twice is harmless.
+    async fn mark_done(&self, id: &TrainId, effects: &[u64]) -> Result<(), PortError>;
+}
+
+/// The schedule's controls (pause, skip-next) per train name.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
     /// The schedule controls of a train name (pause, skip-next) and their version; version
     /// 0 and the defaults when none were ever stored.
     async fn controls(&self, name: &TrainName) -> Result<(ScheduleControls, Version), PortError>;
@@ -116,6 +123,12 @@ pub trait TrainStore: Send + Sync {
         version: Version,
     ) -> Result<Saved, PortError>;
 }
+
+/// Everything the engine keeps: one store is all three (a table, a database), so a
+/// commit can write the train and its outbox together.
+pub trait Store: TrainStore + Outbox + ScheduleStore {}
+
+impl<T: TrainStore + Outbox + ScheduleStore + ?Sized> Store for T {}
 
 /// A build the builder accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,7 +232,7 @@ pub trait Alarms: Send + Sync {
 /// Every port the engine needs, built once per process.
 #[derive(Clone)]
 pub struct Ports {
-    pub store: Arc<dyn TrainStore>,
+    pub store: Arc<dyn Store>,
     pub builder: Arc<dyn Builder>,
     pub manifests: Arc<dyn Manifests>,
     pub events: Arc<dyn EventsOut>,

@@ -3,7 +3,8 @@
 //! at the pinned commit, real bash running each buildspec's phases.
 //!
 //! # Layout
-//! - [`store`]: `SqliteStore`, the train store and its outbox.
+//! - [`store`]: `SqliteStore`, the train store, its outbox, the schedule's controls, and
+//!   the scheduler's cursor (`ScheduleCursor`, local mode's own).
 //! - [`builder`]: `LocalBuilder`, mirrors, worktrees, detached exactly-once builds.
 //! - [`buildspec`]: buildspec 0.2 to a bash script with CodeBuild's phase rules.
 //! - [`outputs`]: manifests, events and metrics as files.
@@ -30,7 +31,7 @@ pub use builder::LocalBuilder;
 pub use clock::{Clock, SimulatedClock, SystemClock};
 pub use outputs::{FileAlarms, FileManifests, LogEvents, LogMetrics};
 pub use runner::{Runner, Step};
-pub use store::SqliteStore;
+pub use store::{ScheduleCursor, SqliteStore};
 
 /// The engine wired to local adapters over one data directory.
 #[derive(Debug)]
@@ -39,11 +40,18 @@ pub struct LocalMode {
     pub builder: Arc<LocalBuilder>,
     pub manifests: Arc<FileManifests>,
     pub alarms: Arc<FileAlarms>,
+    /// The scheduler's cursor (in the same database as the trains).
+    pub cursor: Arc<SqliteStore>,
     pub data_dir: PathBuf,
     _lock: File,
 }
 
 impl LocalMode {
+    /// The scheduler and reconcile loop over this engine, on `clock`.
+    pub fn runner(&self, clock: Arc<dyn Clock>, poll_every: std::time::Duration) -> Runner {
+        Runner::new(self.engine.clone(), self.cursor.clone(), clock, poll_every)
+    }
+
     /// Opens (creating if needed) `data_dir` for `config`, whose relative sources are
     /// relative to `config_dir`. Both are made absolute here, once: builds run `git -C`
     /// from their own directories, so a relative path would name another place there.
@@ -73,7 +81,7 @@ impl LocalMode {
         let manifests = Arc::new(FileManifests::new(data_dir));
         let alarms = Arc::new(FileAlarms::new(data_dir));
         let ports = Ports {
-            store,
+            store: store.clone(),
             builder: builder.clone(),
             manifests: manifests.clone(),
             events: Arc::new(LogEvents::new(data_dir)),
@@ -85,6 +93,7 @@ impl LocalMode {
             builder,
             manifests,
             alarms,
+            cursor: store,
             data_dir: data_dir.to_path_buf(),
             _lock: lock,
         })

@@ -10,6 +10,7 @@ use tracing::info;
 use train_engine::{Engine, EngineError};
 
 use crate::clock::Clock;
+use crate::store::ScheduleCursor;
 
 /// Missed firings older than this are not caught up after downtime.
 const CATCH_UP: i64 = 8;
@@ -40,6 +41,7 @@ pub struct Step {
 #[derive(Debug, Clone)]
 pub struct Runner {
     engine: Engine,
+    cursor: Arc<dyn ScheduleCursor>,
     clock: Arc<dyn Clock>,
     poll_every: std::time::Duration,
     wake: Arc<Notify>,
@@ -51,9 +53,15 @@ pub struct Runner {
 const GAUGE_EVERY: i64 = 5;
 
 impl Runner {
-    pub fn new(engine: Engine, clock: Arc<dyn Clock>, poll_every: std::time::Duration) -> Self {
+    pub fn new(
+        engine: Engine,
+        cursor: Arc<dyn ScheduleCursor>,
+        clock: Arc<dyn Clock>,
+        poll_every: std::time::Duration,
+    ) -> Self {
         Self {
             engine,
+            cursor,
             clock,
             poll_every,
             wake: Arc::new(Notify::new()),
@@ -77,7 +85,7 @@ impl Runner {
     /// Fires what is due, reconciles every unsettled train, and reports the next due time.
     pub async fn step(&self) -> Result<Step, EngineError> {
         let now = self.clock.now();
-        let store = &self.engine.ports().store;
+        let store = &self.cursor;
         let mut next: Option<DateTime<Utc>> = None;
         for firing in [Firing::Cut, Firing::Promote] {
             let settings = &self.engine.config().train;

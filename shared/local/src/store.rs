@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use train_core::{Pending, ScheduleControls, State, Train, TrainId, TrainName, Transition};
-use train_engine::ports::{Inserted, ListQuery, Saved, Stored, Version};
+use train_engine::ports::{Inserted, ListQuery, Outbox, Saved, ScheduleStore, Stored, Version};
 use train_engine::{PortError, TrainStore};
 
 const SCHEMA: &str = "
@@ -195,36 +195,6 @@ impl TrainStore for SqliteStore {
         ))
     }
 
-    async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached("SELECT body FROM outbox WHERE train_id = ?1 AND done = 0 ORDER BY seq")
-            .map_err(|e| fault(&e))?;
-        let bodies: Vec<String> = stmt
-            .query_map([id.as_str()], |r| r.get(0))
-            .and_then(Iterator::collect)
-            .map_err(|e| fault(&e))?;
-        decode_all(&bodies)
-    }
-
-    async fn mark_done(&self, id: &TrainId, effects: &[u64]) -> Result<(), PortError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| fault(&e))?;
-        {
-            let mut stmt = tx
-                .prepare_cached("UPDATE outbox SET done = 1 WHERE train_id = ?1 AND seq = ?2")
-                .map_err(|e| fault(&e))?;
-            for effect in effects {
-                stmt.execute(params![
-                    id.as_str(),
-                    i64::try_from(*effect).unwrap_or(i64::MAX)
-                ])
-                .map_err(|e| fault(&e))?;
-            }
-        }
-        tx.commit().map_err(|e| fault(&e))
-    }
-
     async fn list(&self, q: &ListQuery) -> Result<Vec<Train>, PortError> {
         let conn = self.conn();
         let mut stmt = conn
@@ -266,32 +236,43 @@ impl TrainStore for SqliteStore {
     async fn close(&self, _: &TrainId, _: Version) -> Result<(), PortError> {
         Ok(()) // `unsettled` is a query over the trains and the outbox
     }
+}
 
-    async fn cursor(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, PortError> {
-        let raw: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT at FROM cursors WHERE schedule = ?1",
-                [schedule],
-                |r| r.get(0),
-            )
-            .optional()
+#[async_trait]
+impl Outbox for SqliteStore {
+    async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT body FROM outbox WHERE train_id = ?1 AND done = 0 ORDER BY seq")
             .map_err(|e| fault(&e))?;
-        Ok(raw
-            .and_then(|r| DateTime::parse_from_rfc3339(&r).ok())
-            .map(|t| t.with_timezone(&Utc)))
+        let bodies: Vec<String> = stmt
+            .query_map([id.as_str()], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| fault(&e))?;
+        decode_all(&bodies)
     }
 
-    async fn set_cursor(&self, schedule: &str, at: DateTime<Utc>) -> Result<(), PortError> {
-        self.conn()
-            .execute(
-                "INSERT INTO cursors (schedule, at) VALUES (?1, ?2) ON CONFLICT (schedule) DO UPDATE SET at = excluded.at",
-                params![schedule, ts(at)],
-            )
-            .map(drop)
-            .map_err(|e| fault(&e))
+    async fn mark_done(&self, id: &TrainId, effects: &[u64]) -> Result<(), PortError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| fault(&e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached("UPDATE outbox SET done = 1 WHERE train_id = ?1 AND seq = ?2")
+                .map_err(|e| fault(&e))?;
+            for effect in effects {
+                stmt.execute(params![
+                    id.as_str(),
+                    i64::try_from(*effect).unwrap_or(i64::MAX)
+                ])
+                .map_err(|e| fault(&e))?;
+            }
+        }
+        tx.commit().map_err(|e| fault(&e))
     }
+}
 
+#[async_trait]
+impl ScheduleStore for SqliteStore {
     async fn controls(&self, name: &TrainName) -> Result<(ScheduleControls, Version), PortError> {
         let row: Option<(i64, String)> = self
             .conn()
@@ -338,5 +319,42 @@ impl TrainStore for SqliteStore {
         } else {
             Saved::Conflict
         })
+    }
+}
+
+/// The last firing `trainctl serve`'s scheduler handled, per schedule: local mode's own,
+/// since on AWS Scheduler fires and nothing needs remembering.
+#[async_trait]
+pub trait ScheduleCursor: Send + Sync + std::fmt::Debug {
+    /// The last schedule firing handled for `schedule`.
+    async fn cursor(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, PortError>;
+    async fn set_cursor(&self, schedule: &str, at: DateTime<Utc>) -> Result<(), PortError>;
+}
+
+#[async_trait]
+impl ScheduleCursor for SqliteStore {
+    async fn cursor(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, PortError> {
+        let raw: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT at FROM cursors WHERE schedule = ?1",
+                [schedule],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| fault(&e))?;
+        Ok(raw
+            .and_then(|r| DateTime::parse_from_rfc3339(&r).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    async fn set_cursor(&self, schedule: &str, at: DateTime<Utc>) -> Result<(), PortError> {
+        self.conn()
+            .execute(
+                "INSERT INTO cursors (schedule, at) VALUES (?1, ?2) ON CONFLICT (schedule) DO UPDATE SET at = excluded.at",
+                params![schedule, ts(at)],
+            )
+            .map(drop)
+            .map_err(|e| fault(&e))
     }
 }

@@ -15,7 +15,7 @@ use train_core::{
 };
 use train_engine::ports::Written;
 use train_engine::{
-    Builder, Engine, EventsOut, Manifests, Metrics, Observed, PortError, Ports, Started, TrainStore,
+    Builder, Engine, EventsOut, Manifests, Metrics, Observed, PortError, Ports, Started, Store,
 };
 
 /// The emulator's address, from the test command.
@@ -170,7 +170,7 @@ pub struct Rig {
     pub recorder: Arc<Recorder>,
 }
 
-pub fn engine(store: Arc<dyn TrainStore>, config: Config) -> Rig {
+pub fn engine(store: Arc<dyn Store>, config: Config) -> Rig {
     let builder = Arc::new(ScriptedBuilder::default());
     let recorder = Arc::new(Recorder::default());
     let ports = Ports {

@@ -112,11 +112,7 @@ impl World {
         let config = Arc::new(Config::parse(&config).unwrap());
         let local = LocalMode::open(config, root.path(), &root.path().join("data")).unwrap();
         let clock = Arc::new(SimulatedClock::starting_at(start()));
-        let runner = Runner::new(
-            local.engine.clone(),
-            clock.clone(),
-            std::time::Duration::from_millis(20),
-        );
+        let runner = local.runner(clock.clone(), std::time::Duration::from_millis(20));
         Self {
             root,
             local,
