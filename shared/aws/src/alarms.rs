@@ -53,7 +53,7 @@ impl Alarms for CloudWatchAlarms {
                     .set_next_token(token.take())
                     .send()
                     .await
-                    .map_err(|e| sdk_fault("cloudwatch:DescribeAlarms", &e))?;
+                    .map_err(|e| sdk_fault("cloudwatch:DescribeAlarms", e))?;
                 // The state is checked here rather than with DescribeAlarms' StateValue
                 // filter: the emulator ignores that filter when names are given, and a
                 // filter would hide which alarms exist.

@@ -251,7 +251,7 @@ impl CodeBuildBuilder {
             ),
             (
                 crate::dynamo::EXPIRES_AT.into(),
-                crate::dynamo::expires_in(90),
+                crate::faults::expires_in(90),
             ),
         ])
     }
@@ -269,7 +269,7 @@ impl CodeBuildBuilder {
         match out {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(sdk_fault("dynamodb:PutItem", &e)),
+            Err(e) => Err(sdk_fault("dynamodb:PutItem", e)),
         }
     }
 
@@ -288,7 +288,7 @@ impl CodeBuildBuilder {
                 Ok(((*key).to_owned(), put))
             })
             .collect::<Result<Vec<_>, PortError>>()?;
-        crate::dynamo::put_where_allowed(&self.claims, puts).await
+        crate::faults::put_where_allowed(&self.claims, puts).await
     }
 
     async fn batch_get(
@@ -301,7 +301,7 @@ impl CodeBuildBuilder {
             .set_ids(Some(ids))
             .send()
             .await
-            .map_err(|e| sdk_fault("codebuild:BatchGetBuilds", &e))
+            .map_err(|e| sdk_fault("codebuild:BatchGetBuilds", e))
     }
 
     /// When `key` was claimed, if the claim says (older claims do not).
@@ -315,7 +315,7 @@ impl CodeBuildBuilder {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| sdk_fault("dynamodb:GetItem", &e))?;
+            .map_err(|e| sdk_fault("dynamodb:GetItem", e))?;
         Ok(out
             .item()
             .and_then(|i| i.get("claimed_at"))
@@ -348,7 +348,7 @@ impl CodeBuildBuilder {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| sdk_fault("codebuild:ListBuildsForProject", &e))?;
+                .map_err(|e| sdk_fault("codebuild:ListBuildsForProject", e))?;
             let ids: Vec<String> = page.ids().iter().take(BATCH).cloned().collect();
             if ids.is_empty() {
                 return Ok(None);
@@ -432,7 +432,7 @@ impl Builder for CodeBuildBuilder {
             .timeout_in_minutes_override(minutes)
             .send()
             .await
-            .map_err(|e| sdk_fault("codebuild:StartBuild", &e))?;
+            .map_err(|e| sdk_fault("codebuild:StartBuild", e))?;
         let id = out
             .build_value()
             .and_then(|b| b.id())
@@ -489,7 +489,7 @@ impl Builder for CodeBuildBuilder {
             Ok(_) => Ok(()),
             // Already finished: nothing to stop.
             Err(e) if e.code() == Some("InvalidInputException") => Ok(()),
-            Err(e) => Err(sdk_fault("codebuild:StopBuild", &e)),
+            Err(e) => Err(sdk_fault("codebuild:StopBuild", e)),
         }
     }
 

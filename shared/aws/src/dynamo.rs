@@ -49,7 +49,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem,
@@ -61,7 +60,7 @@ use train_core::train::{ComponentRun, Record};
 use train_core::{ComponentName, Pending, ScheduleControls, Train, TrainId, TrainName, Transition};
 use train_engine::PortError;
 
-use crate::faults::{sdk_fault, transact_fault};
+use crate::faults::{is_condition_failure, sdk_fault, transact_fault};
 use train_engine::TrainStore;
 use train_engine::ports::{Inserted, ListQuery, Outbox, Saved, ScheduleStore, Stored, Version};
 
@@ -100,21 +99,8 @@ fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-/// `days` from now, as DynamoDB's TTL wants it.
-pub(crate) fn expires_in(days: i64) -> AttributeValue {
-    AttributeValue::N(
-        (Utc::now() + chrono::Duration::days(days))
-            .timestamp()
-            .to_string(),
-    )
-}
-
 fn pk(id: &TrainId) -> String {
     format!("T#{id}")
-}
-
-fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
-    e.code() == Some("ConditionalCheckFailedException")
 }
 
 fn json_fault(e: &serde_json::Error) -> PortError {
@@ -290,7 +276,7 @@ impl DynamoStore {
             .send()
             .await
             .map(|out| out.item)
-            .map_err(|e| sdk_fault("dynamodb:GetItem", &e))
+            .map_err(|e| sdk_fault("dynamodb:GetItem", e))
     }
 
     pub fn table(&self) -> &str {
@@ -354,7 +340,7 @@ impl DynamoStore {
             .global_secondary_indexes(index(OPEN, OPEN, "pk")?)
             .send()
             .await
-            .map_err(|e| sdk_fault("dynamodb:CreateTable", &e))?;
+            .map_err(|e| sdk_fault("dynamodb:CreateTable", e))?;
         let ttl = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
             .attribute_name(EXPIRES_AT)
             .enabled(true)
@@ -366,60 +352,9 @@ impl DynamoStore {
             .time_to_live_specification(ttl)
             .send()
             .await
-            .map_err(|e| sdk_fault("dynamodb:UpdateTimeToLive", &e))?;
+            .map_err(|e| sdk_fault("dynamodb:UpdateTimeToLive", e))?;
         Ok(())
     }
-}
-
-/// Writes `puts` (at most 100) in one transaction. A put whose condition fails is dropped
-/// and the others written again; returns the tags of the puts that were written.
-pub(crate) async fn put_where_allowed<T>(
-    client: &Client,
-    mut puts: Vec<(T, Put)>,
-) -> Result<Vec<T>, PortError> {
-    while !puts.is_empty() {
-        let items = puts
-            .iter()
-            .map(|(_, put)| TransactWriteItem::builder().put(put.clone()).build())
-            .collect();
-        let Err(e) = client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        else {
-            return Ok(puts.into_iter().map(|(tag, _)| tag).collect());
-        };
-        let failed = cancelled_items(&e);
-        let before = puts.len();
-        puts = puts
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| !failed.contains(i))
-            .map(|(_, p)| p)
-            .collect();
-        if puts.len() == before {
-            return Err(transact_fault(&e));
-        }
-    }
-    Ok(Vec::new())
-}
-
-/// The indexes of the items a cancelled transaction failed on because of their condition.
-fn cancelled_items<R>(
-    e: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
-) -> Vec<usize> {
-    let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) =
-        e.as_service_error()
-    else {
-        return Vec::new();
-    };
-    c.cancellation_reasons()
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-        .map(|(i, _)| i)
-        .collect()
 }
 
 fn text<'a>(item: &'a Item, key: &str) -> Option<&'a str> {
@@ -527,7 +462,7 @@ impl TrainStore for DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| sdk_fault("dynamodb:Query", &e))?;
+                .map_err(|e| sdk_fault("dynamodb:Query", e))?;
             for key in page.items.unwrap_or_default() {
                 let id = text(&key, "pk")
                     .and_then(|p| p.strip_prefix("T#").and_then(|i| TrainId::parse(i).ok()));
@@ -563,7 +498,7 @@ impl TrainStore for DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| sdk_fault("dynamodb:Query", &e))?;
+                .map_err(|e| sdk_fault("dynamodb:Query", e))?;
             ids.extend(page.items.unwrap_or_default().iter().filter_map(|k| {
                 text(k, "pk")?
                     .strip_prefix("T#")
@@ -592,7 +527,7 @@ impl TrainStore for DynamoStore {
         match out {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Ok(()), // changed since: still open
-            Err(e) => Err(sdk_fault("dynamodb:UpdateItem", &e)),
+            Err(e) => Err(sdk_fault("dynamodb:UpdateItem", e)),
         }
     }
 }
@@ -628,7 +563,7 @@ impl Outbox for DynamoStore {
                 .item("body", s(body(&chunk)?))
                 .send()
                 .await
-                .map_err(|e| sdk_fault("dynamodb:PutItem", &e))?;
+                .map_err(|e| sdk_fault("dynamodb:PutItem", e))?;
         }
         Ok(())
     }
@@ -676,7 +611,7 @@ impl ScheduleStore for DynamoStore {
         match put.send().await {
             Ok(_) => Ok(Saved::Committed(version + 1)),
             Err(e) if is_condition_failure(&e) => Ok(Saved::Conflict),
-            Err(e) => Err(sdk_fault("dynamodb:PutItem", &e)),
+            Err(e) => Err(sdk_fault("dynamodb:PutItem", e)),
         }
     }
 }

@@ -45,7 +45,7 @@ impl EventsOut for EventBridgeEvents {
             .entries(entry)
             .send()
             .await
-            .map_err(|e| sdk_fault("events:PutEvents", &e))?;
+            .map_err(|e| sdk_fault("events:PutEvents", e))?;
         if out.failed_entry_count() > 0 {
             let why = out
                 .entries()

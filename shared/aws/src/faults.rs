@@ -1,5 +1,7 @@
 //! Which AWS errors are worth retrying, read from the error codes the services document,
-//! in one table every adapter shares.
+//! in one table every adapter shares; and the conditional-write helpers that tell a lost
+//! condition (an outcome) from a fault: [`is_condition_failure`], [`put_where_allowed`].
+//! Every fault keeps the SDK error as its `source`.
 //!
 //! A retryable fault leaves the effect in the outbox for the next pass (and Lambda retries
 //! the invocation); a fatal one needs a person, so its message says what to do: for a
@@ -16,8 +18,11 @@
 //! - [`S3_ERRORS`] and [`S3_CONDITIONAL`]: S3's error responses and conditional writes.
 //! - [`CODEBUILD_ERRORS`]: the CodeBuild API reference's errors (`InvalidInputException`).
 
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use chrono::Utc;
 use train_engine::PortError;
 
 /// "Common Errors", AWS API references (the same list in every service's reference).
@@ -185,31 +190,34 @@ fn fault(action: &str, class: Class, code: &str, msg: &str, detail: &str) -> Por
         ),
         _ => format!("{action}: {code} {msg} ({detail})"),
     };
-    PortError {
-        message: message.chars().take(600).collect(),
-        retryable: class == Retry,
+    let message: String = message.chars().take(600).collect();
+    if class == Retry {
+        PortError::retryable(message)
+    } else {
+        PortError::fatal(message)
     }
 }
 
 /// A port error for a failed call of `action` (the IAM action, `service:Operation`).
 /// A lost condition reaching here was not expected by the caller: it is fatal.
-pub fn sdk_fault<E, R>(action: &str, e: &SdkError<E, R>) -> PortError
+pub fn sdk_fault<E, R>(action: &str, e: SdkError<E, R>) -> PortError
 where
-    E: ProvideErrorMetadata + std::fmt::Debug,
-    R: HasStatus + std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: HasStatus + std::fmt::Debug + Send + Sync + 'static,
 {
     fault(
         action,
-        classify(e),
+        classify(&e),
         e.code().unwrap_or(""),
         e.message().unwrap_or(""),
         &format!("{e:?}"),
     )
+    .caused_by(e)
 }
 
 /// A port error for a failed `TransactWriteItems`, classified by its cancellation reasons.
-pub fn transact_fault<R: HasStatus + std::fmt::Debug>(
-    e: &SdkError<TransactWriteItemsError, R>,
+pub fn transact_fault<R: HasStatus + std::fmt::Debug + Send + Sync + 'static>(
+    e: SdkError<TransactWriteItemsError, R>,
 ) -> PortError {
     let action = "dynamodb:TransactWriteItems";
     match e.as_service_error() {
@@ -224,9 +232,78 @@ pub fn transact_fault<R: HasStatus + std::fmt::Debug>(
                 &format!("reasons [{}]", codes.join(", ")),
                 &format!("{e:?}"),
             )
+            .caused_by(e)
         }
         _ => sdk_fault(action, e),
     }
+}
+
+// Conditional writes: a condition that did not hold is an outcome, told apart here.
+
+/// Whether `e` is a DynamoDB condition that did not hold: an outcome the caller handles
+/// (a lost race), never a fault.
+pub(crate) fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+/// Writes `puts` (at most 100) in one transaction. A put whose condition fails is dropped
+/// and the others written again; returns the tags of the puts that were written.
+pub(crate) async fn put_where_allowed<T>(
+    client: &Client,
+    mut puts: Vec<(T, Put)>,
+) -> Result<Vec<T>, PortError> {
+    while !puts.is_empty() {
+        let items = puts
+            .iter()
+            .map(|(_, put)| TransactWriteItem::builder().put(put.clone()).build())
+            .collect();
+        let Err(e) = client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        else {
+            return Ok(puts.into_iter().map(|(tag, _)| tag).collect());
+        };
+        let failed = cancelled_items(&e);
+        let before = puts.len();
+        puts = puts
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !failed.contains(i))
+            .map(|(_, p)| p)
+            .collect();
+        if puts.len() == before {
+            return Err(transact_fault(e));
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// The indexes of the items a cancelled transaction failed on because of their condition.
+pub(crate) fn cancelled_items<R>(
+    e: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> Vec<usize> {
+    let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) =
+        e.as_service_error()
+    else {
+        return Vec::new();
+    };
+    c.cancellation_reasons()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// `days` from now, as DynamoDB's TTL wants it.
+pub(crate) fn expires_in(days: i64) -> AttributeValue {
+    AttributeValue::N(
+        (Utc::now() + chrono::Duration::days(days))
+            .timestamp()
+            .to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -277,7 +354,7 @@ mod tests {
     }
 
     fn retryable(code: &str, status: u16) -> bool {
-        sdk_fault("dynamodb:PutItem", &service_error(code, status)).retryable
+        sdk_fault("dynamodb:PutItem", service_error(code, status)).retryable
     }
 
     // Throttling: "ThrottlingException ... The request was denied due to request
@@ -345,15 +422,15 @@ mod tests {
     // conflicting ongoing transaction" (DYNAMODB_TRANSACT, cancellation reason codes).
     #[test]
     fn a_transaction_cancelled_by_a_conflict_is_retried() {
-        let e = transact_fault(&cancelled(&["None", "TransactionConflict"]));
+        let e = transact_fault(cancelled(&["None", "TransactionConflict"]));
         assert!(e.retryable, "{e}");
         assert!(e.message.contains("TransactionConflict"), "{e}");
     }
 
     #[test]
     fn a_transaction_cancelled_by_throttling_is_retried() {
-        assert!(transact_fault(&cancelled(&["ThrottlingError"])).retryable);
-        assert!(transact_fault(&cancelled(&["ProvisionedThroughputExceeded"])).retryable);
+        assert!(transact_fault(cancelled(&["ThrottlingError"])).retryable);
+        assert!(transact_fault(cancelled(&["ProvisionedThroughputExceeded"])).retryable);
     }
 
     // A condition that did not hold is an outcome the caller handles (put_where_allowed
@@ -364,7 +441,7 @@ mod tests {
             class_of_cancellation([Some("ConditionalCheckFailed"), Some("None")]),
             LostCondition
         );
-        assert!(!transact_fault(&cancelled(&["ConditionalCheckFailed"])).retryable);
+        assert!(!transact_fault(cancelled(&["ConditionalCheckFailed"])).retryable);
         assert_eq!(
             class_of_cancellation([Some("ConditionalCheckFailed"), Some("TransactionConflict")]),
             Retry,
@@ -374,8 +451,8 @@ mod tests {
 
     #[test]
     fn a_transaction_with_an_item_that_can_never_be_written_is_fatal() {
-        assert!(!transact_fault(&cancelled(&["TransactionConflict", "ValidationError"])).retryable);
-        assert!(!transact_fault(&cancelled(&["ItemCollectionSizeLimitExceeded"])).retryable);
+        assert!(!transact_fault(cancelled(&["TransactionConflict", "ValidationError"])).retryable);
+        assert!(!transact_fault(cancelled(&["ItemCollectionSizeLimitExceeded"])).retryable);
     }
 
     #[test]
@@ -410,13 +487,13 @@ mod tests {
     #[test]
     fn access_denied_is_fatal_and_names_the_missing_permission() {
         let denied = service_error("AccessDeniedException", 400);
-        let e = sdk_fault("codebuild:StartBuild", &denied);
+        let e = sdk_fault("codebuild:StartBuild", denied);
         assert!(!e.retryable);
         assert!(e.message.contains("grant codebuild:StartBuild"), "{e}");
-        let e = sdk_fault("s3:PutObject", &service_error("AccessDenied", 403));
+        let e = sdk_fault("s3:PutObject", service_error("AccessDenied", 403));
         assert!(!e.retryable);
         assert!(e.message.contains("grant s3:PutObject"), "{e}");
-        let e = sdk_fault("events:PutEvents", &service_error("", 403));
+        let e = sdk_fault("events:PutEvents", service_error("", 403));
         assert!(e.message.contains("grant events:PutEvents"), "{e}");
     }
 
@@ -426,8 +503,13 @@ mod tests {
             .code("AccessDeniedException")
             .build();
         let e = SdkError::service_error(TransactWriteItemsError::generic(meta), response(400));
-        let e = transact_fault(&e);
+        let e = transact_fault(e);
         assert!(!e.retryable);
+        let source = std::error::Error::source(&e).expect("the SDK error is kept as the source");
+        assert!(
+            format!("{source:?}").contains("AccessDeniedException"),
+            "{source:?}"
+        );
         assert!(e.message.contains("dynamodb:PutItem"), "{e}");
         assert!(e.message.contains("dynamodb:ConditionCheckItem"), "{e}");
     }

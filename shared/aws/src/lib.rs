@@ -11,7 +11,8 @@
 //! - [`s3`]: `S3Manifests`, write-once manifests in a versioned bucket.
 //! - [`events`]: `EventBridgeEvents`, one event per state change on the train's bus.
 //! - [`alarms`]: `CloudWatchAlarms`, which gating alarms are in ALARM.
-//! - [`faults`]: which AWS errors are retried, from the documented error codes (one table).
+//! - [`faults`]: which AWS errors are retried, from the documented error codes (one table),
+//!   and the conditional-write helpers every adapter shares.
 //! - [`calls`]: an interceptor that counts SDK calls by operation, for tests and benchmarks.
 
 pub mod alarms;

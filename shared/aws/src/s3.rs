@@ -50,7 +50,7 @@ impl Manifests for S3Manifests {
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
                 Ok(Written::AlreadyExists)
             }
-            Err(e) => Err(sdk_fault("s3:PutObject", &e)),
+            Err(e) => Err(sdk_fault("s3:PutObject", e)),
         }
     }
 }

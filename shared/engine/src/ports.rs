@@ -21,6 +21,10 @@ pub type Version = u64;
 pub struct PortError {
     pub message: String,
     pub retryable: bool,
+    /// The error underneath (an SDK call's, a database's), for whoever walks
+    /// [`std::error::Error::source`]; the message already says what it means here.
+    #[source]
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl PortError {
@@ -28,6 +32,7 @@ impl PortError {
         Self {
             message: message.into(),
             retryable: true,
+            source: None,
         }
     }
 
@@ -35,7 +40,15 @@ impl PortError {
         Self {
             message: message.into(),
             retryable: false,
+            source: None,
         }
+    }
+
+    /// The same fault, keeping `cause` as its source.
+    #[must_use]
+    pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(cause));
+        self
     }
 }
 

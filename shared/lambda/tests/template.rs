@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_norway::Value as Yaml;
 use serde_norway::value::TaggedValue;
@@ -121,9 +121,27 @@ fn the_template_sets_exactly_the_environment_the_functions_read() {
 
 /// A source file without its unit tests (what the tests call is not what ships).
 fn source(path: &str) -> String {
-    let path = common::repo_root().join(path);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    without_tests(text)
+    without_tests(module_text(&common::repo_root().join(path)))
+}
+
+/// A module's text without its tests: `X.rs` and the files of its submodules in `X/` (the
+/// code moved there is still the module's, e.g. `service/cut.rs`, `dynamo/commit.rs`).
+fn module_text(path: &Path) -> String {
+    let mut text = without_tests(
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    );
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(path.with_extension(""))
+        .into_iter()
+        .flatten()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    parts.sort();
+    for part in parts {
+        text.push('\n');
+        text.push_str(&without_tests(std::fs::read_to_string(&part).unwrap()));
+    }
+    text
 }
 
 fn without_tests(mut text: String) -> String {
@@ -447,24 +465,18 @@ const SETUP_ONLY: &[(&str, &str)] = &[("dynamo.rs", "create_table")];
 fn each_adapter_calls_exactly_the_sdk_operations_its_grants_are_derived_from() {
     let ops = sdk_operations();
     let dir = common::repo_root().join("shared/aws/src");
-    let files: BTreeMap<String, BTreeMap<String, String>> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            let name = p.file_name().unwrap().to_str().unwrap().to_owned();
-            (
-                name,
-                bodies(&without_tests(std::fs::read_to_string(&p).unwrap())),
-            )
-        })
-        .collect();
     let sources: BTreeMap<String, String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
         .map(|p| {
             let name = p.file_name().unwrap().to_str().unwrap().to_owned();
-            (name, without_tests(std::fs::read_to_string(&p).unwrap()))
+            (name, without_tests(module_text(&p)))
         })
+        .collect();
+    let files: BTreeMap<String, BTreeMap<String, String>> = sources
+        .iter()
+        .map(|(name, text)| (name.clone(), bodies(text)))
         .collect();
     for adapter in train_lambda::iam::ADAPTERS {
         let declared: BTreeSet<&str> = adapter.operations.iter().copied().collect();

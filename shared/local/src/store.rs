@@ -49,26 +49,29 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
-fn fault(e: &rusqlite::Error) -> PortError {
+fn fault(e: rusqlite::Error) -> PortError {
     // A busy or locked database clears up; anything else is worth a person's look.
     let busy = matches!(
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
     );
-    PortError {
-        message: format!("sqlite: {e}"),
-        retryable: busy,
-    }
+    let message = format!("sqlite: {e}");
+    let fault = if busy {
+        PortError::retryable(message)
+    } else {
+        PortError::fatal(message)
+    };
+    fault.caused_by(e)
 }
 
-fn json_fault(e: &serde_json::Error) -> PortError {
-    PortError::fatal(format!("stored train does not decode: {e}"))
+fn json_fault(e: serde_json::Error) -> PortError {
+    PortError::fatal(format!("stored train does not decode: {e}")).caused_by(e)
 }
 
 fn decode_all<T: serde::de::DeserializeOwned>(bodies: &[String]) -> Result<Vec<T>, PortError> {
     bodies
         .iter()
-        .map(|b| serde_json::from_str(b).map_err(|e| json_fault(&e)))
+        .map(|b| serde_json::from_str(b).map_err(json_fault))
         .collect()
 }
 
@@ -78,13 +81,13 @@ fn ts(t: DateTime<Utc>) -> String {
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, PortError> {
-        let conn = Connection::open(path).map_err(|e| fault(&e))?;
+        let conn = Connection::open(path).map_err(fault)?;
         // WAL survives a killed process with every committed transaction intact.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
         )
         .and_then(|()| conn.execute_batch(SCHEMA))
-        .map_err(|e| fault(&e))?;
+        .map_err(fault)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -106,21 +109,21 @@ fn write_outbox(
 ) -> Result<(), PortError> {
     let mut stmt = tx
         .prepare_cached("INSERT OR IGNORE INTO outbox (train_id, seq, body) VALUES (?1, ?2, ?3)")
-        .map_err(|e| fault(&e))?;
+        .map_err(fault)?;
     for p in effects {
-        let body = serde_json::to_string(p).map_err(|e| json_fault(&e))?;
+        let body = serde_json::to_string(p).map_err(json_fault)?;
         stmt.execute(params![
             id.as_str(),
             i64::try_from(p.id).unwrap_or(i64::MAX),
             body
         ])
-        .map_err(|e| fault(&e))?;
+        .map_err(fault)?;
     }
     Ok(())
 }
 
 fn row_values(train: &Train) -> Result<(String, String, bool, String), PortError> {
-    let body = serde_json::to_string(train).map_err(|e| json_fault(&e))?;
+    let body = serde_json::to_string(train).map_err(json_fault)?;
     Ok((
         ts(train.cut_at),
         train.state().to_string(),
@@ -136,18 +139,18 @@ impl TrainStore for SqliteStore {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| fault(&e))?;
+            .map_err(fault)?;
         let n = tx
             .execute(
                 "INSERT OR IGNORE INTO trains (id, name, cut_at, state, settled, version, body) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)",
                 params![t.train.id.as_str(), t.train.name.as_str(), cut_at, state, settled, body],
             )
-            .map_err(|e| fault(&e))?;
+            .map_err(fault)?;
         if n == 0 {
             return Ok(Inserted::AlreadyExists);
         }
         write_outbox(&tx, &t.train.id, &t.effects)?;
-        tx.commit().map_err(|e| fault(&e))?;
+        tx.commit().map_err(fault)?;
         Ok(Inserted::Created)
     }
 
@@ -160,9 +163,9 @@ impl TrainStore for SqliteStore {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(|e| fault(&e))?;
+            .map_err(fault)?;
         row.map(|(body, version)| {
-            let train = serde_json::from_str(&body).map_err(|e| json_fault(&e))?;
+            let train = serde_json::from_str(&body).map_err(json_fault)?;
             Ok(Stored {
                 train,
                 version: Version::try_from(version).unwrap_or(0),
@@ -177,19 +180,19 @@ impl TrainStore for SqliteStore {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| fault(&e))?;
+            .map_err(fault)?;
         let expected = i64::try_from(expected).unwrap_or(i64::MAX);
         let n = tx
             .execute(
                 "UPDATE trains SET state = ?1, settled = ?2, body = ?3, version = version + 1 WHERE id = ?4 AND version = ?5",
                 params![state, settled, body, t.train.id.as_str(), expected],
             )
-            .map_err(|e| fault(&e))?;
+            .map_err(fault)?;
         if n == 0 {
             return Ok(Saved::Conflict);
         }
         write_outbox(&tx, &t.train.id, &t.effects)?;
-        tx.commit().map_err(|e| fault(&e))?;
+        tx.commit().map_err(fault)?;
         Ok(Saved::Committed(
             Version::try_from(expected + 1).unwrap_or(0),
         ))
@@ -201,7 +204,7 @@ impl TrainStore for SqliteStore {
             .prepare_cached(
                 "SELECT body FROM trains WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY cut_at DESC, id DESC LIMIT ?3",
             )
-            .map_err(|e| fault(&e))?;
+            .map_err(fault)?;
         let limit = i64::try_from(if q.limit == 0 { 100 } else { q.limit }).unwrap_or(100);
         let bodies: Vec<String> = stmt
             .query_map(
@@ -213,7 +216,7 @@ impl TrainStore for SqliteStore {
                 |r| r.get(0),
             )
             .and_then(Iterator::collect)
-            .map_err(|e| fault(&e))?;
+            .map_err(fault)?;
         decode_all(&bodies)
     }
 
@@ -225,11 +228,11 @@ impl TrainStore for SqliteStore {
                  UNION SELECT DISTINCT train_id FROM outbox WHERE done = 0
                  ORDER BY 1",
             )
-            .map_err(|e| fault(&e))?;
+            .map_err(fault)?;
         let ids: Vec<String> = stmt
             .query_map([], |r| r.get(0))
             .and_then(Iterator::collect)
-            .map_err(|e| fault(&e))?;
+            .map_err(fault)?;
         Ok(ids.iter().filter_map(|i| TrainId::parse(i).ok()).collect())
     }
 
@@ -244,30 +247,30 @@ impl Outbox for SqliteStore {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached("SELECT body FROM outbox WHERE train_id = ?1 AND done = 0 ORDER BY seq")
-            .map_err(|e| fault(&e))?;
+            .map_err(fault)?;
         let bodies: Vec<String> = stmt
             .query_map([id.as_str()], |r| r.get(0))
             .and_then(Iterator::collect)
-            .map_err(|e| fault(&e))?;
+            .map_err(fault)?;
         decode_all(&bodies)
     }
 
     async fn mark_done(&self, id: &TrainId, effects: &[u64]) -> Result<(), PortError> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| fault(&e))?;
+        let tx = conn.transaction().map_err(fault)?;
         {
             let mut stmt = tx
                 .prepare_cached("UPDATE outbox SET done = 1 WHERE train_id = ?1 AND seq = ?2")
-                .map_err(|e| fault(&e))?;
+                .map_err(fault)?;
             for effect in effects {
                 stmt.execute(params![
                     id.as_str(),
                     i64::try_from(*effect).unwrap_or(i64::MAX)
                 ])
-                .map_err(|e| fault(&e))?;
+                .map_err(fault)?;
             }
         }
-        tx.commit().map_err(|e| fault(&e))
+        tx.commit().map_err(fault)
     }
 }
 
@@ -282,7 +285,7 @@ impl ScheduleStore for SqliteStore {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(|e| fault(&e))?;
+            .map_err(fault)?;
         match row {
             None => Ok((ScheduleControls::default(), 0)),
             Some((version, body)) => {
@@ -313,7 +316,7 @@ impl ScheduleStore for SqliteStore {
                 params![body, name.as_str(), expected],
             )
         }
-        .map_err(|e| fault(&e))?;
+        .map_err(fault)?;
         Ok(if changed == 1 {
             Saved::Committed(version + 1)
         } else {
@@ -342,7 +345,7 @@ impl ScheduleCursor for SqliteStore {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(|e| fault(&e))?;
+            .map_err(fault)?;
         Ok(raw
             .and_then(|r| DateTime::parse_from_rfc3339(&r).ok())
             .map(|t| t.with_timezone(&Utc)))
@@ -355,6 +358,6 @@ impl ScheduleCursor for SqliteStore {
                 params![schedule, ts(at)],
             )
             .map(drop)
-            .map_err(|e| fault(&e))
+            .map_err(fault)
     }
 }

@@ -1,7 +1,10 @@
-//! Writing and reading one train's partition: the conditional header write, journals for commits too large for one transaction (rolled forward by any reader), and reads that settle a half-applied journal first.
+//! Writing and reading one train's partition: the conditional header write, journals for
+//! commits too large for one transaction (rolled forward by any reader), and reads that
+//! settle a half-applied journal first.
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use crate::faults::{cancelled_items, expires_in, is_condition_failure, put_where_allowed};
 
 impl DynamoStore {
     /// Every item of a train's partition, strongly consistent, all pages.
@@ -19,7 +22,7 @@ impl DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| sdk_fault("dynamodb:Query", &e))?;
+                .map_err(|e| sdk_fault("dynamodb:Query", e))?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -88,7 +91,7 @@ impl DynamoStore {
             {
                 Ok(_) => Ok(Some(plan.version)),
                 Err(e) if cancelled_items(&e).contains(&0) => Ok(None),
-                Err(e) => Err(transact_fault(&e)),
+                Err(e) => Err(transact_fault(e)),
             };
         }
         // Too large for one transaction: journal, then the header as the commit point.
@@ -112,7 +115,7 @@ impl DynamoStore {
                 .set_item(Some(item))
                 .send()
                 .await
-                .map_err(|e| sdk_fault("dynamodb:PutItem", &e))?;
+                .map_err(|e| sdk_fault("dynamodb:PutItem", e))?;
         }
         let mut header = plan.header;
         header.insert("journal".into(), s(&name));
@@ -131,7 +134,7 @@ impl DynamoStore {
                 self.delete_journal(&pk, &name).await;
                 return Ok(None);
             }
-            Err(e) => return Err(sdk_fault("dynamodb:PutItem", &e)),
+            Err(e) => return Err(sdk_fault("dynamodb:PutItem", e)),
         }
         if self.crash_before_apply {
             return Err(PortError::retryable(
@@ -180,7 +183,7 @@ impl DynamoStore {
         match cleared {
             Ok(_) => {}
             Err(e) if is_condition_failure(&e) => {}
-            Err(e) => return Err(sdk_fault("dynamodb:UpdateItem", &e)),
+            Err(e) => return Err(sdk_fault("dynamodb:UpdateItem", e)),
         }
         self.delete_journal(pk, name).await;
         Ok(())
@@ -202,7 +205,7 @@ impl DynamoStore {
                 .send()
                 .await;
             if let Err(e) = deleted {
-                debug!(error = %sdk_fault("dynamodb:DeleteItem", &e), "journal part left behind");
+                debug!(error = %sdk_fault("dynamodb:DeleteItem", e), "journal part left behind");
             }
         }
     }

@@ -1,4 +1,6 @@
-//! Cuts: a scheduled firing or a person's ad-hoc cut, the release each component runs before it, and the older trains it supersedes; a firing that finds its train already cut says so.
+//! Cuts: a scheduled firing or a person's ad-hoc cut, the release each component runs
+//! before it, and the older trains it supersedes; a firing that finds its train already cut
+//! says so.
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
