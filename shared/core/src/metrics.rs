@@ -1,6 +1,6 @@
 //! Every metric the core emits, in one list: the EMF writer, the dashboard and its alarms
-//! are built from it, so a renamed metric cannot leave a dead widget. A test reads the
-//! core's source and checks that each emitted name is listed here.
+//! are built from it, so a renamed metric cannot leave a dead widget. The train emits by
+//! [`MetricName`], so a name outside the list does not compile.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -11,12 +11,59 @@ use crate::train::{Metric, Unit};
 /// The CloudWatch namespace of the train's metrics.
 pub const NAMESPACE: &str = "ReleaseTrain";
 
+/// Declares [`MetricName`] and [`MetricName::ALL`] together, so `ALL` lists every name.
+macro_rules! metric_names {
+    ($($name:ident),+ $(,)?) => {
+        /// The name of every metric the core emits: the train emits by these, so a name
+        /// outside the list does not compile, and a test holds [`ALL`](self::ALL) to one
+        /// definition for each.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum MetricName {
+            $($name),+
+        }
+
+        impl MetricName {
+            pub const ALL: &'static [Self] = &[$(Self::$name),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$name => stringify!($name)),+
+                }
+            }
+        }
+    };
+}
+
+metric_names! {
+    TrainsCut,
+    BuildDuration,
+    BuildFailures,
+    SoakTime,
+    TimeToRelease,
+    Releases,
+    LeadTime,
+    ChangeFailures,
+    TimeToRestore,
+    TrainsFailed,
+    Cancellations,
+    Holds,
+    PromotionsDeferred,
+    Rollbacks,
+    TimeInState,
+}
+
+impl std::fmt::Display for MetricName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One metric: its name, unit, the dimension sets it is published under and what it
 /// measures. A metric with several sets is also published rolled up (e.g. build failures
 /// per component and stage, and per stage alone for the alarm on production failures).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricDef {
-    pub name: &'static str,
+    pub name: MetricName,
     pub unit: Unit,
     pub dimensions: &'static [&'static [&'static str]],
     pub what: &'static str,
@@ -29,91 +76,91 @@ const BY_BUILD: &[&[&str]] = &[&["Component", "Stage"], &["Stage"]];
 
 pub const ALL: &[MetricDef] = &[
     MetricDef {
-        name: "TrainsCut",
+        name: MetricName::TrainsCut,
         unit: Unit::Count,
         dimensions: NONE,
         what: "trains cut",
     },
     MetricDef {
-        name: "BuildDuration",
+        name: MetricName::BuildDuration,
         unit: Unit::Seconds,
         dimensions: BY_BUILD,
         what: "build duration per component and stage",
     },
     MetricDef {
-        name: "BuildFailures",
+        name: MetricName::BuildFailures,
         unit: Unit::Count,
         dimensions: BY_BUILD,
         what: "failed or stopped builds",
     },
     MetricDef {
-        name: "SoakTime",
+        name: MetricName::SoakTime,
         unit: Unit::Seconds,
         dimensions: NONE,
         what: "actual soak time, from the last green staging build to the promotion",
     },
     MetricDef {
-        name: "TimeToRelease",
+        name: MetricName::TimeToRelease,
         unit: Unit::Seconds,
         dimensions: NONE,
         what: "time from cut to release",
     },
     MetricDef {
-        name: "Releases",
+        name: MetricName::Releases,
         unit: Unit::Count,
         dimensions: NONE,
         what: "released trains; their sum per week is the deployment frequency",
     },
     MetricDef {
-        name: "LeadTime",
+        name: MetricName::LeadTime,
         unit: Unit::Seconds,
         dimensions: NONE,
         what: "lead time: from the oldest commit a train ships to its release",
     },
     MetricDef {
-        name: "ChangeFailures",
+        name: MetricName::ChangeFailures,
         unit: Unit::Count,
         dimensions: BY_CAUSE_AND_ALL,
         what: "released trains that failed (rolled back, or followed by an expedited fix); over Releases, the change failure rate",
     },
     MetricDef {
-        name: "TimeToRestore",
+        name: MetricName::TimeToRestore,
         unit: Unit::Seconds,
         dimensions: BY_CAUSE_AND_ALL,
         what: "time to restore: from the rollback request to the rollback, or from the expedite to the fix's release",
     },
     MetricDef {
-        name: "TrainsFailed",
+        name: MetricName::TrainsFailed,
         unit: Unit::Count,
         dimensions: NONE,
         what: "failed trains",
     },
     MetricDef {
-        name: "Cancellations",
+        name: MetricName::Cancellations,
         unit: Unit::Count,
         dimensions: BY_CAUSE,
         what: "cancellations by cause (person, superseded, alarm)",
     },
     MetricDef {
-        name: "Holds",
+        name: MetricName::Holds,
         unit: Unit::Count,
         dimensions: BY_CAUSE,
         what: "holds by cause (person, alarm)",
     },
     MetricDef {
-        name: "PromotionsDeferred",
+        name: MetricName::PromotionsDeferred,
         unit: Unit::Count,
         dimensions: BY_CAUSE,
         what: "promotions deferred by cause (freeze, approval, alarm)",
     },
     MetricDef {
-        name: "Rollbacks",
+        name: MetricName::Rollbacks,
         unit: Unit::Count,
         dimensions: NONE,
         what: "rolled back releases",
     },
     MetricDef {
-        name: "TimeInState",
+        name: MetricName::TimeInState,
         unit: Unit::Seconds,
         dimensions: &[&["State"]],
         what: "how long each unsettled train has been in its state (each reconcile pass)",
@@ -122,7 +169,7 @@ pub const ALL: &[MetricDef] = &[
 
 /// The definition of `name`, if the core emits it.
 pub fn find(name: &str) -> Option<&'static MetricDef> {
-    ALL.iter().find(|m| m.name == name)
+    ALL.iter().find(|m| m.name.as_str() == name)
 }
 
 /// One metric as a CloudWatch Embedded Metric Format document: the value and the
@@ -365,7 +412,7 @@ pub fn dashboard_text(names: &DashboardNames) -> String {
 mod tests {
     use super::*;
 
-    /// The names in `metric("Name", ...)` calls in the train's source.
+    /// The metric names the train's source emits (`MetricName::X` in its calls).
     fn emitted() -> Vec<String> {
         let source = concat!(
             include_str!("train/mod.rs"),
@@ -378,37 +425,37 @@ mod tests {
             include_str!("train/promotion.rs"),
             include_str!("train/rollback.rs"),
         );
-        let mut names = Vec::new();
-        let mut rest = source;
-        while let Some(i) = rest.find("metric(") {
-            rest = &rest[i + "metric(".len()..];
-            let trimmed = rest.trim_start();
-            if let Some(body) = trimmed.strip_prefix('"')
-                && let Some(end) = body.find('"')
-            {
-                names.push(body[..end].to_owned());
-            }
-        }
-        names
+        source
+            .split("MetricName::")
+            .skip(1)
+            .map(|rest| {
+                rest.chars()
+                    .take_while(char::is_ascii_alphanumeric)
+                    .collect()
+            })
+            .collect()
     }
 
+    /// Each name has one definition (the compiler already refuses an emitted name that is
+    /// not a `MetricName`), and every definition is emitted somewhere: a metric nobody
+    /// emits would be a dead widget on the dashboard.
     #[test]
-    fn every_emitted_metric_is_listed_once_and_every_listed_one_is_emitted() {
-        let emitted = emitted();
-        assert!(emitted.len() >= 10, "{emitted:?}");
-        for name in &emitted {
-            assert!(
-                find(name).is_some(),
-                "{name} is emitted but not listed in metrics::ALL"
+    fn every_metric_name_is_defined_once_and_emitted() {
+        for &name in MetricName::ALL {
+            assert_eq!(
+                ALL.iter().filter(|d| d.name == name).count(),
+                1,
+                "{name} must have exactly one definition in metrics::ALL"
             );
         }
+        assert_eq!(ALL.len(), MetricName::ALL.len());
+        let emitted = emitted();
         for m in ALL {
             assert!(
-                emitted.iter().any(|e| e == m.name),
+                emitted.iter().any(|e| e == m.name.as_str()),
                 "{} is listed but never emitted",
                 m.name
             );
-            assert_eq!(ALL.iter().filter(|o| o.name == m.name).count(), 1);
         }
     }
 
@@ -465,7 +512,7 @@ mod tests {
         }
         for def in ALL {
             assert!(
-                referenced.iter().any(|(n, _)| n == def.name),
+                referenced.iter().any(|(n, _)| n == def.name.as_str()),
                 "{} is emitted but not on the dashboard",
                 def.name
             );
@@ -506,7 +553,7 @@ mod tests {
                 .flat_map(|s| s.iter().copied())
                 .collect();
             let metric = Metric {
-                name: def.name.to_owned(),
+                name: def.name.as_str().to_owned(),
                 value: 42.5,
                 unit: def.unit,
                 dimensions: keys

@@ -103,7 +103,7 @@ impl Train {
             .find(|r| r.from != r.to)
             .map_or(self.cut_at, |r| r.at);
         Some(new_metric(
-            "TimeInState",
+            MetricName::TimeInState,
             seconds(now - since).max(0.0),
             Unit::Seconds,
             &[("State", self.state().as_str())],

@@ -291,7 +291,7 @@ impl Train {
             run.pinned.clone_from(&commit);
         }
         effects.push(metric(
-            "BuildDuration",
+            MetricName::BuildDuration,
             seconds,
             Unit::Seconds,
             &[
@@ -302,7 +302,7 @@ impl Train {
         let action = format!("{stage} build of {component} {}", status.as_str());
         if status != BuildStatus::Succeeded {
             effects.push(metric(
-                "BuildFailures",
+                MetricName::BuildFailures,
                 1.0,
                 Unit::Count,
                 &[
@@ -386,7 +386,7 @@ impl Train {
             reason: reason.clone(),
         };
         self.record(now, &Actor::system(), "failed", Some(reason), before);
-        effects.push(metric("TrainsFailed", 1.0, Unit::Count, &[]));
+        effects.push(metric(MetricName::TrainsFailed, 1.0, Unit::Count, &[]));
     }
 
     pub(super) fn stop_active(&self, stage: Stage, effects: &mut Vec<Effect>) {

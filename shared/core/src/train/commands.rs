@@ -35,7 +35,7 @@ impl Train {
         };
         self.record(now, by, "cancel", Some(reason.to_string()), before);
         effects.push(metric(
-            "Cancellations",
+            MetricName::Cancellations,
             1.0,
             Unit::Count,
             &[(
@@ -89,7 +89,12 @@ impl Train {
             at: now,
         });
         self.record(now, by, "hold", Some(reason.to_string()), before);
-        effects.push(metric("Holds", 1.0, Unit::Count, &[("Cause", "person")]));
+        effects.push(metric(
+            MetricName::Holds,
+            1.0,
+            Unit::Count,
+            &[("Cause", "person")],
+        ));
         Ok(())
     }
 

@@ -98,7 +98,7 @@ impl Train {
                     };
                     self.record(now, &actor, "cancel", Some(why), before);
                     effects.push(metric(
-                        "Cancellations",
+                        MetricName::Cancellations,
                         1.0,
                         Unit::Count,
                         &[("Cause", "alarm")],
@@ -111,7 +111,12 @@ impl Train {
                         at: now,
                     });
                     self.record(now, &actor, "hold", Some(why), before);
-                    effects.push(metric("Holds", 1.0, Unit::Count, &[("Cause", "alarm")]));
+                    effects.push(metric(
+                        MetricName::Holds,
+                        1.0,
+                        Unit::Count,
+                        &[("Cause", "alarm")],
+                    ));
                 }
                 _ => {
                     self.record(now, &actor, "alarm", Some(why), before);
@@ -196,7 +201,7 @@ impl Train {
             state,
         );
         effects.push(metric(
-            "PromotionsDeferred",
+            MetricName::PromotionsDeferred,
             1.0,
             Unit::Count,
             &[("Cause", cause)],

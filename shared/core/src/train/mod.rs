@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{AlarmPolicy, ComponentSpec, Config, FailurePolicy, StageTarget};
 use crate::freeze::{FreezeCalendar, FreezeHit};
 use crate::ids::{Actor, BuildId, Commit, ComponentName, Reason, TrainId, TrainName};
+use crate::metrics::MetricName;
 use crate::span::Span;
 
 mod announce;
@@ -95,13 +96,13 @@ fn humanize(d: Duration) -> String {
     }
 }
 
-fn metric(name: &str, value: f64, unit: Unit, dims: &[(&str, &str)]) -> Effect {
+fn metric(name: MetricName, value: f64, unit: Unit, dims: &[(&str, &str)]) -> Effect {
     Effect::EmitMetric(new_metric(name, value, unit, dims))
 }
 
-fn new_metric(name: &str, value: f64, unit: Unit, dims: &[(&str, &str)]) -> Metric {
+fn new_metric(name: MetricName, value: f64, unit: Unit, dims: &[(&str, &str)]) -> Metric {
     Metric {
-        name: name.to_owned(),
+        name: name.as_str().to_owned(),
         value,
         unit,
         dimensions: dims
@@ -231,7 +232,7 @@ impl Train {
             for name in names {
                 effects.push(train.request_build(&name, Stage::Staging, 1, now));
             }
-            effects.push(metric("TrainsCut", 1.0, Unit::Count, &[]));
+            effects.push(metric(MetricName::TrainsCut, 1.0, Unit::Count, &[]));
         }
         train.announce_if_changed(None, &mut effects, now);
         let mut t = Transition {

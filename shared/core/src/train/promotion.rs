@@ -78,7 +78,12 @@ impl Train {
                         self.local(due)
                     ),
                 };
-                effects.push(metric("SoakTime", seconds(now - since), Unit::Seconds, &[]));
+                effects.push(metric(
+                    MetricName::SoakTime,
+                    seconds(now - since),
+                    Unit::Seconds,
+                    &[],
+                ));
                 self.start_wave(self.first_wave_after(0), now, effects, before, reason);
             }
         }
@@ -104,15 +109,15 @@ impl Train {
         let reason = format!("{shipped} of {} components released", self.components.len());
         self.record(now, &Actor::system(), "released", Some(reason), before);
         effects.push(metric(
-            "TimeToRelease",
+            MetricName::TimeToRelease,
             seconds(now - self.cut_at),
             Unit::Seconds,
             &[],
         ));
-        effects.push(metric("Releases", 1.0, Unit::Count, &[]));
+        effects.push(metric(MetricName::Releases, 1.0, Unit::Count, &[]));
         if let Some(oldest) = self.oldest_commit_at() {
             effects.push(metric(
-                "LeadTime",
+                MetricName::LeadTime,
                 // A commit clock ahead of ours is no negative lead time.
                 seconds(now - oldest).max(0.0),
                 Unit::Seconds,
@@ -122,13 +127,13 @@ impl Train {
         if let Some(e) = &self.expedited {
             // An expedited train is a fix for what the last release broke.
             effects.push(metric(
-                "ChangeFailures",
+                MetricName::ChangeFailures,
                 1.0,
                 Unit::Count,
                 &[("Cause", "expedited_fix")],
             ));
             effects.push(metric(
-                "TimeToRestore",
+                MetricName::TimeToRestore,
                 seconds(now - e.at),
                 Unit::Seconds,
                 &[("Cause", "expedited_fix")],

@@ -79,7 +79,7 @@ impl Train {
             before,
         );
         effects.push(metric(
-            "ChangeFailures",
+            MetricName::ChangeFailures,
             1.0,
             Unit::Count,
             &[("Cause", "rollback")],
@@ -129,9 +129,9 @@ impl Train {
             };
             let reason = format!("{back} component(s) back on the commits of {to}");
             self.record(now, &Actor::system(), "rolled back", Some(reason), before);
-            effects.push(metric("Rollbacks", 1.0, Unit::Count, &[]));
+            effects.push(metric(MetricName::Rollbacks, 1.0, Unit::Count, &[]));
             effects.push(metric(
-                "TimeToRestore",
+                MetricName::TimeToRestore,
                 seconds(now - since),
                 Unit::Seconds,
                 &[("Cause", "rollback")],
