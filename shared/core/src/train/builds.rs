@@ -22,6 +22,22 @@ pub(super) struct Ended {
     pub commit: Option<Commit>,
 }
 
+impl<'a> BuildRef<'a> {
+    pub fn new(
+        component: &'a ComponentName,
+        stage: Stage,
+        attempt: u32,
+        build_id: &'a BuildId,
+    ) -> Self {
+        Self {
+            component,
+            stage,
+            attempt,
+            build_id,
+        }
+    }
+}
+
 impl Ended {
     fn failed(why: String) -> Self {
         Self {

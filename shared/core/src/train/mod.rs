@@ -306,12 +306,7 @@ impl Train {
                 commit,
                 link,
             } => {
-                let build = BuildRef {
-                    component,
-                    stage: *stage,
-                    attempt: *attempt,
-                    build_id,
-                };
+                let build = BuildRef::new(component, *stage, *attempt, build_id);
                 next.build_started(build, commit.as_ref(), now, &mut effects)?;
                 if let Some(link) = link {
                     next.set_link(component, *stage, build_id, link);
@@ -324,12 +319,7 @@ impl Train {
                 build_id,
                 outcome,
             } => {
-                let build = BuildRef {
-                    component,
-                    stage: *stage,
-                    attempt: *attempt,
-                    build_id,
-                };
+                let build = BuildRef::new(component, *stage, *attempt, build_id);
                 next.build_finished(build, outcome, now, &mut effects)?;
             }
             Event::PromotionDue { scheduled } => {
