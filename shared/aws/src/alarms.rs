@@ -12,6 +12,7 @@
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+use train_core::AlarmName;
 use train_engine::ports::AlarmStates;
 use train_engine::{Alarms, PortError};
 
@@ -34,11 +35,11 @@ impl CloudWatchAlarms {
 
 #[async_trait]
 impl Alarms for CloudWatchAlarms {
-    async fn firing(&self, names: &[String]) -> Result<Vec<String>, PortError> {
+    async fn firing(&self, names: &[AlarmName]) -> Result<Vec<AlarmName>, PortError> {
         Ok(self.states(names).await?.firing)
     }
 
-    async fn states(&self, names: &[String]) -> Result<AlarmStates, PortError> {
+    async fn states(&self, names: &[AlarmName]) -> Result<AlarmStates, PortError> {
         let mut firing = Vec::new();
         let mut found = std::collections::BTreeSet::new();
         for chunk in names.chunks(NAMES_PER_CALL) {
@@ -47,7 +48,7 @@ impl Alarms for CloudWatchAlarms {
                 let out = self
                     .client
                     .describe_alarms()
-                    .set_alarm_names(Some(chunk.to_vec()))
+                    .set_alarm_names(Some(chunk.iter().map(|n| n.as_str().to_owned()).collect()))
                     .alarm_types(AlarmType::MetricAlarm)
                     .alarm_types(AlarmType::CompositeAlarm)
                     .set_next_token(token.take())
@@ -67,11 +68,14 @@ impl Alarms for CloudWatchAlarms {
                     .iter()
                     .map(|a| (a.alarm_name(), a.state_value()));
                 for (name, state) in metric.chain(composite) {
-                    let Some(name) = name else { continue };
-                    found.insert(name.to_owned());
+                    // Only the names asked for come back, and those are valid names.
+                    let Some(name) = name.and_then(|n| AlarmName::parse(n).ok()) else {
+                        continue;
+                    };
                     if state == alarm {
-                        firing.push(name.to_owned());
+                        firing.push(name.clone());
                     }
+                    found.insert(name);
                 }
                 match out.next_token {
                     Some(t) if !t.is_empty() => token = Some(t),
@@ -81,9 +85,9 @@ impl Alarms for CloudWatchAlarms {
         }
         firing.sort();
         firing.dedup();
-        let mut missing: Vec<String> = names
+        let mut missing: Vec<AlarmName> = names
             .iter()
-            .filter(|n| !found.contains(n.as_str()))
+            .filter(|n| !found.contains(*n))
             .cloned()
             .collect();
         missing.sort();

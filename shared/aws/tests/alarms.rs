@@ -26,6 +26,11 @@ use train_aws::CloudWatchAlarms;
 use train_core::State;
 use train_engine::{Alarms, Cut, Engine, Ports};
 
+/// A gating alarm's name, as the configuration holds it.
+fn alarm(name: &str) -> train_core::AlarmName {
+    train_core::AlarmName::parse(name).unwrap()
+}
+
 fn unique(prefix: &str) -> String {
     format!(
         "{prefix}-{}-{}",
@@ -101,10 +106,10 @@ async fn a_composite_gating_alarm_in_alarm_is_firing() {
                 .build()
         });
     let alarms = CloudWatchAlarms::new(mocked(&[&rule]));
-    let names = vec!["checkout-health".to_owned(), "checkout-5xx".to_owned()];
+    let names = vec![alarm("checkout-health"), alarm("checkout-5xx")];
     let states = alarms.states(&names).await.unwrap();
     assert_eq!(rule.num_calls(), 1, "the request named both alarm types");
-    assert_eq!(states.firing, ["checkout-health"]);
+    assert_eq!(states.firing, [alarm("checkout-health")]);
     assert!(states.missing.is_empty(), "{states:?}");
 }
 
@@ -136,12 +141,9 @@ async fn alarms_on_a_second_page_are_read() {
                 .build()
         });
     let alarms = CloudWatchAlarms::new(mocked(&[&first, &second]));
-    let states = alarms
-        .states(&["a".to_owned(), "b".to_owned()])
-        .await
-        .unwrap();
+    let states = alarms.states(&[alarm("a"), alarm("b")]).await.unwrap();
     assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
-    assert_eq!(states.firing, ["b"]);
+    assert_eq!(states.firing, [alarm("b")]);
     assert!(states.missing.is_empty());
 }
 
@@ -153,11 +155,11 @@ async fn a_gating_alarm_cloudwatch_does_not_know_is_missing_not_ok() {
     metric_alarm(&cloudwatch, &real).await;
     let typo = unique("chekout-5xx");
     let states = CloudWatchAlarms::new(cloudwatch)
-        .states(&[real.clone(), typo.clone()])
+        .states(&[alarm(&real), alarm(&typo)])
         .await
         .unwrap();
     assert!(states.firing.is_empty(), "{states:?}");
-    assert_eq!(states.missing, [typo]);
+    assert_eq!(states.missing, [alarm(&typo)]);
 }
 
 #[tokio::test]
@@ -168,7 +170,7 @@ async fn a_train_whose_gating_alarm_does_not_exist_does_not_promote() {
     metric_alarm(&cloudwatch, &real).await;
     let typo = unique("chekout-5xx");
     let mut config = config(2);
-    config.train.alarms = vec![real.clone(), typo.clone()];
+    config.train.alarms = vec![alarm(&real), alarm(&typo)];
     let (store, _) = dynamo().await;
     let recorder = Arc::new(Recorder::default());
     let ports = Ports {
@@ -199,7 +201,7 @@ async fn a_train_whose_gating_alarm_does_not_exist_does_not_promote() {
         "{why:?}"
     );
     assert!(
-        held.alarms_firing.contains(&typo) && !held.alarms_firing.contains(&real),
+        held.alarms_firing.contains(&alarm(&typo)) && !held.alarms_firing.contains(&alarm(&real)),
         "{:?}",
         held.alarms_firing
     );

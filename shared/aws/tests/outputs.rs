@@ -10,6 +10,11 @@ use train_core::{Actor, Announcement, State, TrainId};
 use train_engine::ports::Written;
 use train_engine::{EventsOut, Manifests};
 
+/// A gating alarm's name, as the configuration holds it.
+fn alarm(name: &str) -> train_core::AlarmName {
+    train_core::AlarmName::parse(name).unwrap()
+}
+
 fn unique(prefix: &str) -> String {
     format!(
         "{prefix}-{}-{}",
@@ -191,7 +196,7 @@ async fn only_alarms_in_alarm_are_reported_firing() {
             .unwrap();
     }
     let alarms = train_aws::CloudWatchAlarms::new(cloudwatch.clone());
-    let watched = vec![errors.clone(), latency.clone(), "no-such-alarm".to_owned()];
+    let watched = vec![alarm(&errors), alarm(&latency), alarm("no-such-alarm")];
     assert!(
         alarms.firing(&watched).await.unwrap().is_empty(),
         "new alarms are not in ALARM"
@@ -204,10 +209,7 @@ async fn only_alarms_in_alarm_are_reported_firing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        alarms.firing(&watched).await.unwrap(),
-        std::slice::from_ref(&errors)
-    );
+    assert_eq!(alarms.firing(&watched).await.unwrap(), [alarm(&errors)]);
     cloudwatch
         .set_alarm_state()
         .alarm_name(&errors)

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::freeze::{FreezeCalendar, FreezeWhen, FreezeWindow};
-use crate::ids::{ComponentName, TrainId, TrainName};
+use crate::ids::{AlarmName, ComponentName, TrainId, TrainName};
 use crate::schedule::Schedule;
 use crate::span::Span;
 
@@ -87,7 +87,7 @@ pub struct TrainSettings {
     /// The release captain rotation: one person per train, in turn by the cut's week.
     pub captains: Vec<String>,
     /// CloudWatch alarms that gate promotion.
-    pub alarms: Vec<String>,
+    pub alarms: Vec<AlarmName>,
     pub on_alarm: AlarmPolicy,
     /// When an alarm's hold lifts, soak again for the full soak from that moment.
     pub restart_soak_after_alarm: bool,
@@ -290,7 +290,15 @@ impl Config {
             ),
             ("ScheduleTimeZone", self.train.zone.name().to_owned()),
             ("BuildProjects", projects.join(",")),
-            ("GatingAlarms", self.train.alarms.join(",")),
+            (
+                "GatingAlarms",
+                self.train
+                    .alarms
+                    .iter()
+                    .map(AlarmName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
         ])
     }
 
@@ -391,13 +399,12 @@ impl Checker<'_> {
                 captains.push(name.to_owned());
             }
         }
-        let mut alarms: Vec<String> = Vec::new();
+        let mut alarms: Vec<AlarmName> = Vec::new();
         for a in &raw.alarms {
-            let name = a.get_ref();
-            if let Err(why) = cloudwatch_alarm_name(name) {
-                self.add(&a.span(), "train.alarms", why);
-            } else if !alarms.contains(name) {
-                alarms.push(name.clone());
+            match AlarmName::parse(a.get_ref()) {
+                Err(why) => self.add(&a.span(), "train.alarms", why.0),
+                Ok(name) if !alarms.contains(&name) => alarms.push(name),
+                Ok(_) => {}
             }
         }
         let cut = cut?;

@@ -78,6 +78,13 @@ parsed_string!(
 );
 
 parsed_string!(
+    /// A gating CloudWatch alarm's name, checked against CloudWatch's rules and the train's
+    /// own (no wildcard, no comma): see [`crate::config::cloudwatch_alarm_name`].
+    AlarmName,
+    crate::config::cloudwatch_alarm_name
+);
+
+parsed_string!(
     /// A train's id, derived from its scheduled cut time, e.g. `weekly-2026-W48`.
     TrainId,
     |raw| {

@@ -35,7 +35,7 @@ pub mod train;
 pub use command::{ScheduleCommand, TrainCommand};
 pub use config::{AlarmPolicy, Config, ConfigError, FailurePolicy};
 pub use controls::ScheduleControls;
-pub use ids::{Actor, BuildId, Commit, ComponentName, Reason, TrainId, TrainName};
+pub use ids::{Actor, AlarmName, BuildId, Commit, ComponentName, Reason, TrainId, TrainName};
 pub use schedule::Schedule;
 pub use span::Span;
 pub use train::{

@@ -80,7 +80,7 @@ fn event_for(op: &Op, train: &Train, last: Option<&Event>) -> Option<Event> {
             reason: reason("random resume"),
         },
         Op::Alarm(firing) => Event::AlarmChanged {
-            alarm: "api-5xx".into(),
+            alarm: train_core::AlarmName::parse("api-5xx").unwrap(),
             firing: *firing,
         },
         Op::Repeat => last?.clone(),
@@ -251,7 +251,7 @@ fn drive_to_end(mut train: Train, mut now: DateTime<Utc>) -> Train {
         train = train
             .on(
                 &Event::AlarmChanged {
-                    alarm: "api-5xx".into(),
+                    alarm: train_core::AlarmName::parse("api-5xx").unwrap(),
                     firing: false,
                 },
                 now,

@@ -10,7 +10,7 @@ use train_core::{Blocker, Effect, Event, State, Train};
 
 fn alarm(firing: bool) -> Event {
     Event::AlarmChanged {
-        alarm: "api-5xx".into(),
+        alarm: train_core::AlarmName::parse("api-5xx").unwrap(),
         firing,
     }
 }
@@ -25,7 +25,7 @@ fn a_gating_alarm_holds_a_soaking_train_as_alarm_name_and_lifts_when_ok() {
     let (t, effects) = promote_due(&t);
     assert!(starts(&effects, train_core::Stage::Production).is_empty());
     assert!(t.blockers(wed_after_soak()).contains(&Blocker::Alarms {
-        firing: vec!["api-5xx".into()]
+        firing: vec![train_core::AlarmName::parse("api-5xx").unwrap()]
     }));
     let (t, effects) = apply(&t, &[alarm(false)], wed_after_soak());
     assert_eq!(
@@ -65,7 +65,7 @@ fn a_person_s_hold_stays_when_the_alarm_clears_and_other_alarms_are_no_gate() {
         "the alarm does not lift a person's hold"
     );
     let other = Event::AlarmChanged {
-        alarm: "unrelated".into(),
+        alarm: train_core::AlarmName::parse("unrelated").unwrap(),
         firing: true,
     };
     let (after, effects) = apply(&t, &[other], monday() + Duration::hours(3));

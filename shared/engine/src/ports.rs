@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use train_core::train::{Changelog, ComponentRun};
 use train_core::{
-    Announcement, BuildId, BuildOutcome, BuildRequest, Commit, ComponentName, Metric, Pending,
-    ScheduleControls, State, Train, TrainId, TrainName, Transition,
+    AlarmName, Announcement, BuildId, BuildOutcome, BuildRequest, Commit, ComponentName, Metric,
+    Pending, ScheduleControls, State, Train, TrainId, TrainName, Transition,
 };
 
 /// A train's version in the store; every commit is conditional on it.
@@ -221,20 +221,20 @@ pub trait Metrics: Send + Sync {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlarmStates {
     /// In ALARM now.
-    pub firing: Vec<String>,
+    pub firing: Vec<AlarmName>,
     /// Named but unknown to the service (misspelled or deleted): the gate cannot be read,
     /// so it stays closed.
-    pub missing: Vec<String>,
+    pub missing: Vec<AlarmName>,
 }
 
 /// The gating alarms: which of the named alarms are in ALARM now. Read before a train can
 /// promote, so a missed alarm event never lets one through.
 #[async_trait]
 pub trait Alarms: Send + Sync {
-    async fn firing(&self, names: &[String]) -> Result<Vec<String>, PortError>;
+    async fn firing(&self, names: &[AlarmName]) -> Result<Vec<AlarmName>, PortError>;
     /// Firing and missing alarms. The default knows no missing alarms (a port whose alarms
     /// always exist, such as local mode's flags).
-    async fn states(&self, names: &[String]) -> Result<AlarmStates, PortError> {
+    async fn states(&self, names: &[AlarmName]) -> Result<AlarmStates, PortError> {
         Ok(AlarmStates {
             firing: self.firing(names).await?,
             missing: Vec::new(),
@@ -265,7 +265,7 @@ pub struct NoAlarms;
 
 #[async_trait]
 impl Alarms for NoAlarms {
-    async fn firing(&self, _: &[String]) -> Result<Vec<String>, PortError> {
+    async fn firing(&self, _: &[AlarmName]) -> Result<Vec<AlarmName>, PortError> {
         Ok(Vec::new())
     }
 }

@@ -16,8 +16,9 @@ use tracing::{debug, info, warn};
 pub use train_core::ScheduleCommand;
 use train_core::train::ComponentRun;
 use train_core::{
-    Actor, BuildId, BuildRequest, ComponentName, Config, Effect, Event, Metric, Pending, Phase,
-    Reason, Rejection, RejectionKind, ScheduleControls, Stage, State, Train, TrainId, Transition,
+    Actor, AlarmName, BuildId, BuildRequest, ComponentName, Config, Effect, Event, Metric, Pending,
+    Phase, Reason, Rejection, RejectionKind, ScheduleControls, Stage, State, Train, TrainId,
+    Transition,
 };
 
 use crate::ports::{Inserted, ListQuery, Observed, PortError, Ports, Saved, Stored};
@@ -614,14 +615,14 @@ impl Engine {
     /// An alarm state change (the events function): every train still on its way hears it.
     pub async fn alarm_changed(
         &self,
-        alarm: &str,
+        alarm: &AlarmName,
         firing: bool,
         now: DateTime<Utc>,
     ) -> Result<Vec<Train>, EngineError> {
         let mut changed = Vec::new();
         for id in self.ports.store.unsettled().await? {
             let event = Event::AlarmChanged {
-                alarm: alarm.to_owned(),
+                alarm: alarm.clone(),
                 firing,
             };
             if let Applied::Done(train) = self.apply(&id, &event, now).await? {

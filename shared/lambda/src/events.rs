@@ -183,17 +183,23 @@ async fn alarm_state_change(
     let change = read_alarm_change(payload).map_err(Failure::Ignored)?;
     let (alarm, state) = (change.alarm.as_str(), change.state.as_str());
     let engine = &deployment.engine;
-    if !engine.config().train.alarms.iter().any(|a| a == alarm) {
+    let gating = engine
+        .config()
+        .train
+        .alarms
+        .iter()
+        .find(|a| a.as_str() == alarm);
+    let Some(gating) = gating else {
         return Ok(json!({
             "alarm": alarm,
             "state": state,
             "gating": false,
             "effect": "none: release-train.toml does not name this alarm in train.alarms",
         }));
-    }
+    };
     // INSUFFICIENT_DATA is not a reason to hold; the check before promotion reads the
     // alarm again anyway.
-    let trains = engine.alarm_changed(alarm, state == "ALARM", now).await?;
+    let trains = engine.alarm_changed(gating, state == "ALARM", now).await?;
     Ok(json!({
         "alarm": alarm,
         "state": state,

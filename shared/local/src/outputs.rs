@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tracing::info;
-use train_core::{Announcement, Metric, State, TrainId};
+use train_core::{AlarmName, Announcement, Metric, State, TrainId};
 use train_engine::ports::Written;
 use train_engine::{Alarms, EventsOut, Manifests, Metrics, PortError};
 
@@ -133,12 +133,12 @@ impl FileAlarms {
 
 #[async_trait]
 impl Alarms for FileAlarms {
-    async fn firing(&self, names: &[String]) -> Result<Vec<String>, PortError> {
+    async fn firing(&self, names: &[AlarmName]) -> Result<Vec<AlarmName>, PortError> {
         Ok(names
             .iter()
             .filter(|n| {
-                !n.contains('/')
-                    && std::fs::read_to_string(self.dir.join(n))
+                !n.as_str().contains('/')
+                    && std::fs::read_to_string(self.dir.join(n.as_str()))
                         .is_ok_and(|s| s.trim().eq_ignore_ascii_case("ALARM"))
             })
             .cloned()

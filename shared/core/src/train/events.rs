@@ -186,14 +186,14 @@ pub enum Event {
     },
     /// A gating alarm changed state (from an alarm event, or a check before promotion).
     AlarmChanged {
-        alarm: String,
+        alarm: AlarmName,
         firing: bool,
     },
     /// A gating alarm the alarm service does not know (misspelled or deleted): the gate
     /// cannot be read, so it blocks promotion as `alarm:NAME (not found)` until the alarm
     /// exists and is OK (an `AlarmChanged` with `firing: false`).
     AlarmMissing {
-        alarm: String,
+        alarm: AlarmName,
     },
     /// The builder read a component's changelog (the commits since the previous release).
     ChangelogReady {
@@ -267,7 +267,7 @@ pub enum Blocker {
         need: u32,
     },
     Alarms {
-        firing: Vec<String>,
+        firing: Vec<AlarmName>,
     },
 }
 
@@ -284,7 +284,10 @@ impl Blocker {
                 format!("freeze {window:?} until {}", local_time(*until, zone))
             }
             Blocker::AwaitingPromoteTime => "waiting for the promote schedule".to_owned(),
-            Blocker::Alarms { firing } => format!("alarm(s) in ALARM: {}", firing.join(", ")),
+            Blocker::Alarms { firing } => {
+                let names: Vec<&str> = firing.iter().map(AlarmName::as_str).collect();
+                format!("alarm(s) in ALARM: {}", names.join(", "))
+            }
             Blocker::Approvals { have, need } => {
                 format!("{have} of {need} approvals; POST /trains/{{id}}/approve")
             }

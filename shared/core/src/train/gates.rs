@@ -60,15 +60,13 @@ impl Train {
     /// configuration is no reason to cancel a train.
     pub(super) fn alarm_changed(
         &mut self,
-        alarm: &str,
+        alarm: &AlarmName,
         firing: bool,
         missing: bool,
         now: DateTime<Utc>,
         effects: &mut Vec<Effect>,
     ) {
-        if !self.policy.alarms.iter().any(|a| a == alarm)
-            || self.alarms_firing.contains(alarm) == firing
-        {
+        if !self.policy.alarms.contains(alarm) || self.alarms_firing.contains(alarm) == firing {
             return;
         }
         let Ok(actor) = Actor::parse(&format!("alarm:{alarm}")) else {
@@ -77,7 +75,7 @@ impl Train {
         let before = self.state();
         let open = matches!(self.phase, Phase::Building | Phase::Soaking { .. });
         if firing {
-            self.alarms_firing.insert(alarm.to_owned());
+            self.alarms_firing.insert(alarm.clone());
             let why = if missing {
                 format!(
                     "alarm:{alarm} (not found): CloudWatch has no alarm of this name; create it or fix train.alarms in release-train.toml"
@@ -168,7 +166,7 @@ impl Train {
             ));
         }
         if !self.alarms_firing.is_empty() {
-            let firing: Vec<&str> = self.alarms_firing.iter().map(String::as_str).collect();
+            let firing: Vec<&str> = self.alarms_firing.iter().map(AlarmName::as_str).collect();
             waiting.push((
                 "alarm",
                 format!(

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{AlarmPolicy, ComponentSpec, Config, FailurePolicy, StageTarget};
 use crate::freeze::{FreezeCalendar, FreezeHit};
-use crate::ids::{Actor, BuildId, Commit, ComponentName, Reason, TrainId, TrainName};
+use crate::ids::{Actor, AlarmName, BuildId, Commit, ComponentName, Reason, TrainId, TrainName};
 use crate::metrics::MetricName;
 use crate::span::Span;
 
@@ -63,7 +63,7 @@ pub struct Train {
     pub approvals: Vec<Hold>,
     /// Gating alarms in ALARM now: promotion waits until none is.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
-    pub alarms_firing: std::collections::BTreeSet<String>,
+    pub alarms_firing: std::collections::BTreeSet<AlarmName>,
     /// Gates that kept a due promotion waiting ("approval", "alarm"), each counted once.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub deferred_for: std::collections::BTreeSet<String>,

@@ -208,7 +208,7 @@ pub struct Policy {
     pub approvals: u32,
     /// Gating CloudWatch alarms, and what one entering ALARM does before promotion.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub alarms: Vec<String>,
+    pub alarms: Vec<AlarmName>,
     #[serde(default)]
     pub on_alarm: AlarmPolicy,
     #[serde(default)]
