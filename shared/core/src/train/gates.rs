@@ -157,7 +157,7 @@ impl Train {
         let mut waiting = Vec::new();
         if !self.approved() {
             waiting.push((
-                "approval",
+                Deferral::Approval,
                 format!(
                     "promotion due, waiting for approvals ({} of {})",
                     self.approvals.len(),
@@ -168,7 +168,7 @@ impl Train {
         if !self.alarms_firing.is_empty() {
             let firing: Vec<&str> = self.alarms_firing.iter().map(AlarmName::as_str).collect();
             waiting.push((
-                "alarm",
+                Deferral::Alarm,
                 format!(
                     "promotion due, waiting for alarm(s) to clear: {}",
                     firing.join(", ")
@@ -176,7 +176,7 @@ impl Train {
             ));
         }
         for (cause, reason) in waiting {
-            if self.deferred_for.insert(cause.to_owned()) {
+            if self.deferred_for.insert(cause) {
                 self.defer_promotion(cause, reason, now, effects);
             }
         }
@@ -185,7 +185,7 @@ impl Train {
     /// Records why a due promotion waits, tells the bus, and counts it by cause.
     pub(super) fn defer_promotion(
         &mut self,
-        cause: &str,
+        cause: Deferral,
         reason: String,
         now: DateTime<Utc>,
         effects: &mut Vec<Effect>,
@@ -202,7 +202,7 @@ impl Train {
             MetricName::PromotionsDeferred,
             1.0,
             Unit::Count,
-            &[("Cause", cause)],
+            &[("Cause", cause.as_str())],
         ));
     }
 }

@@ -64,9 +64,9 @@ pub struct Train {
     /// Gating alarms in ALARM now: promotion waits until none is.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub alarms_firing: std::collections::BTreeSet<AlarmName>,
-    /// Gates that kept a due promotion waiting ("approval", "alarm"), each counted once.
+    /// Gates that kept a due promotion waiting (approvals, alarms), each counted once.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
-    pub deferred_for: std::collections::BTreeSet<String>,
+    pub deferred_for: std::collections::BTreeSet<Deferral>,
     /// The person who owns this train, from the configured rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub captain: Option<String>,

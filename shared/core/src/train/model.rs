@@ -329,6 +329,26 @@ impl fmt::Display for State {
     }
 }
 
+/// Why a due promotion waits: the `Cause` of the `PromotionsDeferred` metric, and what a
+/// train remembers so it counts each gate once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deferral {
+    Freeze,
+    Approval,
+    Alarm,
+}
+
+impl Deferral {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Freeze => "freeze",
+            Self::Approval => "approval",
+            Self::Alarm => "alarm",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {
     pub by: Actor,

@@ -63,7 +63,7 @@ impl Train {
                     "freeze {window:?} until {}; waiting for the first promote time after it",
                     self.local(thaw)
                 );
-                self.defer_promotion("freeze", reason, now, effects);
+                self.defer_promotion(Deferral::Freeze, reason, now, effects);
             } else {
                 let reason = match &self.expedited {
                     Some(e) if now < until => format!(
