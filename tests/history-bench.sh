@@ -38,7 +38,7 @@ for _ in $(seq 300); do
 done
 addr=$(cat .rt/serve.addr)
 measure() {
-  for _ in 1 2 3 4 5 6 7; do curl -s -o /dev/null -w '%{time_total} %{size_download}\n' "$addr/trains/$id$1"; done | sort -n | sed -n 4p
+  for _ in 1 2 3 4 5 6 7; do curl -s -H "Authorization: Bearer $(cat .rt/serve.token)" -o /dev/null -w '%{time_total} %{size_download}\n' "$addr/trains/$id$1"; done | sort -n | sed -n 4p
 }
 echo "fresh train: $(measure '')  (seconds, bytes; median of 7)"
 for i in $(seq "$N"); do

@@ -104,6 +104,7 @@ fn http_call(
 ) -> Result<(u16, Vec<u8>), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .timeout_global(Some(CALL_TIMEOUT))
         .build()
         .into();
     let content_type = json_body.then_some("application/json");
@@ -141,6 +142,9 @@ fn http_call(
     Ok((status, raw))
 }
 
+/// How long a call may take, answer included: a stalled server is an error, not a hang.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// HTTP/1.1 over the local `serve`'s Unix socket: the kernel tells `serve` which account
 /// this process runs as, and that is who the audit trail names.
 fn socket_call(
@@ -159,7 +163,7 @@ fn socket_call(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
-    runtime.block_on(async {
+    let exchange = async {
         let stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
             match e.kind() {
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => format!(
@@ -198,6 +202,16 @@ fn socket_call(
             .to_bytes();
         driving.abort();
         Ok((status, raw.to_vec()))
+    };
+    runtime.block_on(async {
+        tokio::time::timeout(CALL_TIMEOUT, exchange)
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "{shown} did not answer within {}s; is serve stuck? (its log says)",
+                    CALL_TIMEOUT.as_secs()
+                ))
+            })
     })
 }
 
@@ -268,7 +282,13 @@ fn print_train_answer(api: &ApiArgs, id: &str, body: &Value) {
     } else {
         let state = body.get("state").and_then(Value::as_str).unwrap_or("?");
         let summary = body.get("summary").and_then(Value::as_str).unwrap_or("");
-        println!("{id}: {state}: {}", one_line(summary));
+        // What the server sends is escaped like everything else from outside.
+        println!(
+            "{}: {}: {}",
+            printable(id),
+            printable(state),
+            one_line(summary)
+        );
     }
 }
 

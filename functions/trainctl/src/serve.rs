@@ -19,6 +19,7 @@
 //! directory's lock, so a restart is never blocked by a half-sent request).
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -54,8 +55,13 @@ use crate::{page, render};
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// A request's body must arrive within this long.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
-/// After SIGTERM, requests in flight get this long before the process exits.
-pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(3);
+/// After SIGTERM, requests in flight get this long; with the runtime's own second for
+/// stuck blocking calls, the process is gone within 3 s.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(2);
+/// No connection is served longer than this, however slowly its client reads.
+pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
+/// TCP connections served at once (the status page and reads); the socket is not counted.
+pub const TCP_CONNECTIONS: usize = 64;
 /// The socket's name in the data directory; `trainctl` connects to it by default.
 pub const SOCKET: &str = "serve.sock";
 /// Unix socket paths are at most this many bytes (`sun_path` is 108, with the NUL).
@@ -72,8 +78,12 @@ pub struct Options {
 #[derive(Clone)]
 struct App {
     runner: Runner,
-    /// The TCP listener's port: the only `Host` it answers to is this port on loopback.
-    port: u16,
+    /// The TCP listener's address: the only `Host` it answers to.
+    addr: SocketAddr,
+    /// What a TCP reader must present (cookie, `Authorization: Bearer`, or `?token=` on the
+    /// page): other accounts on this machine can reach 127.0.0.1 too, and a build's
+    /// failure summary may quote its log.
+    token: Arc<str>,
 }
 
 /// How a request arrived.
@@ -137,13 +147,15 @@ pub fn run(opts: &Options) -> ExitCode {
         }
     };
     let code = runtime.block_on(serve(
-        local,
+        &local,
         &data,
         opts.listen,
         group.map(|g| (g.name, g.gid)),
     ));
     // A store call stuck in a blocking thread must not keep the process (and the lock).
     runtime.shutdown_timeout(Duration::from_secs(1));
+    // The lock goes last: until here a task of this process might still touch the data.
+    drop(local);
     code
 }
 
@@ -173,7 +185,7 @@ fn private_data_dir(dir: &Path, group: Option<Gid>) -> Result<PathBuf, String> {
 }
 
 async fn serve(
-    local: LocalMode,
+    local: &LocalMode,
     data: &Path,
     listen: SocketAddr,
     group: Option<(String, Gid)>,
@@ -200,16 +212,29 @@ async fn serve(
         }
     };
     let addr = tcp.local_addr().unwrap_or(listen);
-    // Written whole, then renamed: a reader never sees an empty or half-written file.
-    let written = data.join("serve.addr.tmp");
-    if std::fs::write(&written, format!("http://{addr}\n")).is_ok() {
-        let _ = std::fs::rename(&written, data.join("serve.addr"));
+    let token = match new_token() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("trainctl serve: cannot make the page's token: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Written whole, then renamed: a reader never sees an empty or half-written file. Both
+    // are 0600 (the umask): the token is what lets a reader in over TCP.
+    for (name, text) in [
+        (TOKEN_FILE, format!("{token}\n")),
+        ("serve.addr", format!("http://{addr}\n")),
+    ] {
+        let written = data.join(format!("{name}.tmp"));
+        if std::fs::write(&written, text).is_ok() {
+            let _ = std::fs::rename(&written, data.join(name));
+        }
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let runner = local.runner(clock, Duration::from_secs(1));
     let zone = local.engine.config().train.zone;
     println!(
-        "release-train serving http://{addr} (status page and reads) and {} (commands, as the calling OS user{}); data in {}",
+        "release-train serving http://{addr}/?token={token} (the status page; reads with the token in DATA/{TOKEN_FILE}) and {} (commands, as the calling OS user{}); data in {}",
         socket_path.display(),
         group
             .as_ref()
@@ -230,12 +255,15 @@ async fn serve(
         );
     }
 
-    spawn_train_loop(runner.clone(), zone);
+    let train_loop = spawn_train_loop(runner.clone(), zone);
     let app = App {
         runner,
-        port: addr.port(),
+        addr,
+        token: token.into(),
     };
     let graceful = accept_until_stopped(&unix, &tcp, &app).await;
+    // Nothing new starts once the signal came: no cut, no build, no new connection.
+    train_loop.abort();
     drop(unix);
     drop(tcp);
     if tokio::time::timeout(SHUTDOWN_DEADLINE, graceful.shutdown())
@@ -252,7 +280,7 @@ async fn serve(
 }
 
 /// The scheduler and reconcile loop, printing each new history line as it happens.
-fn spawn_train_loop(runner: Runner, zone: chrono_tz::Tz) {
+fn spawn_train_loop(runner: Runner, zone: chrono_tz::Tz) -> tokio::task::JoinHandle<()> {
     let looping = runner;
     tokio::spawn(async move {
         let mut timeline = Timeline::default();
@@ -268,17 +296,21 @@ fn spawn_train_loop(runner: Runner, zone: chrono_tz::Tz) {
                 }
             }
         }
-    });
+    })
 }
 
 /// Serves both listeners until SIGTERM or Ctrl-C; the open connections are the caller's
-/// to drain.
+/// to drain. At most [`TCP_CONNECTIONS`] TCP connections are served at once, so pages or
+/// another local user's scripts cannot use up the descriptors the socket's callers need;
+/// no connection lives longer than [`CONNECTION_DEADLINE`], a client that never reads its
+/// answer included.
 async fn accept_until_stopped(
     unix: &UnixListener,
     tcp: &TcpListener,
     app: &App,
 ) -> GracefulShutdown {
     let graceful = GracefulShutdown::new();
+    let tcp_slots = Arc::new(tokio::sync::Semaphore::new(TCP_CONNECTIONS));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let stop = async {
         tokio::select! {
@@ -288,21 +320,13 @@ async fn accept_until_stopped(
     };
     tokio::pin!(stop);
     loop {
-        let via_stream = tokio::select! {
+        let accepted = tokio::select! {
             () = &mut stop => break,
-            accepted = unix.accept() => accepted.map(|(s, _)| {
-                // The kernel's word for who is on the other end; without it, no answer.
-                let actor = s.peer_cred().map(|c| actor_for_uid(c.uid()));
-                (actor.map(Via::Socket), Stream::Unix(s))
-            }),
-            accepted = tcp.accept() => accepted.map(|(s, _)| (Ok(Via::Tcp), Stream::Tcp(s))),
+            accepted = unix.accept() => accepted.map(|(s, _)| Stream::Unix(s)),
+            accepted = tcp.accept() => accepted.map(|(s, _)| Stream::Tcp(s)),
         };
-        let (via, stream) = match via_stream {
-            Ok((Ok(via), stream)) => (via, stream),
-            Ok((Err(e), _)) => {
-                warn!(error = %e, "cannot read the peer's credentials; connection refused");
-                continue;
-            }
+        let stream = match accepted {
+            Ok(s) => s,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
                 warn!(error = %e, "accept failed");
@@ -310,25 +334,67 @@ async fn accept_until_stopped(
                 continue;
             }
         };
+        let watcher = graceful.watcher();
         let app = app.clone();
-        let service = service_fn(move |req| handle(app.clone(), via.clone(), req));
-        let mut builder = http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
-            .keep_alive(false);
         match stream {
             Stream::Unix(s) => {
-                let conn = graceful.watch(builder.serve_connection(TokioIo::new(s), service));
-                tokio::spawn(conn);
+                tokio::spawn(async move {
+                    // The kernel's word for who is on the other end; without it, no answer.
+                    // The account lookup may ask a directory service: off the accept loop.
+                    let uid = match s.peer_cred() {
+                        Ok(c) => c.uid(),
+                        Err(e) => {
+                            warn!(error = %e, "cannot read the peer's credentials; connection refused");
+                            return;
+                        }
+                    };
+                    let Ok(actor) = tokio::task::spawn_blocking(move || actor_for_uid(uid)).await
+                    else {
+                        return;
+                    };
+                    let conn = connection()
+                        .serve_connection(TokioIo::new(s), service(app, Via::Socket(actor)));
+                    let _ = tokio::time::timeout(CONNECTION_DEADLINE, watcher.watch(conn)).await;
+                });
             }
             Stream::Tcp(s) => {
-                let conn = graceful.watch(builder.serve_connection(TokioIo::new(s), service));
-                tokio::spawn(conn);
+                let Ok(slot) = tcp_slots.clone().try_acquire_owned() else {
+                    // Dropped unanswered: the page's next refresh tries again.
+                    warn!("{TCP_CONNECTIONS} TCP connections open; one more refused");
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let conn =
+                        connection().serve_connection(TokioIo::new(s), service(app, Via::Tcp));
+                    let _ = tokio::time::timeout(CONNECTION_DEADLINE, watcher.watch(conn)).await;
+                    drop(slot);
+                });
             }
         }
     }
     graceful
+}
+
+/// One HTTP/1.1 connection: headers within [`HEADER_TIMEOUT`], one request per connection.
+fn connection() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .keep_alive(false);
+    builder
+}
+
+fn service(
+    app: App,
+    via: Via,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = Reply,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Reply, Infallible>> + Send,
+> + Clone {
+    service_fn(move |req| handle(app.clone(), via.clone(), req))
 }
 
 enum Stream {
@@ -442,8 +508,13 @@ fn json_error(status: u16, code: &str, message: &str) -> Reply {
 async fn handle(app: App, via: Via, req: hyper::Request<Incoming>) -> Result<Reply, Infallible> {
     let actor = match via {
         Via::Tcp => {
-            if let Some(refused) = tcp_refusal(app.port, req.method(), req.headers()) {
+            if let Some(refused) = tcp_refusal(app.addr, req.method(), req.uri(), req.headers()) {
                 return Ok(refused);
+            }
+            match token_check(&app.token, req.uri(), req.headers()) {
+                TokenCheck::Valid => {}
+                TokenCheck::InQuery => return Ok(remember_token(&app.token)),
+                TokenCheck::Missing => return Ok(token_required()),
             }
             None
         }
@@ -483,12 +554,27 @@ async fn handle(app: App, via: Via, req: hyper::Request<Incoming>) -> Result<Rep
 
 /// What the TCP listener refuses, and how: another `Host` (DNS rebinding), a cross-site request,
 /// and every change (those go through the socket, where the OS says who is asking).
-fn tcp_refusal(port: u16, method: &Method, headers: &HeaderMap) -> Option<Reply> {
+fn tcp_refusal(
+    addr: SocketAddr,
+    method: &Method,
+    uri: &hyper::Uri,
+    headers: &HeaderMap,
+) -> Option<Reply> {
+    let port = addr.port();
     let own = [
-        format!("127.0.0.1:{port}"),
+        addr.to_string(),
         format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
         format!("[::1]:{port}"),
     ];
+    if uri.authority().is_some() {
+        // `GET http://other/ HTTP/1.1`: a proxy request, never one of this server's own.
+        return Some(json_error(
+            400,
+            "absolute_uri",
+            "send a path (GET /trains), not a full URL: this is not a proxy",
+        ));
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -533,6 +619,94 @@ fn tcp_refusal(port: u16, method: &Method, headers: &HeaderMap) -> Option<Reply>
         ));
     }
     None
+}
+
+/// The token's file in the data directory (0600): `Authorization: Bearer $(cat DATA/serve.token)`.
+pub const TOKEN_FILE: &str = "serve.token";
+/// The cookie the status page keeps the token in.
+const TOKEN_COOKIE: &str = "release_train_token";
+
+/// 32 random bytes from the kernel, as hex: new for every run of `serve`.
+fn new_token() -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    }))
+}
+
+enum TokenCheck {
+    Valid,
+    /// `?token=` on the page: answered by setting the cookie.
+    InQuery,
+    Missing,
+}
+
+/// Equal without an early exit, so the answer time says nothing about the token.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn token_check(token: &str, uri: &hyper::Uri, headers: &HeaderMap) -> TokenCheck {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "));
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='))
+        .find(|c| same(c, token));
+    if bearer.is_some_and(|b| same(b.trim(), token)) || cookie.is_some() {
+        return TokenCheck::Valid;
+    }
+    let in_query = uri.path() == "/"
+        && uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter_map(|kv| kv.strip_prefix("token="))
+            .any(|t| same(t, token));
+    if in_query {
+        TokenCheck::InQuery
+    } else {
+        TokenCheck::Missing
+    }
+}
+
+/// The page's address carried the token: keep it in a cookie only this origin's requests
+/// carry, and show the page at its plain address.
+fn remember_token(token: &str) -> Reply {
+    let mut reply = hyper::Response::new(Full::new(Bytes::new()));
+    *reply.status_mut() = StatusCode::SEE_OTHER;
+    let headers = reply.headers_mut();
+    headers.insert(header::LOCATION, HeaderValue::from_static("/"));
+    if let Ok(cookie) = HeaderValue::from_str(&format!(
+        "{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"
+    )) {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    reply
+}
+
+fn token_required() -> Reply {
+    json_error(
+        401,
+        "token_required",
+        &format!(
+            "reads over TCP need this run's token: open the address serve printed (it ends in ?token=...), or send Authorization: Bearer $(cat DATA/{TOKEN_FILE}); trainctl reads through DATA/{SOCKET} without one"
+        ),
+    )
 }
 
 /// The request body, at most [`api::MAX_BODY`] bytes, within [`BODY_TIMEOUT`].

@@ -154,6 +154,14 @@ struct Serve {
     data: PathBuf,
 }
 
+/// This run's token for reads over TCP (`DATA/serve.token`).
+fn token(data: &Path) -> String {
+    std::fs::read_to_string(data.join("serve.token"))
+        .expect("serve writes its token before its address")
+        .trim()
+        .to_owned()
+}
+
 impl Serve {
     fn start(root: &Path) -> Self {
         let data = root.join("data");
@@ -184,6 +192,7 @@ impl Serve {
                 && addr.trim().starts_with("http://")
             {
                 addr.trim().clone_into(&mut serve.api);
+                assert_eq!(token(&data).len(), 64, "a fresh 32-byte token");
                 return serve;
             }
             assert!(Instant::now() < deadline, "serve did not start");
@@ -319,7 +328,7 @@ fn live_train(root: &Path, staging_secs: u32, cut_in: u64, promote_in: u64, soak
         std::fs::create_dir_all(&dir).unwrap();
         git(&dir, &["init", "-q", "-b", "main"]);
         let staging = format!(
-            "version: 0.2\nphases:\n  build:\n    commands:\n      - echo staging $RELEASE_COMMIT\n      - sleep {staging_secs}\n"
+            "version: 0.2\nphases:\n  build:\n    commands:\n      - echo staging $RELEASE_COMMIT\n      - touch made-by-build && stat -c 'artifact mode %a' made-by-build\n      - sleep {staging_secs}\n"
         );
         let production = "version: 0.2\nphases:\n  build:\n    commands:\n      - test \"$(git rev-parse HEAD)\" = \"$RELEASE_COMMIT\"\n      - echo production $RELEASE_COMMIT\n";
         std::fs::write(dir.join("staging.yml"), staging).unwrap();
@@ -691,7 +700,8 @@ fn the_status_page_shows_the_running_train_in_headless_chromium() {
         Some(r#"{"reason": "checkout <errors> up 3%"}"#),
     );
     assert_eq!(status, 200);
-    let page = format!("{}/", serve.api);
+    // The address serve prints: the token in the query, kept in a cookie from then on.
+    let page = format!("{}/?token={}", serve.api, token(&serve.data));
     let profile = root.path().join("chromium");
 
     // The DOM after the page's own script ran: what a person sees.
@@ -1049,10 +1059,32 @@ fn no_web_page_can_act_on_a_train() {
         body.contains("use_the_socket") && body.contains("serve.sock"),
         "{body}"
     );
-    let (status, _) = serve.tcp(&format!(
+    // Another account on this machine reaches 127.0.0.1 too: reads need this run's token.
+    let (status, body) = serve.tcp(&format!(
         "GET /trains HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
     ));
-    assert_eq!(status, 200, "the browser still reads");
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body.contains("token_required") && body.contains("serve.token"),
+        "{body}"
+    );
+    let (status, _) = serve.tcp(&format!(
+        "GET /trains/{id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer wrong\r\nConnection: close\r\n\r\n"
+    ));
+    assert_eq!(status, 401, "a wrong token reads nothing");
+    let (status, body) = serve.tcp(&format!(
+        "GET /trains/{id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        token(&serve.data)
+    ));
+    assert_eq!(status, 200, "the token's holder reads: {body}");
+    let (status, _) = serve.tcp(&format!(
+        "GET /?token={} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n",
+        token(&serve.data)
+    ));
+    assert_eq!(
+        status, 303,
+        "the page's address sets the cookie and drops the token"
+    );
     assert_eq!(serve.train().unwrap()["state"], "soaking");
 }
 
@@ -1127,6 +1159,9 @@ fn the_data_directory_is_private_and_a_truncated_body_is_a_400() {
         assert_eq!(mode(f) & 0o077, 0, "{} is {:o}", f.display(), mode(f));
     }
     assert_eq!(mode(&serve.data.join("serve.sock")) & 0o077, 0);
+    // What a build makes has CodeBuild's modes, not serve's private umask.
+    let log = std::fs::read_to_string(builds(root.path())[0].join("build.log")).unwrap();
+    assert!(log.contains("artifact mode 644"), "{log}");
 
     let mut stream =
         std::os::unix::net::UnixStream::connect(serve.data.join("serve.sock")).unwrap();

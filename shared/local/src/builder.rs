@@ -258,13 +258,15 @@ mkdir claim 2>/dev/null || exit 0
 echo $$ > pid
 finish() {{ echo "$1" > exit.tmp && mv exit.tmp exit; }}
 echo "[release-train] {key}: checking out {commit} into src" >> build.log
-git -C {mirror} worktree add --detach --force {src} {commit} >> build.log 2>&1 || {{
+# The build's own files get CodeBuild's modes (umask 022), not serve's private 077: what a
+# build packages must be readable where it ships. Its log and markers here stay private.
+(umask 022 && git -C {mirror} worktree add --detach --force {src} {commit}) >> build.log 2>&1 || {{
   # The build system's failure, not the code's: the train builds again.
   echo "cannot check out {commit} (git worktree add failed)" > fault
   finish 1
   exit 0
 }}
-timeout --kill-after=10 {secs} bash phases.sh >> build.log 2>&1
+(umask 022 && exec timeout --kill-after=10 {secs} bash phases.sh) >> build.log 2>&1
 code=$?
 [ "$code" = 124 ] && echo "[release-train] build timed out after {timeout}" >> build.log
 git -C {mirror} worktree remove --force {src} >/dev/null 2>&1
