@@ -1294,15 +1294,37 @@ fn two_os_users_approve_as_themselves_and_two_person_approval_works() {
     let serve = serve_with(root.path(), &data, &["--share-with", &group]);
     let soaking = serve.wait_for("the soak", 30, |t| t["state"] == "soaking");
     let id = soaking["id"].as_str().unwrap().to_owned();
-    let approve = |user: &str, why: &str| {
+    let as_user = |user: &str, command: &str, why: &str| {
         Command::new("setpriv")
             .args(["--reuid", user, "--regid", &group, "--init-groups", "--"])
             .arg(&binary)
-            .args(["approve", &id, "-r", why, "--data", data.to_str().unwrap()])
+            .args([command, &id, "-r", why, "--data", data.to_str().unwrap()])
             .env_remove("USER")
             .output()
             .unwrap()
     };
+    let approve = |user: &str, why: &str| as_user(user, "approve", why);
+    // The second person holds and resumes: the hold names them, not serve's owner.
+    let out = as_user(&users[1], "hold", "checking the dashboards");
+    assert!(out.status.success(), "{}", text(&out));
+    let held = serve.train().unwrap();
+    assert_eq!(held["state"], "held", "{held:#}");
+    assert!(
+        text(&out).contains("held"),
+        "the holder sees the new state: {}",
+        text(&out)
+    );
+    let record = held["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|r| r["action"] == "hold")
+        .cloned()
+        .unwrap();
+    assert_eq!(record["actor"], format!("local:{}", users[1]), "{record}");
+    let out = as_user(&users[1], "resume", "dashboards fine");
+    assert!(out.status.success(), "{}", text(&out));
     let out = approve(&users[0], "staging looks fine");
     assert!(out.status.success(), "{}", text(&out));
     let out = approve(&users[0], "me again");
