@@ -167,7 +167,7 @@ fn every_shell_command_in_the_readme_runs_as_written() {
         std::env::var("PATH").unwrap_or_default()
     );
 
-    let mut serve: Option<std::process::Child> = None;
+    let mut serve: Option<Killed> = None;
     let mut train_id: Option<String> = None;
     let mut ran = 0;
     let mut report = String::new();
@@ -178,16 +178,21 @@ fn every_shell_command_in_the_readme_runs_as_written() {
         }
         let mut command = line.command.replace("cargo run -p trainctl --", "trainctl");
         if command.starts_with("trainctl serve") {
+            let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
             let child = Command::new("bash")
                 .args(["-c", &format!("exec {command}")])
                 .current_dir(&work)
                 .env("PATH", &path)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
                 .spawn()
                 .unwrap();
-            serve = Some(child);
-            train_id = Some(wait_for_a_train(&work));
+            let serve = serve.insert(Killed(child));
+            train_id = Some(wait_for_a_train(
+                &work,
+                &mut serve.0,
+                &dir.path().join("serve.log"),
+            ));
             let _ = writeln!(report, "started: {command}");
             ran += 1;
             continue;
@@ -232,10 +237,7 @@ fn every_shell_command_in_the_readme_runs_as_written() {
         );
         ran += 1;
     }
-    if let Some(mut child) = serve {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(serve);
     println!("{report}");
     assert!(
         ran >= 20,
@@ -247,9 +249,21 @@ fn every_shell_command_in_the_readme_runs_as_written() {
     );
 }
 
+/// The README's `serve`, killed however the test ends (a failed assertion included), so it
+/// never keeps port 7878 from the next run.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Waits for `serve` (started in `work` with `--data .release-train`) to cut its train and
-/// soak it; returns the train's id.
-fn wait_for_a_train(work: &Path) -> String {
+/// soak it; returns the train's id. A serve that exits (port 7878 taken, say) fails the test
+/// with what it printed.
+fn wait_for_a_train(work: &Path, serve: &mut std::process::Child, log: &Path) -> String {
     let socket: PathBuf = work.join(".release-train/serve.sock");
     let deadline = Instant::now() + Duration::from_mins(1);
     loop {
@@ -266,9 +280,16 @@ fn wait_for_a_train(work: &Path) -> String {
                 return t["id"].as_str().unwrap().to_owned();
             }
         }
+        if let Ok(Some(status)) = serve.try_wait() {
+            panic!(
+                "serve, started as the README says, exited ({status}):\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
         assert!(
             Instant::now() < deadline,
-            "serve, started as the README says, did not cut and soak a train within 60s"
+            "serve, started as the README says, did not cut and soak a train within 60s:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
