@@ -391,6 +391,47 @@ fn assemble(items: &[Item]) -> Result<Option<Stored>, PortError> {
     Ok(Some(Stored { train, version }))
 }
 
+impl DynamoStore {
+    /// One page of the train ids an index holds under `attribute = value`, and where the
+    /// next page starts (`None`: this was the last). `newest_first` reads newest cut first,
+    /// at most that many.
+    async fn index_page(
+        &self,
+        index: &str,
+        attribute: &str,
+        value: &str,
+        start: Option<Item>,
+        newest_first: Option<usize>,
+    ) -> Result<(Vec<TrainId>, Option<Item>), PortError> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#k = :v")
+            .expression_attribute_names("#k", attribute)
+            .expression_attribute_values(":v", s(value))
+            .set_scan_index_forward(newest_first.map(|_| false))
+            .set_limit(newest_first.map(|n| i32::try_from(n).unwrap_or(100)))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| sdk_fault("dynamodb:Query", e))?;
+        let ids = page
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| {
+                text(k, "pk")?
+                    .strip_prefix("T#")
+                    .and_then(|i| TrainId::parse(i).ok())
+            })
+            .collect();
+        let next = page.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok((ids, next))
+    }
+}
+
 #[async_trait]
 impl TrainStore for DynamoStore {
     async fn insert(&self, t: &Transition) -> Result<Inserted, PortError> {
@@ -449,24 +490,10 @@ impl TrainStore for DynamoStore {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_NAME)
-                .key_condition_expression("#n = :n")
-                .expression_attribute_names("#n", "name")
-                .expression_attribute_values(":n", s(name.as_str()))
-                .scan_index_forward(false)
-                .limit(i32::try_from(limit).unwrap_or(100))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_fault("dynamodb:Query", e))?;
-            for key in page.items.unwrap_or_default() {
-                let id = text(&key, "pk")
-                    .and_then(|p| p.strip_prefix("T#").and_then(|i| TrainId::parse(i).ok()));
-                let Some(id) = id else { continue };
+            let (ids, next) = self
+                .index_page(BY_NAME, "name", name.as_str(), start.take(), Some(limit))
+                .await?;
+            for id in ids {
                 if let Some(stored) = self.load(&id).await?
                     && q.state.is_none_or(|s| stored.train.state() == s)
                 {
@@ -476,9 +503,9 @@ impl TrainStore for DynamoStore {
                     }
                 }
             }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
             }
         }
     }
@@ -487,26 +514,13 @@ impl TrainStore for DynamoStore {
         let mut ids = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(OPEN)
-                .key_condition_expression("#o = :o")
-                .expression_attribute_names("#o", OPEN)
-                .expression_attribute_values(":o", s("open"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_fault("dynamodb:Query", e))?;
-            ids.extend(page.items.unwrap_or_default().iter().filter_map(|k| {
-                text(k, "pk")?
-                    .strip_prefix("T#")
-                    .and_then(|i| TrainId::parse(i).ok())
-            }));
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(ids),
+            let (page, next) = self
+                .index_page(OPEN, OPEN, "open", start.take(), None)
+                .await?;
+            ids.extend(page);
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok(ids),
             }
         }
     }
