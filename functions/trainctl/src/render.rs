@@ -131,7 +131,7 @@ pub fn train(v: &TrainView, zone: Tz) -> String {
             excluded.join("\n")
         );
     }
-    if v.history_from > 0 {
+    if v.history_before.is_some() {
         let _ = writeln!(
             s,
             "\nHISTORY (the last {} of {}; `trainctl history {}` shows all)",

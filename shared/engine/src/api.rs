@@ -112,13 +112,12 @@ pub struct TrainView {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<Hold>,
     pub components: Vec<ComponentView>,
-    /// A page of the audit trail, oldest first: entries `history_from..` of
-    /// `history_total`. The newest [`HISTORY_PAGE`] unless the request asked for others.
+    /// A page of the audit trail, oldest first, of `history_total` entries; it starts at
+    /// entry `history_before` (0 when absent). The newest [`HISTORY_PAGE`] unless the
+    /// request asked for others.
     pub history: Vec<Record>,
     #[serde(default)]
     pub history_total: usize,
-    #[serde(default)]
-    pub history_from: usize,
     /// Pass as `?history_before=` for the page before this one; absent on the first page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_before: Option<usize>,
@@ -176,7 +175,6 @@ impl TrainView {
                 .collect(),
             history: train.history[from..end].to_vec(),
             history_total: total,
-            history_from: from,
             history_before: (from > 0).then_some(from),
         }
     }
@@ -307,8 +305,7 @@ async fn list(engine: &Engine, query: Option<&str>, now: DateTime<Utc>) -> Respo
         state: None,
         limit: 20,
     };
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for (key, value) in query_pairs(query) {
         match key {
             "state" => {
                 let Some(state) = State::parse(value) else {
@@ -318,15 +315,9 @@ async fn list(engine: &Engine, query: Option<&str>, now: DateTime<Utc>) -> Respo
                 };
                 q.state = Some(state);
             }
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if (1..=200).contains(&n) => q.limit = n,
-                _ => {
-                    return error(
-                        400,
-                        "bad_query",
-                        format!("limit {value:?} must be a whole number from 1 to 200"),
-                    );
-                }
+            "limit" => match number_in(key, value, 1..=200) {
+                Ok(n) => q.limit = n,
+                Err(r) => return r,
             },
             other => {
                 return error(
@@ -354,12 +345,40 @@ async fn list(engine: &Engine, query: Option<&str>, now: DateTime<Utc>) -> Respo
     }
 }
 
+/// The `key=value` pairs of a query string (a key without `=` has an empty value).
+fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+}
+
+/// A query parameter that must be a whole number in `range`, or the 400 that says so.
+fn number_in(
+    name: &str,
+    value: &str,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, Response> {
+    match value.parse::<usize>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(error(
+            400,
+            "bad_query",
+            format!(
+                "{name} {value:?} must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        )),
+    }
+}
+
 /// `history_before` and `history_limit` of `GET /trains/{id}`.
 fn history_query(query: Option<&str>) -> Result<(Option<usize>, usize), Response> {
     let mut before = None;
     let mut limit = HISTORY_PAGE;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for (key, value) in query_pairs(query) {
         match key {
             "history_before" => match value.parse::<usize>() {
                 Ok(n) => before = Some(n),
@@ -373,18 +392,7 @@ fn history_query(query: Option<&str>) -> Result<(Option<usize>, usize), Response
                     ));
                 }
             },
-            "history_limit" => match value.parse::<usize>() {
-                Ok(n) if (1..=HISTORY_LIMIT_MAX).contains(&n) => limit = n,
-                _ => {
-                    return Err(error(
-                        400,
-                        "bad_query",
-                        format!(
-                            "history_limit {value:?} must be a whole number from 1 to {HISTORY_LIMIT_MAX}"
-                        ),
-                    ));
-                }
-            },
+            "history_limit" => limit = number_in(key, value, 1..=HISTORY_LIMIT_MAX)?,
             other => {
                 return Err(error(
                     400,
