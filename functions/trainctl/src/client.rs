@@ -234,40 +234,24 @@ fn fail(api: &ApiArgs, status: u16, body: &Value) -> ExitCode {
     ExitCode::FAILURE
 }
 
-pub fn status(api: &ApiArgs, id: Option<&str>) -> ExitCode {
-    let path = match id {
-        Some(id) => format!("/trains/{id}"),
-        None => "/trains".to_owned(),
-    };
-    match call(api, "GET", &path, None) {
+/// The end of every command: a call that failed, or any answer but 2xx, says why and exits
+/// 1 (with `--json`, the answer is printed too); a 2xx answer is printed as JSON with
+/// `--json`, else by `show`.
+fn answer(
+    api: &ApiArgs,
+    result: Result<(u16, Value), String>,
+    show: impl FnOnce(Value),
+) -> ExitCode {
+    match result {
         Err(e) => {
             eprintln!("{e}");
             ExitCode::FAILURE
         }
-        Ok((200, body)) if api.json => {
-            print_json(&body);
-            ExitCode::SUCCESS
-        }
-        Ok((200, body)) => {
-            if id.is_some() {
-                match serde_json::from_value::<TrainView>(body) {
-                    Ok(v) => print!("{}", render::train(&v, chrono_tz::UTC)),
-                    Err(e) => eprintln!("unexpected answer: {e}"),
-                }
-            } else if let Ok(list) = serde_json::from_value::<TrainList>(body) {
-                println!(
-                    "{:<28} {:<10} {:<17} SUMMARY",
-                    "TRAIN", "STATE", "CUT (UTC)"
-                );
-                for t in list.trains {
-                    println!(
-                        "{:<28} {:<10} {:<17} {}",
-                        t.id.as_str(),
-                        t.state.as_str(),
-                        t.cut_at.format("%Y-%m-%d %H:%M"),
-                        one_line(&t.summary)
-                    );
-                }
+        Ok((200..=299, body)) => {
+            if api.json {
+                print_json(&body);
+            } else {
+                show(body);
             }
             ExitCode::SUCCESS
         }
@@ -275,61 +259,68 @@ pub fn status(api: &ApiArgs, id: Option<&str>) -> ExitCode {
     }
 }
 
-/// Prints an action's answer: the train's state and summary, or the JSON.
-fn print_train_answer(api: &ApiArgs, id: &str, body: &Value) {
-    if api.json {
-        print_json(body);
-    } else {
-        let state = body.get("state").and_then(Value::as_str).unwrap_or("?");
-        let summary = body.get("summary").and_then(Value::as_str).unwrap_or("");
-        // What the server sends is escaped like everything else from outside.
-        println!(
-            "{}: {}: {}",
-            printable(id),
-            printable(state),
-            one_line(summary)
-        );
-    }
+pub fn status(api: &ApiArgs, id: Option<&str>) -> ExitCode {
+    let path = match id {
+        Some(id) => format!("/trains/{id}"),
+        None => "/trains".to_owned(),
+    };
+    answer(api, call(api, "GET", &path, None), |body| {
+        if id.is_some() {
+            match serde_json::from_value::<TrainView>(body) {
+                Ok(v) => print!("{}", render::train(&v, chrono_tz::UTC)),
+                Err(e) => eprintln!("unexpected answer: {e}"),
+            }
+        } else if let Ok(list) = serde_json::from_value::<TrainList>(body) {
+            println!(
+                "{:<28} {:<10} {:<17} SUMMARY",
+                "TRAIN", "STATE", "CUT (UTC)"
+            );
+            for t in list.trains {
+                println!(
+                    "{:<28} {:<10} {:<17} {}",
+                    t.id.as_str(),
+                    t.state.as_str(),
+                    t.cut_at.format("%Y-%m-%d %H:%M"),
+                    one_line(&t.summary)
+                );
+            }
+        }
+    })
+}
+
+/// Prints an action's answer: the train's id, state and summary.
+fn print_train_answer(id: &str, body: &Value) {
+    let state = body.get("state").and_then(Value::as_str).unwrap_or("?");
+    let summary = body.get("summary").and_then(Value::as_str).unwrap_or("");
+    // What the server sends is escaped like everything else from outside.
+    println!(
+        "{}: {}: {}",
+        printable(id),
+        printable(state),
+        one_line(summary)
+    );
 }
 
 pub fn act(command: TrainCommand, args: &ActionArgs) -> ExitCode {
     let path = format!("/trains/{}/{}", args.id, command.as_str());
-    match call(
+    let result = call(
         &args.api,
         "POST",
         &path,
         Some(&json!({ "reason": args.reason })),
-    ) {
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-        Ok((200, body)) => {
-            print_train_answer(&args.api, &args.id, &body);
-            ExitCode::SUCCESS
-        }
-        Ok((status, body)) => fail(&args.api, status, &body),
-    }
+    );
+    answer(&args.api, result, |body| {
+        print_train_answer(&args.id, &body);
+    })
 }
 
 /// `trainctl cut -r REASON`: a train cut now, outside the schedule.
 pub fn cut(reason: &str, api: &ApiArgs) -> ExitCode {
-    match call(api, "POST", "/trains", Some(&json!({ "reason": reason }))) {
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-        Ok((201 | 200, body)) => {
-            let id = body
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_owned();
-            print_train_answer(api, &id, &body);
-            ExitCode::SUCCESS
-        }
-        Ok((status, body)) => fail(api, status, &body),
-    }
+    let result = call(api, "POST", "/trains", Some(&json!({ "reason": reason })));
+    answer(api, result, |body| {
+        let id = body.get("id").and_then(Value::as_str).unwrap_or("?");
+        print_train_answer(id, &body);
+    })
 }
 
 /// Every page of a train's history, oldest first (the API answers the newest page and
@@ -446,38 +437,26 @@ pub fn schedule(api: &ApiArgs, command: Option<&ScheduleCmd>) -> ExitCode {
             )
         }
     };
-    match result {
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
+    answer(api, result, |body| {
+        let when = |v: &Value| printable(v.as_str().unwrap_or("never")).into_owned();
+        match body.get("paused").filter(|p| !p.is_null()) {
+            Some(p) => println!(
+                "schedule: PAUSED by {} since {}: {}",
+                when(&p["by"]),
+                when(&p["at"]),
+                when(&p["reason"])
+            ),
+            None => println!("schedule: running"),
         }
-        Ok((200, body)) if api.json => {
-            print_json(&body);
-            ExitCode::SUCCESS
+        if let Some(s) = body.get("skip").filter(|s| !s.is_null()) {
+            println!(
+                "skipping the cut at {} (by {}: {})",
+                when(&s["firing"]),
+                when(&s["by"]),
+                when(&s["reason"])
+            );
         }
-        Ok((200, body)) => {
-            let when = |v: &Value| printable(v.as_str().unwrap_or("never")).into_owned();
-            match body.get("paused").filter(|p| !p.is_null()) {
-                Some(p) => println!(
-                    "schedule: PAUSED by {} since {}: {}",
-                    when(&p["by"]),
-                    when(&p["at"]),
-                    when(&p["reason"])
-                ),
-                None => println!("schedule: running"),
-            }
-            if let Some(s) = body.get("skip").filter(|s| !s.is_null()) {
-                println!(
-                    "skipping the cut at {} (by {}: {})",
-                    when(&s["firing"]),
-                    when(&s["by"]),
-                    when(&s["reason"])
-                );
-            }
-            println!("next cut:     {}", when(&body["next_cut"]));
-            println!("next promote: {}", when(&body["next_promote"]));
-            ExitCode::SUCCESS
-        }
-        Ok((status, body)) => fail(api, status, &body),
-    }
+        println!("next cut:     {}", when(&body["next_cut"]));
+        println!("next promote: {}", when(&body["next_promote"]));
+    })
 }
