@@ -71,6 +71,17 @@ pub enum IdStyle {
     Minute,
 }
 
+impl IdStyle {
+    /// The period one train id covers, in words: a second cut in it is the same train.
+    pub fn period(self) -> &'static str {
+        match self {
+            Self::Week => "ISO week",
+            Self::Day => "day",
+            Self::Minute => "minute",
+        }
+    }
+}
+
 /// The train's settings, as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrainSettings {

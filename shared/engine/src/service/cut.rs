@@ -100,11 +100,7 @@ impl Engine {
             existing.id,
             existing.local(existing.cut_at),
             existing.state(),
-            if existing.id.as_str().contains("-W") {
-                "week"
-            } else {
-                "period of the id"
-            },
+            self.config.train.id_style.period(),
         );
         let Ok(reason) = Reason::parse(&reason) else {
             return;
