@@ -18,11 +18,7 @@ impl Train {
         now: DateTime<Utc>,
     ) {
         let after = self.state();
-        let excluded: BTreeMap<ComponentName, String> = self
-            .components
-            .iter()
-            .filter_map(|(n, r)| r.excluded.clone().map(|why| (n.clone(), why)))
-            .collect();
+        let excluded = self.excluded();
         let mut announced_after = false;
         for r in self.history.iter().skip(recorded_before) {
             if r.from == r.to && r.actor.is_the_train() && !NOTICES.contains(&r.action.as_str()) {
@@ -70,15 +66,19 @@ impl Train {
             at: now,
             captain: self.captain.clone(),
             action: last.map(|r| r.action.clone()),
-            excluded: self
-                .components
-                .iter()
-                .filter_map(|(n, r)| r.excluded.clone().map(|why| (n.clone(), why)))
-                .collect(),
+            excluded: self.excluded(),
         }));
         if self.is_terminal() {
             effects.push(Effect::WriteManifest { state: after });
         }
+    }
+
+    /// The components that do not ship with this train, and why.
+    fn excluded(&self) -> BTreeMap<ComponentName, String> {
+        self.components
+            .iter()
+            .filter_map(|(n, r)| r.excluded.clone().map(|why| (n.clone(), why)))
+            .collect()
     }
 
     /// When the oldest commit this train ships was committed, where the builder could read it.
