@@ -8,15 +8,19 @@
 //!   open a Unix socket, so no web page the user has open can act on a train.
 //! - The TCP listener on loopback serves only the status page and the read routes, and
 //!   only to requests whose `Host` is its own address or `localhost` (a DNS-rebinding page
-//!   sends its own name), never to a cross-site fetch.
+//!   sends its own name), never to a cross-site fetch, and only with this run's token
+//!   (`DATA/serve.token`, or the cookie the printed `/?token=` address sets): other
+//!   accounts on the machine reach loopback too.
 //! - `DATA/` is private to the user who runs `serve` (0700, files 0600): build logs may
 //!   hold secrets. `--share-with GROUP` makes it 0750 and the socket 0660 of GROUP, so each
 //!   member of that group acts under their own name, and nobody else can.
 //!
 //! The server is bounded: request headers must arrive within [`HEADER_TIMEOUT`], a body
-//! within [`BODY_TIMEOUT`], a connection serves one request, and after SIGTERM in-flight
-//! requests get [`SHUTDOWN_DEADLINE`] before the process exits (releasing the data
-//! directory's lock, so a restart is never blocked by a half-sent request).
+//! within [`BODY_TIMEOUT`], a connection serves one request and lives at most
+//! [`CONNECTION_DEADLINE`], at most [`TCP_CONNECTIONS`] TCP connections at once, and after
+//! SIGTERM in-flight requests get [`SHUTDOWN_DEADLINE`] before the process exits
+//! (releasing the data directory's lock, so a restart is never blocked by a half-sent
+//! request).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -281,14 +285,13 @@ async fn serve(
 
 /// The scheduler and reconcile loop, printing each new history line as it happens.
 fn spawn_train_loop(runner: Runner, zone: chrono_tz::Tz) -> tokio::task::JoinHandle<()> {
-    let looping = runner;
     tokio::spawn(async move {
         let mut timeline = Timeline::default();
         loop {
-            match looping.step().await {
+            match runner.step().await {
                 Ok(step) => {
-                    timeline.print_new(looping.engine(), zone).await;
-                    looping.wait(&step, None).await;
+                    timeline.print_new(runner.engine(), zone).await;
+                    runner.wait(&step, None).await;
                 }
                 Err(e) => {
                     warn!(error = %e, "reconcile pass failed; retrying");
@@ -686,17 +689,15 @@ fn token_check(token: &str, uri: &hyper::Uri, headers: &HeaderMap) -> TokenCheck
 /// The page's address carried the token: keep it in a cookie only this origin's requests
 /// carry, and show the page at its plain address.
 fn remember_token(token: &str) -> Reply {
-    let mut reply = hyper::Response::new(Full::new(Bytes::new()));
-    *reply.status_mut() = StatusCode::SEE_OTHER;
-    let headers = reply.headers_mut();
+    let mut res = reply(StatusCode::SEE_OTHER, "text/plain", Vec::new());
+    let headers = res.headers_mut();
     headers.insert(header::LOCATION, HeaderValue::from_static("/"));
     if let Ok(cookie) = HeaderValue::from_str(&format!(
         "{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"
     )) {
         headers.insert(header::SET_COOKIE, cookie);
     }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    reply
+    res
 }
 
 fn token_required() -> Reply {

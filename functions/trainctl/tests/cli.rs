@@ -227,6 +227,15 @@ impl Serve {
         exchange(stream, request.as_bytes())
     }
 
+    /// `GET path` over TCP as from this machine's own page (its own `Host`), with `headers`
+    /// (each ending in `\r\n`).
+    fn tcp_get(&self, path: &str, headers: &str) -> (u16, String) {
+        let host = self.api.trim_start_matches("http://");
+        self.tcp(&format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
+        ))
+    }
+
     fn data_arg(&self) -> &str {
         self.data.to_str().unwrap()
     }
@@ -1060,27 +1069,18 @@ fn no_web_page_can_act_on_a_train() {
         "{body}"
     );
     // Another account on this machine reaches 127.0.0.1 too: reads need this run's token.
-    let (status, body) = serve.tcp(&format!(
-        "GET /trains HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    ));
+    let (status, body) = serve.tcp_get("/trains", "");
     assert_eq!(status, 401, "{body}");
     assert!(
         body.contains("token_required") && body.contains("serve.token"),
         "{body}"
     );
-    let (status, _) = serve.tcp(&format!(
-        "GET /trains/{id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer wrong\r\nConnection: close\r\n\r\n"
-    ));
+    let (status, _) = serve.tcp_get(&format!("/trains/{id}"), "Authorization: Bearer wrong\r\n");
     assert_eq!(status, 401, "a wrong token reads nothing");
-    let (status, body) = serve.tcp(&format!(
-        "GET /trains/{id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-        token(&serve.data)
-    ));
+    let bearer = format!("Authorization: Bearer {}\r\n", token(&serve.data));
+    let (status, body) = serve.tcp_get(&format!("/trains/{id}"), &bearer);
     assert_eq!(status, 200, "the token's holder reads: {body}");
-    let (status, _) = serve.tcp(&format!(
-        "GET /?token={} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n",
-        token(&serve.data)
-    ));
+    let (status, _) = serve.tcp_get(&format!("/?token={}", token(&serve.data)), "");
     assert_eq!(
         status, 303,
         "the page's address sets the cookie and drops the token"
