@@ -1,19 +1,13 @@
 //! The `promote` function: invoked by the promote schedule (promote, then reconcile) and by
 //! the frequent reconcile schedule (builds in flight, soak timers, leftover effects).
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::Value;
-use train_lambda::{Deployment, scheduled};
+use lambda_runtime::Error;
+use train_lambda::scheduled;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    // Built once per process, outside the handler: clients, configuration, engine.
-    let deployment = Deployment::from_env().await?;
-    let deployment = &deployment;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let work = scheduled::promote(deployment, event.payload, train_lambda::now());
-        train_lambda::respond(deployment.invoke("promote", work).await)
-    }))
+    train_lambda::run_json("promote", |deployment, event| {
+        scheduled::promote(deployment, event, train_lambda::now())
+    })
     .await
 }

@@ -1,7 +1,8 @@
 //! What the four Lambda functions share: the deployment they run in (settings, clients and
 //! the engine, built once per process), and each function's handler. The `main.rs` of a
-//! function only sets up tracing, builds the [`Deployment`] and hands a handler to the
-//! runtime, so everything a test needs to reach lives here.
+//! function only names its handler: [`run_json`] (or `lambda_http::run` for the API) sets up
+//! tracing, builds the [`Deployment`] and hands the handler to the runtime, so everything a
+//! test needs to reach lives here.
 //!
 //! # Layout
 //! - [`Deployment`]: settings from the environment, `release-train.toml`, SDK clients, engine.
@@ -208,6 +209,29 @@ impl From<EngineError> for Failure {
             message: e.to_string(),
         }
     }
+}
+
+/// The whole `main` of a function whose events are JSON (a schedule's firings, EventBridge's
+/// events): tracing, the [`Deployment`] built once per process outside the handler, then
+/// each event's payload through `handle`, logged with its AWS calls ([`Deployment::invoke`])
+/// and answered as the runtime expects ([`respond`]).
+///
+/// # Errors
+/// The deployment cannot be built from the environment, or the runtime API fails.
+pub async fn run_json<H, F>(what: &'static str, handle: H) -> Result<(), lambda_runtime::Error>
+where
+    H: Fn(&'static Deployment, Value) -> F,
+    F: Future<Output = Result<Value, Failure>>,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    // One per process, alive until the process ends: every invocation borrows it.
+    let deployment: &'static Deployment =
+        Box::leak(Box::new(Box::pin(Deployment::from_env()).await?));
+    let handler = lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| {
+        let work = handle(deployment, event.payload);
+        async move { respond(deployment.invoke(what, work).await) }
+    });
+    Box::pin(lambda_runtime::run(handler)).await
 }
 
 /// What a handler returns to the runtime: acknowledged payloads as a JSON answer, faults as
