@@ -166,6 +166,16 @@ impl Actor {
         Self("release-train".to_owned())
     }
 
+    /// The cut schedule: the actor of a scheduled cut.
+    pub fn cut_schedule() -> Self {
+        Self("schedule:cut".to_owned())
+    }
+
+    /// The promote schedule: the actor of a scheduled promotion.
+    pub fn promote_schedule() -> Self {
+        Self("schedule:promote".to_owned())
+    }
+
     /// The train or its schedules, as opposed to a person or a principal.
     pub fn is_the_train(&self) -> bool {
         self.0 == "release-train" || self.0.starts_with("schedule:")

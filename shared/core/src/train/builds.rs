@@ -118,16 +118,13 @@ impl Train {
 
     pub(super) fn build_started(
         &mut self,
-        BuildRef {
-            component,
-            stage,
-            attempt,
-            build_id,
-        }: BuildRef<'_>,
+        at: BuildRef<'_>,
         commit: Option<&Commit>,
         now: DateTime<Utc>,
         effects: &mut Vec<Effect>,
     ) -> Result<(), Rejection> {
+        let (component, stage, attempt, build_id) =
+            (at.component, at.stage, at.attempt, at.build_id);
         let terminal = self.is_terminal();
         let run = self.run_mut(component)?;
         let pinned = run.rollback.clone().or_else(|| run.pinned.clone());
@@ -167,16 +164,13 @@ impl Train {
 
     pub(super) fn build_finished(
         &mut self,
-        BuildRef {
-            component,
-            stage,
-            attempt,
-            build_id,
-        }: BuildRef<'_>,
+        at: BuildRef<'_>,
         outcome: &BuildOutcome,
         now: DateTime<Utc>,
         effects: &mut Vec<Effect>,
     ) -> Result<(), Rejection> {
+        let (component, stage, attempt, build_id) =
+            (at.component, at.stage, at.attempt, at.build_id);
         let run = self.run_mut(component)?;
         let Some(build) = run.build_mut(stage).filter(|b| b.attempt == attempt) else {
             return Ok(());

@@ -4,14 +4,21 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
+/// Who asks for an operator command, why, and when.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Act<'a> {
+    pub by: &'a Actor,
+    pub reason: &'a Reason,
+    pub now: DateTime<Utc>,
+}
+
 impl Train {
     pub(super) fn cancel(
         &mut self,
-        by: &Actor,
-        reason: &Reason,
-        now: DateTime<Utc>,
+        act: Act<'_>,
         effects: &mut Vec<Effect>,
     ) -> Result<(), Rejection> {
+        let Act { by, reason, now } = act;
         let before = self.state();
         match &self.phase {
             Phase::Building | Phase::Soaking { .. } => {}
@@ -52,11 +59,10 @@ impl Train {
 
     pub(super) fn hold(
         &mut self,
-        by: &Actor,
-        reason: &Reason,
-        now: DateTime<Utc>,
+        act: Act<'_>,
         effects: &mut Vec<Effect>,
     ) -> Result<(), Rejection> {
+        let Act { by, reason, now } = act;
         let before = self.state();
         if let Some(h) = &self.hold {
             return reject(
@@ -98,12 +104,8 @@ impl Train {
         Ok(())
     }
 
-    pub(super) fn resume(
-        &mut self,
-        by: &Actor,
-        reason: &Reason,
-        now: DateTime<Utc>,
-    ) -> Result<(), Rejection> {
+    pub(super) fn resume(&mut self, act: Act<'_>) -> Result<(), Rejection> {
+        let Act { by, reason, now } = act;
         let before = self.state();
         if self.hold.is_none() {
             let msg = if self.is_terminal() {
@@ -143,12 +145,8 @@ impl Train {
         }
     }
 
-    pub(super) fn expedite(
-        &mut self,
-        by: &Actor,
-        reason: &Reason,
-        now: DateTime<Utc>,
-    ) -> Result<(), Rejection> {
+    pub(super) fn expedite(&mut self, act: Act<'_>) -> Result<(), Rejection> {
+        let Act { by, reason, now } = act;
         let before = self.state();
         match &self.phase {
             Phase::Soaking { .. } => {}
@@ -211,12 +209,8 @@ impl Train {
         Ok(())
     }
 
-    pub(super) fn approve(
-        &mut self,
-        by: &Actor,
-        reason: &Reason,
-        now: DateTime<Utc>,
-    ) -> Result<(), Rejection> {
+    pub(super) fn approve(&mut self, act: Act<'_>) -> Result<(), Rejection> {
+        let Act { by, reason, now } = act;
         let before = self.state();
         if !matches!(self.phase, Phase::Building | Phase::Soaking { .. }) {
             return Err(self.not_before_promotion("approve"));
@@ -268,11 +262,10 @@ impl Train {
     /// retry goes back to building, so the soak starts again with the new builds.
     pub(super) fn retry(
         &mut self,
-        by: &Actor,
-        reason: &Reason,
-        now: DateTime<Utc>,
+        act: Act<'_>,
         effects: &mut Vec<Effect>,
     ) -> Result<(), Rejection> {
+        let Act { by, reason, now } = act;
         let before = self.state();
         if !matches!(
             self.phase,

@@ -38,6 +38,7 @@ mod promotion;
 mod rollback;
 
 use builds::BuildRef;
+use commands::Act;
 pub use events::*;
 pub use model::*;
 
@@ -130,7 +131,7 @@ impl Train {
         previous: &BTreeMap<ComponentName, Commit>,
         skip: Option<(Actor, String)>,
     ) -> Transition {
-        let cutter = Actor::parse("schedule:cut").expect("valid actor");
+        let cutter = Actor::cut_schedule();
         let id = config.train.train_id(scheduled);
         Self::cut_as(config, id, scheduled, now, previous, skip, (&cutter, None))
     }
@@ -328,16 +329,16 @@ impl Train {
                     && next.deferred != Some(*scheduled)
                 {
                     next.promotion_due = Some(*scheduled);
-                    let actor = Actor::parse("schedule:promote").expect("valid actor");
+                    let actor = Actor::promote_schedule();
                     next.record(now, &actor, "promotion due", None, before);
                 }
             }
             Event::Tick => {}
-            Event::Cancel { by, reason } => next.cancel(by, reason, now, &mut effects)?,
-            Event::Hold { by, reason } => next.hold(by, reason, now, &mut effects)?,
-            Event::Resume { by, reason } => next.resume(by, reason, now)?,
-            Event::Expedite { by, reason } => next.expedite(by, reason, now)?,
-            Event::Retry { by, reason } => next.retry(by, reason, now, &mut effects)?,
+            Event::Cancel { by, reason } => next.cancel(Act { by, reason, now }, &mut effects)?,
+            Event::Hold { by, reason } => next.hold(Act { by, reason, now }, &mut effects)?,
+            Event::Resume { by, reason } => next.resume(Act { by, reason, now })?,
+            Event::Expedite { by, reason } => next.expedite(Act { by, reason, now })?,
+            Event::Retry { by, reason } => next.retry(Act { by, reason, now }, &mut effects)?,
             Event::AlarmChanged { alarm, firing } => {
                 next.alarm_changed(alarm, *firing, false, now, &mut effects);
             }
@@ -353,13 +354,13 @@ impl Train {
                     run.changelog = Some(changelog.clone());
                 }
             }
-            Event::Approve { by, reason } => next.approve(by, reason, now)?,
+            Event::Approve { by, reason } => next.approve(Act { by, reason, now })?,
             Event::Rollback {
                 by,
                 reason,
                 to,
                 pins,
-            } => next.rollback(by, reason, to, pins, now, &mut effects)?,
+            } => next.rollback(Act { by, reason, now }, to, pins, &mut effects)?,
         }
         next.advance(now, &mut effects);
         next.announce_changes(before, self.history.len(), &mut effects, now);

@@ -7,13 +7,12 @@ use super::*;
 impl Train {
     pub(super) fn rollback(
         &mut self,
-        by: &Actor,
-        reason: &Reason,
+        act: Act<'_>,
         to: &TrainId,
         pins: &BTreeMap<ComponentName, Commit>,
-        now: DateTime<Utc>,
         effects: &mut Vec<Effect>,
     ) -> Result<(), Rejection> {
+        let Act { by, reason, now } = act;
         let before = self.state();
         match &self.phase {
             Phase::Released { .. } => {}

@@ -105,7 +105,7 @@ impl Engine {
         let Ok(reason) = Reason::parse(&reason) else {
             return;
         };
-        let cutter = Actor::parse("schedule:cut").expect("valid actor");
+        let cutter = Actor::cut_schedule();
         let name = &self.config.train.name;
         for _ in 0..MAX_CONFLICTS {
             let Ok((controls, version)) = self.ports.store.controls(name).await else {
