@@ -11,6 +11,7 @@
 //! - [`s3`]: `S3Manifests`, write-once manifests in a versioned bucket.
 //! - [`events`]: `EventBridgeEvents`, one event per state change on the train's bus.
 //! - [`alarms`]: `CloudWatchAlarms`, which gating alarms are in ALARM.
+//! - [`metrics`]: `EmfMetrics`, metrics as Embedded Metric Format lines in the function's log.
 //! - [`faults`]: which AWS errors are retried, from the documented error codes (one table),
 //!   and the conditional-write helpers every adapter shares.
 //! - [`calls`]: an interceptor that counts SDK calls by operation, for tests and benchmarks.
@@ -21,6 +22,7 @@ pub mod codebuild;
 pub mod dynamo;
 pub mod events;
 pub mod faults;
+pub mod metrics;
 pub mod s3;
 
 use std::time::Duration;
@@ -34,6 +36,7 @@ pub use calls::CallCounter;
 pub use codebuild::CodeBuildBuilder;
 pub use dynamo::DynamoStore;
 pub use events::EventBridgeEvents;
+pub use metrics::EmfMetrics;
 pub use s3::S3Manifests;
 
 /// Timeouts for a Lambda function's calls: short enough to retry within one invocation.

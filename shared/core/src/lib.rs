@@ -5,9 +5,10 @@
 //! keeps every rule testable in microseconds, and lets the Lambda functions and local mode
 //! share one behaviour. Two pure renderings of the configuration for AWS are here too,
 //! because they are the configuration seen from CloudFormation and CloudWatch: the SAM
-//! parameters (`config`) and the dashboard's JSON (`metrics`). The engine (`train-engine`)
-//! decides which trains a cut supersedes and which release a rollback returns to, from
-//! what the store holds.
+//! parameters (`config`) and the dashboard's JSON (`metrics`), with the Embedded Metric
+//! Format line a metric is written as. Every decision is here, including which trains a cut
+//! supersedes (`Train::supersedes`) and which release a rollback returns to
+//! (`Train::rollback_target`); the engine (`train-engine`) only reads the store to ask.
 //!
 //! # Layout
 //! - [`train`]: the state machine, `Train::on(event, now) -> Result<Transition, Rejection>`,

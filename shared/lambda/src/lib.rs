@@ -20,16 +20,16 @@ pub mod scheduled;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::{error, info, warn};
 use train_aws::{
-    CallCounter, CloudWatchAlarms, CodeBuildBuilder, DynamoStore, EventBridgeEvents, S3Manifests,
+    CallCounter, CloudWatchAlarms, CodeBuildBuilder, DynamoStore, EmfMetrics, EventBridgeEvents,
+    S3Manifests,
 };
-use train_core::{Config, Metric, TrainId};
-use train_engine::{Engine, EngineError, Metrics, PortError, Ports};
+use train_core::Config;
+use train_engine::{Engine, EngineError, Ports};
 
 /// The environment variables the functions read; the template sets each of them (a test
 /// checks both ways).
@@ -241,24 +241,6 @@ pub fn respond(result: Result<Value, Failure>) -> Result<Value, lambda_runtime::
         Ok(v) => Ok(v),
         Err(Failure::Ignored(why)) => Ok(serde_json::json!({ "ignored": why })),
         Err(fault @ Failure::Fault { .. }) => Err(fault.into()),
-    }
-}
-
-/// Metrics as CloudWatch Embedded Metric Format lines on stdout: CloudWatch Logs turns each
-/// into a metric in the `ReleaseTrain` namespace, with no `PutMetricData` call.
-#[derive(Debug, Clone, Copy)]
-pub struct EmfMetrics;
-
-#[async_trait]
-impl Metrics for EmfMetrics {
-    async fn emit(
-        &self,
-        train: &TrainId,
-        metric: &Metric,
-        at: DateTime<Utc>,
-    ) -> Result<(), PortError> {
-        println!("{}", train_core::metrics::emf_line(train, metric, at));
-        Ok(())
     }
 }
 
