@@ -36,6 +36,18 @@ pub enum AlarmPolicy {
     Cancel,
 }
 
+/// In what order a train's staging builds start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StagingOrder {
+    /// Wave by wave, as production ships: wave 2's staging builds start once every
+    /// wave-1 staging build is green (migrations first, in staging too).
+    #[default]
+    Waves,
+    /// Every staging build at the cut.
+    Parallel,
+}
+
 /// Where a stage builds: a buildspec path in the component's repository, a CodeBuild
 /// project, or both (the project, with the buildspec as an override).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,8 +67,17 @@ pub struct ComponentSpec {
     pub branch: String,
     pub staging: StageTarget,
     pub production: StageTarget,
-    /// Production order: wave 1 first, each wave after the previous one succeeded.
+    /// Production order: wave 1 first, each wave after the previous one succeeded (and
+    /// baked). Staging follows the same order unless `staging_order = "parallel"`.
     pub wave: u32,
+    /// How long production waits after this component's wave before the next wave starts,
+    /// instead of the train's `wave_bake` (a wave bakes for the longest of its components').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave_bake: Option<Span>,
+    /// Alarms re-read at the end of the bake after this component's wave, beside the
+    /// train's gating alarms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wave_alarms: Vec<AlarmName>,
 }
 
 /// How train ids are derived from the cut time: as coarse as the cut schedule allows.
@@ -102,6 +123,16 @@ pub struct TrainSettings {
     pub on_alarm: AlarmPolicy,
     /// When an alarm's hold lifts, soak again for the full soak from that moment.
     pub restart_soak_after_alarm: bool,
+    pub staging_order: StagingOrder,
+    /// How long production waits after each wave before starting the next one (none: the
+    /// next wave starts when the previous one succeeded).
+    pub wave_bake: Option<Span>,
+    /// Whether an expedited train skips the bakes between waves too.
+    pub expedite_skips_bake: bool,
+    /// Who may approve: IAM principal patterns on AWS (`*` matches any run of characters,
+    /// e.g. `arn:aws:sts::*:assumed-role/ReleaseManagers/*`), OS user names in local mode.
+    /// Empty: anyone who may call the API.
+    pub approvers: Vec<String>,
 }
 
 impl TrainSettings {
@@ -196,6 +227,14 @@ struct RawTrain {
     on_alarm: AlarmPolicy,
     #[serde(default)]
     restart_soak_after_alarm: bool,
+    #[serde(default)]
+    staging_order: StagingOrder,
+    #[serde(default)]
+    wave_bake: Option<Spanned<String>>,
+    #[serde(default)]
+    expedite_skips_bake: bool,
+    #[serde(default)]
+    approvers: Vec<Spanned<String>>,
 }
 
 fn default_policy() -> FailurePolicy {
@@ -225,6 +264,10 @@ struct RawComponent {
     production: Spanned<StageTarget>,
     #[serde(default)]
     wave: Option<Spanned<i64>>,
+    #[serde(default)]
+    wave_bake: Option<Spanned<String>>,
+    #[serde(default)]
+    wave_alarms: Vec<Spanned<String>>,
 }
 
 /// Collects issues against the text so each one knows its line.
@@ -418,6 +461,11 @@ impl Checker<'_> {
                 Ok(_) => {}
             }
         }
+        let wave_bake = match &raw.wave_bake {
+            Some(b) => Some(self.parse(b, "train.wave_bake", Span::parse)?),
+            None => None,
+        };
+        let approvers = self.approvers(&raw.approvers);
         let cut = cut?;
         let id_style = id_style(&cut);
         Some(TrainSettings {
@@ -434,6 +482,10 @@ impl Checker<'_> {
             alarms,
             on_alarm: raw.on_alarm,
             restart_soak_after_alarm: raw.restart_soak_after_alarm,
+            staging_order: raw.staging_order,
+            wave_bake,
+            expedite_skips_bake: raw.expedite_skips_bake,
+            approvers,
         })
     }
 
@@ -590,14 +642,17 @@ impl Checker<'_> {
                     }
                 },
             };
-            match (name, wave) {
-                (Some(name), Some(wave)) => out.push(ComponentSpec {
+            let pace = self.wave_pace(c, &label);
+            match (name, wave, pace) {
+                (Some(name), Some(wave), Ok((wave_bake, wave_alarms))) => out.push(ComponentSpec {
                     name,
                     source: c.source.get_ref().clone(),
                     branch,
                     staging: c.staging.get_ref().clone(),
                     production: c.production.get_ref().clone(),
                     wave,
+                    wave_bake,
+                    wave_alarms,
                 }),
                 _ => ok = false,
             }
@@ -780,5 +835,8 @@ pub(crate) mod schedule_serde {
     }
 }
 
+mod pace;
+
+pub use pace::may_approve;
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use train_core::command::{Dispatch, ScheduleCommand, TrainCommand};
 use train_core::controls::{ScheduleRecord, SkipNext};
-use train_core::train::{Changelog, Hold, Record};
+use train_core::train::{Approval, Changelog, Hold, Record};
 use train_core::{
     Actor, Blocker, Build, Commit, ComponentName, Phase, Reason, RejectionKind, ScheduleControls,
     State, Train, TrainId,
@@ -110,7 +110,7 @@ pub struct TrainView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub captain: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub approvals: Vec<Hold>,
+    pub approvals: Vec<Approval>,
     pub components: Vec<ComponentView>,
     /// A page of the audit trail, oldest first, of `history_total` entries; it starts at
     /// entry `history_before` (0 when absent). The newest [`HISTORY_PAGE`] unless the
@@ -223,7 +223,21 @@ fn phase_summary(train: &Train, now: DateTime<Utc>) -> String {
                 format!("soak complete; {}", gates.join("; "))
             }
         }
-        Phase::Promoting { wave, .. } => format!("promoting wave {wave}"),
+        Phase::Promoting { wave, .. } => match &train.bake {
+            Some(_) => {
+                let gates: Vec<String> = train
+                    .blockers(now)
+                    .iter()
+                    .map(|g| g.describe(train.policy.zone))
+                    .collect();
+                if gates.is_empty() {
+                    format!("wave {wave} baked; next wave on the next pass")
+                } else {
+                    gates.join("; ")
+                }
+            }
+            None => format!("promoting wave {wave}"),
+        },
         Phase::Released { at } => format!("released at {}", fmt(at)),
         Phase::Cancelled { by, reason, at } => {
             format!("cancelled by {by} at {}: {reason}", fmt(at))
@@ -490,11 +504,12 @@ async fn act(
         Ok(Applied::Done(train)) => ok(&TrainView::new(&train, now)),
         Ok(Applied::NotFound) => not_found(&id),
         Ok(Applied::Rejected(r)) => {
-            let code = match r.kind {
-                RejectionKind::NotNow => "not_applicable",
-                RejectionKind::Unknown => "unknown",
+            let (status, code) = match r.kind {
+                RejectionKind::NotNow => (409, "not_applicable"),
+                RejectionKind::Unknown => (409, "unknown"),
+                RejectionKind::Forbidden => (403, "not_an_approver"),
             };
-            error(409, code, r.message)
+            error(status, code, r.message)
         }
         Err(e) => engine_error(&e),
     }

@@ -17,8 +17,7 @@ pub use train_core::ScheduleCommand;
 use train_core::train::ComponentRun;
 use train_core::{
     Actor, AlarmName, BuildId, BuildRequest, ComponentName, Config, Effect, Event, Metric, Pending,
-    Phase, Reason, Rejection, RejectionKind, ScheduleControls, Stage, State, Train, TrainId,
-    Transition,
+    Reason, Rejection, RejectionKind, ScheduleControls, Stage, State, Train, TrainId, Transition,
 };
 
 use crate::ports::{Inserted, ListQuery, Observed, PortError, Ports, Saved, Stored};
@@ -574,20 +573,20 @@ impl Engine {
         Ok(report)
     }
 
-    /// Reads the gating alarms for a train that has not started promoting and applies what
-    /// changed. A failed read is an error: no promotion on alarms nobody could read.
+    /// Reads the alarms that gate a train now (`Train::watched_alarms`: before promotion,
+    /// and between waves) and applies what changed. A failed read is an error: no promotion on alarms nobody could read.
     async fn sync_alarms(
         &self,
         id: &TrainId,
         train: &Train,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
-        let names = &train.policy.alarms;
-        if names.is_empty() || !matches!(train.phase, Phase::Building | Phase::Soaking { .. }) {
+        let names = train.watched_alarms();
+        if names.is_empty() {
             return Ok(());
         }
-        let states = self.ports.alarms.states(names).await?;
-        for name in names {
+        let states = self.ports.alarms.states(&names).await?;
+        for name in &names {
             let blocked = train.alarms_firing.contains(name);
             if states.missing.contains(name) {
                 // Reported on every pass until someone fixes the name or creates the alarm.

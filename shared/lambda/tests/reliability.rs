@@ -481,14 +481,14 @@ async fn crashed_week(
         }
     };
     if let Invoke::Cut = point.invocation {
-        reached = crash(Invoke::Cut, &cut, firing).await;
+        reached = Box::pin(crash(Invoke::Cut, &cut, firing)).await;
     }
     let (answer, _) = until_ok(healthy, Invoke::Cut, &cut, firing).await;
     let id = TrainId::parse(answer["train"].as_str().unwrap()).unwrap();
     let soak = firing + Duration::minutes(5);
     drive(stack, healthy, &id, soak, &[State::Soaking]).await;
     if let Invoke::Promote = point.invocation {
-        reached = crash(Invoke::Promote, &promote, promote_at).await;
+        reached = Box::pin(crash(Invoke::Promote, &promote, promote_at)).await;
     }
     until_ok(healthy, Invoke::Promote, &promote, promote_at).await;
     let end = promote_at + Duration::minutes(5);

@@ -78,11 +78,13 @@ impl Train {
         }
         match self.phase {
             Phase::Building | Phase::Soaking { .. } => {}
-            Phase::Promoting { .. } => {
+            // Between waves a hold stops the next wave from starting; the running one ends.
+            Phase::Promoting { wave, .. } if self.first_wave_after(wave).is_some() => {}
+            Phase::Promoting { wave, .. } => {
                 return reject(
                     RejectionKind::NotNow,
                     format!(
-                        "train {} is already promoting; a hold only blocks a promotion that has not started",
+                        "train {} is promoting its last wave ({wave}); a hold only blocks a wave that has not started",
                         self.id
                     ),
                 );
@@ -215,6 +217,26 @@ impl Train {
         if !matches!(self.phase, Phase::Building | Phase::Soaking { .. }) {
             return Err(self.not_before_promotion("approve"));
         }
+        if !self.policy.approvers.is_empty() && !may_approve(&self.policy.approvers, by) {
+            return reject(
+                RejectionKind::Forbidden,
+                format!(
+                    "{by} may not approve train {}; release-train.toml names the approvers: {}",
+                    self.id,
+                    self.policy.approvers.join(", ")
+                ),
+            );
+        }
+        if self.phase == Phase::Building {
+            let running = self.active_builds(Stage::Staging).count();
+            return reject(
+                RejectionKind::NotNow,
+                format!(
+                    "train {} is still building ({running} staging build(s) running); approve once every staging build is green, so the approval names the commits it approves",
+                    self.id
+                ),
+            );
+        }
         let need = self.policy.approvals;
         if need == 0 {
             return reject(
@@ -241,20 +263,90 @@ impl Train {
                 format!("train {} already has its {need} approval(s)", self.id),
             );
         }
-        self.approvals.push(Hold {
+        let pins = self.pins();
+        let approved: Vec<String> = pins
+            .iter()
+            .map(|(c, commit)| format!("{c} {}", commit.short()))
+            .collect();
+        self.approvals.push(Approval {
             by: by.clone(),
             reason: reason.clone(),
             at: now,
+            pins,
         });
         let have = self.approvals.len();
         self.record(
             now,
             by,
             &format!("approve ({have} of {need})"),
-            Some(reason.to_string()),
+            Some(format!("{reason} (approves {})", approved.join(", "))),
             before,
         );
         Ok(())
+    }
+
+    /// The commit each shipping component is pinned to.
+    pub(super) fn pins(&self) -> BTreeMap<ComponentName, Commit> {
+        self.components
+            .iter()
+            .filter(|(_, r)| r.ships())
+            .filter_map(|(n, r)| r.pinned.clone().map(|c| (n.clone(), c)))
+            .collect()
+    }
+
+    /// Approvals given for other commits than the train now carries are void: each is
+    /// removed and recorded, so the history says whose approval no longer counts and why.
+    pub(super) fn void_stale_approvals(&mut self, now: DateTime<Utc>) {
+        if self.approvals.is_empty() {
+            return;
+        }
+        let pins = self.pins();
+        let (kept, void): (Vec<Approval>, Vec<Approval>) = std::mem::take(&mut self.approvals)
+            .into_iter()
+            .partition(|a| a.pins == pins);
+        self.approvals = kept;
+        for a in void {
+            let changed: Vec<String> = a
+                .pins
+                .keys()
+                .chain(pins.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .filter(|c| a.pins.get(*c) != pins.get(*c))
+                .map(|c| {
+                    let short = |p: &BTreeMap<ComponentName, Commit>| {
+                        p.get(c).map_or("nothing", Commit::short).to_owned()
+                    };
+                    format!("{c} {} -> {}", short(&a.pins), short(&pins))
+                })
+                .collect();
+            self.void_approval(
+                &a,
+                &format!("the pins changed: {}", changed.join(", ")),
+                now,
+            );
+        }
+    }
+
+    /// Voids every approval, because of `why`.
+    pub(super) fn void_approvals(&mut self, why: &str, now: DateTime<Utc>) {
+        for a in std::mem::take(&mut self.approvals) {
+            self.void_approval(&a, why, now);
+        }
+    }
+
+    fn void_approval(&mut self, a: &Approval, why: &str, now: DateTime<Utc>) {
+        let state = self.state();
+        self.record(
+            now,
+            &Actor::system(),
+            "approval voided",
+            Some(format!(
+                "{}'s approval no longer counts: {why}; approve again",
+                a.by
+            )),
+            state,
+        );
     }
 
     /// Builds the failed or stopped components again: production ones when the train
@@ -333,6 +425,13 @@ impl Train {
             Some(reason.to_string()),
             before,
         );
+        if stage == Stage::Staging {
+            let why = format!("staging builds {} again", names.join(", "));
+            self.void_approvals(&why, now);
+        }
+        if stage == Stage::Production {
+            self.bake = None;
+        }
         for (name, attempt) in retried {
             if let Some(run) = self.components.get_mut(&name) {
                 run.excluded = None;

@@ -229,6 +229,8 @@ pub enum RejectionKind {
     NotNow,
     /// The event names something the train does not have.
     Unknown,
+    /// The caller may not do this (an approval from someone not among `approvers`).
+    Forbidden,
 }
 
 /// A command or event that does not apply, with a sentence a person can act on.
@@ -269,6 +271,12 @@ pub enum Blocker {
     Alarms {
         firing: Vec<AlarmName>,
     },
+    /// Wave `wave` shipped and bakes; wave `next` starts at `until` if nothing fires.
+    Baking {
+        wave: u32,
+        next: u32,
+        until: DateTime<Utc>,
+    },
 }
 
 impl Blocker {
@@ -289,8 +297,12 @@ impl Blocker {
                 format!("alarm(s) in ALARM: {}", names.join(", "))
             }
             Blocker::Approvals { have, need } => {
-                format!("{have} of {need} approvals; POST /trains/{{id}}/approve")
+                format!("{have} of {need} approvals; trainctl approve ID -r WHY")
             }
+            Blocker::Baking { wave, next, until } => format!(
+                "baking wave {wave}, wave {next} at {}",
+                local_time(*until, zone)
+            ),
         }
     }
 }

@@ -8,6 +8,9 @@ impl Train {
     /// Why this train is not promoting now (empty when it is promoting or could).
     pub fn blockers(&self, now: DateTime<Utc>) -> Vec<Blocker> {
         let mut out = Vec::new();
+        if let (Phase::Promoting { .. }, Some(bake)) = (&self.phase, &self.bake) {
+            return self.wave_blockers(bake, now);
+        }
         if !matches!(self.phase, Phase::Building | Phase::Soaking { .. }) {
             return out;
         }
@@ -53,6 +56,83 @@ impl Train {
         out
     }
 
+    /// What the next production wave waits for: the bake, then holds, freezes and alarms.
+    fn wave_blockers(&self, bake: &Bake, now: DateTime<Utc>) -> Vec<Blocker> {
+        let mut out = Vec::new();
+        if now < bake.until {
+            out.push(Blocker::Baking {
+                wave: bake.wave,
+                next: bake.next,
+                until: bake.until,
+            });
+        }
+        if let Some(h) = &self.hold {
+            out.push(Blocker::Held {
+                by: h.by.clone(),
+                reason: h.reason.clone(),
+            });
+        }
+        if let Some(FreezeHit { window, until, .. }) = self.wave_freeze(now.max(bake.until)) {
+            out.push(Blocker::Frozen { window, until });
+        }
+        if !self.alarms_firing.is_empty() {
+            out.push(Blocker::Alarms {
+                firing: self.alarms_firing.iter().cloned().collect(),
+            });
+        }
+        out
+    }
+
+    /// The alarms that gate this train now: the gating alarms before promotion and while
+    /// waves remain, plus the shipped wave's `wave_alarms` during its bake.
+    pub fn watched_alarms(&self) -> Vec<AlarmName> {
+        let mut names = match &self.phase {
+            Phase::Building | Phase::Soaking { .. } => self.policy.alarms.clone(),
+            Phase::Promoting { wave, .. } if self.first_wave_after(*wave).is_some() => {
+                self.policy.alarms.clone()
+            }
+            _ => return Vec::new(),
+        };
+        if let (Phase::Promoting { .. }, Some(bake)) = (&self.phase, &self.bake) {
+            for a in &bake.alarms {
+                if !names.contains(a) {
+                    names.push(a.clone());
+                }
+            }
+        }
+        names
+    }
+
+    /// What an alarm entering ALARM during promotion does to the waves not yet started.
+    fn alarm_between_waves(&self, alarm: &AlarmName) -> Option<String> {
+        let Phase::Promoting { wave, .. } = self.phase else {
+            return None;
+        };
+        let next = self.first_wave_after(wave)?;
+        let during = match &self.bake {
+            Some(b) => format!("the bake of wave {}", b.wave),
+            None => format!("wave {wave}"),
+        };
+        let shipped: Vec<String> = self
+            .components
+            .iter()
+            .filter(|(_, r)| {
+                r.production
+                    .as_ref()
+                    .is_some_and(|b| b.status == BuildStatus::Succeeded)
+            })
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let shipped = if shipped.is_empty() {
+            "nothing shipped yet".to_owned()
+        } else {
+            format!("shipped: {}", shipped.join(", "))
+        };
+        Some(format!(
+            "alarm {alarm} is in ALARM during {during} ({shipped}); wave {next} and later"
+        ))
+    }
+
     /// The alarm gate. An alarm entering ALARM before promotion holds the train (actor
     /// `alarm:NAME`) or cancels it, as the policy says; when the alarm is OK again its hold
     /// lifts, and the soak may start over. Alarms the configuration does not name are not
@@ -66,14 +146,20 @@ impl Train {
         now: DateTime<Utc>,
         effects: &mut Vec<Effect>,
     ) {
-        if !self.policy.alarms.contains(alarm) || self.alarms_firing.contains(alarm) == firing {
+        if !self.watched_alarms().contains(alarm) || self.alarms_firing.contains(alarm) == firing {
             return;
         }
         let Ok(actor) = Actor::parse(&format!("alarm:{alarm}")) else {
             return;
         };
         let before = self.state();
-        let open = matches!(self.phase, Phase::Building | Phase::Soaking { .. });
+        let between_waves = if firing {
+            self.alarm_between_waves(alarm)
+        } else {
+            None
+        };
+        let open = matches!(self.phase, Phase::Building | Phase::Soaking { .. })
+            || between_waves.is_some();
         if firing {
             self.alarms_firing.insert(alarm.clone());
             let why = if missing {
@@ -81,7 +167,11 @@ impl Train {
                     "alarm:{alarm} (not found): CloudWatch has no alarm of this name; create it or fix train.alarms in release-train.toml"
                 )
             } else {
-                format!("alarm {alarm} is in ALARM")
+                match (&between_waves, self.policy.on_alarm) {
+                    (Some(w), AlarmPolicy::Cancel) => format!("{w} are stopped"),
+                    (Some(w), AlarmPolicy::Hold) => format!("{w} wait until it is OK"),
+                    (None, _) => format!("alarm {alarm} is in ALARM"),
+                }
             };
             let Ok(reason) = Reason::parse(&why) else {
                 return;

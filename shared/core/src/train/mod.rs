@@ -22,7 +22,9 @@ use std::fmt;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AlarmPolicy, ComponentSpec, Config, FailurePolicy, StageTarget};
+use crate::config::{
+    AlarmPolicy, ComponentSpec, Config, FailurePolicy, StageTarget, StagingOrder, may_approve,
+};
 use crate::freeze::{FreezeCalendar, FreezeHit};
 use crate::ids::{Actor, AlarmName, BuildId, Commit, ComponentName, Reason, TrainId, TrainName};
 use crate::metrics::MetricName;
@@ -61,7 +63,10 @@ pub struct Train {
     pub expedited: Option<Hold>,
     /// Who approved the promotion, when the policy asks for approvals.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub approvals: Vec<Hold>,
+    pub approvals: Vec<Approval>,
+    /// Between two production waves: the bake, and what the next wave waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake: Option<Bake>,
     /// Gating alarms in ALARM now: promotion waits until none is.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub alarms_firing: std::collections::BTreeSet<AlarmName>,
@@ -182,6 +187,10 @@ impl Train {
                 alarms: settings.alarms.clone(),
                 on_alarm: settings.on_alarm,
                 restart_soak_after_alarm: settings.restart_soak_after_alarm,
+                staging_order: settings.staging_order,
+                wave_bake: settings.wave_bake,
+                expedite_skips_bake: settings.expedite_skips_bake,
+                approvers: settings.approvers.clone(),
             },
             phase: Phase::Building,
             hold: None,
@@ -189,6 +198,7 @@ impl Train {
             deferred: None,
             expedited: None,
             approvals: Vec::new(),
+            bake: None,
             captain: settings.captain_for(scheduled),
             alarms_firing: std::collections::BTreeSet::new(),
             deferred_for: std::collections::BTreeSet::new(),
@@ -229,7 +239,16 @@ impl Train {
             train.record(now, cutter, "cut skipped", Some(reason), State::Building);
         } else {
             train.record(now, cutter, "cut", why, State::Building);
-            let names: Vec<ComponentName> = train.components.keys().cloned().collect();
+            let first = train.components.values().map(|r| r.spec.wave).min();
+            let names: Vec<ComponentName> = train
+                .components
+                .iter()
+                .filter(|(_, r)| {
+                    train.policy.staging_order == StagingOrder::Parallel
+                        || Some(r.spec.wave) == first
+                })
+                .map(|(n, _)| n.clone())
+                .collect();
             for name in names {
                 effects.push(train.request_build(&name, Stage::Staging, 1, now));
             }
@@ -258,7 +277,11 @@ impl Train {
     /// The state a person sees.
     pub fn state(&self) -> State {
         match self.phase {
-            Phase::Building | Phase::Soaking { .. } if self.hold.is_some() => State::Held,
+            Phase::Building | Phase::Soaking { .. } | Phase::Promoting { .. }
+                if self.hold.is_some() =>
+            {
+                State::Held
+            }
             Phase::Building => State::Building,
             Phase::Soaking { .. } => State::Soaking,
             Phase::Promoting { .. } => State::Promoting,

@@ -213,6 +213,16 @@ pub struct Policy {
     pub on_alarm: AlarmPolicy,
     #[serde(default)]
     pub restart_soak_after_alarm: bool,
+    #[serde(default)]
+    pub staging_order: StagingOrder,
+    /// The pause after each production wave before the next (a component may set its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave_bake: Option<Span>,
+    #[serde(default)]
+    pub expedite_skips_bake: bool,
+    /// Who may approve (patterns, see [`crate::config::may_approve`]); empty: anyone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -354,6 +364,34 @@ pub struct Hold {
     pub by: Actor,
     pub reason: Reason,
     pub at: DateTime<Utc>,
+}
+
+/// An approval: who gave it, why, when, and the commits it approved. A change of any pin
+/// voids it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub by: Actor,
+    pub reason: Reason,
+    pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub pins: BTreeMap<ComponentName, Commit>,
+}
+
+/// The pause between two production waves: the wave that shipped bakes until `until`, then
+/// the next starts if no alarm fired, no hold and no freeze stands in its way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bake {
+    /// The wave that shipped.
+    pub wave: u32,
+    /// The wave that starts next.
+    pub next: u32,
+    pub until: DateTime<Utc>,
+    /// Alarms watched during the bake besides the gating alarms (the wave's `wave_alarms`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AlarmName>,
+    /// Why the next wave still waits after the bake, once recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// One line of the audit trail: every decision and every command.

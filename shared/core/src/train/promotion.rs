@@ -1,18 +1,34 @@
-//! Moving the train on: the soak, promotion in waves, and release.
+//! Moving the train on: staging wave by wave, the soak, promotion in waves with a bake
+//! between them, and release.
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
 impl Train {
     /// When this train next needs a [`Event::Tick`] without any outside event: the end of
-    /// its soak, once promotion is due.
+    /// its soak, once promotion is due; the end of a bake, or of the freeze the next wave
+    /// waits for.
     pub fn next_due(&self) -> Option<DateTime<Utc>> {
         match &self.phase {
             Phase::Soaking { until, .. } if self.promotion_due.is_some() && self.hold.is_none() => {
                 Some(*until)
             }
+            Phase::Promoting { .. } if self.hold.is_none() => {
+                let bake = self.bake.as_ref()?;
+                let thaw = self.wave_freeze(bake.until).map(|hit| hit.until);
+                Some(thaw.map_or(bake.until, |t| t.max(bake.until)))
+            }
             _ => None,
         }
+    }
+
+    /// The freeze in force at `at` for the start of a wave, unless the train is expedited
+    /// through a freeze that allows it.
+    pub(super) fn wave_freeze(&self, at: DateTime<Utc>) -> Option<FreezeHit> {
+        self.policy
+            .freezes
+            .at(at)
+            .filter(|hit| !(hit.allow_expedite && self.expedited.is_some()))
     }
 
     /// Builds that have been requested or are running, with their component.
@@ -27,6 +43,10 @@ impl Train {
     /// Moves the train on by itself where it can: building to soaking, soaking to promoting,
     /// one wave to the next, the last wave to released.
     pub(super) fn advance(&mut self, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
+        self.void_stale_approvals(now);
+        if self.phase == Phase::Building {
+            self.start_staging_wave(now, effects);
+        }
         if self.phase == Phase::Building && self.all_shipping_done(Stage::Staging) {
             let before = self.state();
             let until = now + self.policy.soak.duration();
@@ -91,15 +111,182 @@ impl Train {
         if let Phase::Promoting { wave, .. } = self.phase
             && self.wave_done(wave)
         {
-            let before = self.state();
             if let Some(next) = self.first_wave_after(wave) {
-                let reason = format!("wave {wave} released");
-                self.start_wave(Some(next), now, effects, before, reason);
+                self.between_waves(wave, next, now, effects);
             } else {
+                let before = self.state();
                 self.release(now, effects, before);
             }
         }
         self.finish_rollback(now, effects);
+    }
+
+    /// Under `staging_order = "waves"`, starts the staging builds of the next wave once
+    /// every staging build of the waves before it is green (a failed one under `halt` has
+    /// failed the train; under `exclude` it no longer ships, so later waves go on).
+    fn start_staging_wave(&mut self, now: DateTime<Utc>, effects: &mut Vec<Effect>) {
+        if self.policy.staging_order != StagingOrder::Waves {
+            return;
+        }
+        let Some(next) = self
+            .components
+            .values()
+            .filter(|r| r.ships() && r.staging.is_none())
+            .map(|r| r.spec.wave)
+            .min()
+        else {
+            return;
+        };
+        let earlier_green = self
+            .components
+            .values()
+            .filter(|r| r.ships() && r.spec.wave < next)
+            .all(|r| {
+                r.staging
+                    .as_ref()
+                    .is_some_and(|b| b.status == BuildStatus::Succeeded)
+            });
+        if !earlier_green {
+            return;
+        }
+        let names: Vec<ComponentName> = self
+            .components
+            .iter()
+            .filter(|(_, r)| r.ships() && r.staging.is_none() && r.spec.wave == next)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let before = self.state();
+        let reason = format!(
+            "every staging build before wave {next} is green; building {}",
+            names
+                .iter()
+                .map(ComponentName::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        self.record(
+            now,
+            &Actor::system(),
+            &format!("staging wave {next}"),
+            Some(reason),
+            before,
+        );
+        for name in names {
+            effects.push(self.request_build(&name, Stage::Staging, 1, now));
+        }
+    }
+
+    /// Wave `wave` shipped: bake it (the longest `wave_bake` of its components, or the
+    /// train's), then start `next` unless a hold, a freeze or a firing alarm stands in the
+    /// way; each reason to wait is recorded once.
+    fn between_waves(
+        &mut self,
+        wave: u32,
+        next: u32,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) {
+        let before = self.state();
+        if self.bake.as_ref().is_none_or(|b| b.wave != wave) {
+            let bake = self.bake_after(wave);
+            let until = bake.map_or(now, |b| now + b.duration());
+            let alarms: Vec<AlarmName> = self
+                .components
+                .values()
+                .filter(|r| r.spec.wave == wave)
+                .flat_map(|r| r.spec.wave_alarms.iter().cloned())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            self.bake = Some(Bake {
+                wave,
+                next,
+                until,
+                alarms,
+                waiting: None,
+            });
+            if let Some(bake) = bake {
+                let reason = format!(
+                    "wave {wave} released ({}); baking {bake}: wave {next} at {} if no alarm fires",
+                    self.wave_names(wave).join(", "),
+                    self.local(until)
+                );
+                self.record(
+                    now,
+                    &Actor::system(),
+                    &format!("baking wave {wave}"),
+                    Some(reason),
+                    before,
+                );
+            }
+        }
+        let bake = self.bake.clone().expect("set above");
+        if now < bake.until {
+            return;
+        }
+        let waiting = if let Some(h) = &self.hold {
+            Some(format!(
+                "wave {next} waits: held by {} ({})",
+                h.by, h.reason
+            ))
+        } else if let Some(hit) = self.wave_freeze(now) {
+            Some(format!(
+                "wave {next} waits for freeze {:?} until {}",
+                hit.window,
+                self.local(hit.until)
+            ))
+        } else if !self.alarms_firing.is_empty() {
+            let firing: Vec<&str> = self.alarms_firing.iter().map(AlarmName::as_str).collect();
+            Some(format!(
+                "wave {next} waits for alarm(s) to clear: {}",
+                firing.join(", ")
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = waiting {
+            if bake.waiting.as_deref() != Some(why.as_str()) {
+                self.record(
+                    now,
+                    &Actor::system(),
+                    "wave deferred",
+                    Some(why.clone()),
+                    before,
+                );
+                if let Some(b) = &mut self.bake {
+                    b.waiting = Some(why);
+                }
+            }
+            return;
+        }
+        self.bake = None;
+        let reason = match self.bake_after(wave) {
+            Some(span) => format!("wave {wave} released and baked {span} with no alarm"),
+            None => format!("wave {wave} released"),
+        };
+        self.start_wave(Some(next), now, effects, before, reason);
+    }
+
+    /// How long wave `wave` bakes: the longest `wave_bake` of its components, else the
+    /// train's; none for an expedited train when the policy lets it skip bakes.
+    pub(super) fn bake_after(&self, wave: u32) -> Option<Span> {
+        if self.expedited.is_some() && self.policy.expedite_skips_bake {
+            return None;
+        }
+        self.components
+            .values()
+            .filter(|r| r.spec.wave == wave)
+            .filter_map(|r| r.spec.wave_bake)
+            .max()
+            .or(self.policy.wave_bake)
+    }
+
+    fn wave_names(&self, wave: u32) -> Vec<&str> {
+        self.components
+            .iter()
+            .filter(|(_, r)| r.ships() && r.spec.wave == wave)
+            .map(|(n, _)| n.as_str())
+            .collect()
     }
 
     /// The last wave is out: the train is released, with its delivery figures.

@@ -155,16 +155,15 @@ impl Train {
     }
 
     /// What production runs for each component before a cut at `before`, from `trains`:
-    /// the commit the newest released (or rolled back) train cut before then shipped.
+    /// the commit the newest ended train cut before then shipped (released, rolled back, or
+    /// stopped after some waves shipped: those components run the new commit all the same).
     pub fn shipped_before<'a>(
         trains: impl IntoIterator<Item = &'a Train>,
         before: DateTime<Utc>,
     ) -> BTreeMap<ComponentName, Commit> {
         let mut ended: Vec<&Train> = trains
             .into_iter()
-            .filter(|t| {
-                t.cut_at < before && matches!(t.state(), State::Released | State::RolledBack)
-            })
+            .filter(|t| t.cut_at < before && t.is_terminal())
             .collect();
         ended.sort_by_key(|t| std::cmp::Reverse(t.cut_at));
         let mut shipped = BTreeMap::new();
