@@ -8,11 +8,25 @@ use chrono::Utc;
 use crate::local::load_config;
 use crate::render::local;
 
+/// `trainctl validate`: the file parses, and nothing in it keeps every train from shipping
+/// (`Config::never_ships`, with local sources checked against the disk).
 pub fn validate(path: &Path) -> ExitCode {
-    let (config, _) = match load_config(path) {
+    let (config, dir) = match load_config(path) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let exists = |source: &str| dir.join(source).exists();
+    let issues = config.never_ships(&text, Utc::now(), &exists);
+    if !issues.is_empty() {
+        let error = train_core::ConfigError { issues };
+        eprintln!(
+            "{}\n{}: parses, but as written no train would ship; fix the lines above",
+            error.render(&path.display().to_string()),
+            path.display()
+        );
+        return ExitCode::from(crate::EXIT_CONFIG);
+    }
     let t = &config.train;
     println!(
         "{}: valid. Train {:?} in {}, {} component(s), cut {}, promote {}, soak {}, on component failure: {:?}.",
@@ -80,8 +94,79 @@ pub fn plan(path: &Path, weeks: usize) -> ExitCode {
             what,
             at.with_timezone(&t.zone).format("%a %Y-%m-%d %H:%M %Z")
         );
+        if what == "promote" {
+            for line in wave_plan(&config, at) {
+                println!("             {line}");
+            }
+        }
+    }
+    if let Some(first) = staging_plan(&config) {
+        println!("staging: {first}");
     }
     ExitCode::SUCCESS
+}
+
+/// The waves a promotion at `at` ships, each with the bake after it: the earliest each wave
+/// can start, since builds take as long as they take.
+fn wave_plan(config: &train_core::Config, at: chrono::DateTime<Utc>) -> Vec<String> {
+    let waves: std::collections::BTreeSet<u32> = config.components.iter().map(|c| c.wave).collect();
+    if waves.len() < 2 && config.train.wave_bake.is_none() {
+        return Vec::new();
+    }
+    let mut earliest = at;
+    let mut out = Vec::new();
+    let last = waves.iter().next_back().copied();
+    for wave in &waves {
+        let members: Vec<&str> = config
+            .components
+            .iter()
+            .filter(|c| c.wave == *wave)
+            .map(|c| c.name.as_str())
+            .collect();
+        let start = if earliest == at {
+            String::new()
+        } else {
+            format!(
+                ", from {} plus the builds before it",
+                earliest
+                    .with_timezone(&config.train.zone)
+                    .format("%a %H:%M %Z")
+            )
+        };
+        let bake = config
+            .components
+            .iter()
+            .filter(|c| c.wave == *wave)
+            .filter_map(|c| c.wave_bake)
+            .max()
+            .or(config.train.wave_bake);
+        let then = match bake {
+            Some(b) if Some(*wave) != last => {
+                earliest += b.duration();
+                format!("; then bakes {b}")
+            }
+            _ => String::new(),
+        };
+        out.push(format!("wave {wave}: {}{start}{then}", members.join(", ")));
+    }
+    out
+}
+
+/// How staging orders its builds, when the waves make a difference.
+fn staging_plan(config: &train_core::Config) -> Option<String> {
+    let waves: std::collections::BTreeSet<u32> = config.components.iter().map(|c| c.wave).collect();
+    if waves.len() < 2 {
+        return None;
+    }
+    Some(match config.train.staging_order {
+        train_core::config::StagingOrder::Waves => format!(
+            "builds wave by wave as production does ({} waves); staging_order = \"parallel\" starts them all at the cut",
+            waves.len()
+        ),
+        train_core::config::StagingOrder::Parallel => {
+            "every staging build starts at the cut (staging_order = \"parallel\")".to_owned()
+        }
+    })
 }
 
 /// `trainctl infra-params`: `Key="value"` pairs, quoted the way SAM's `--parameter-overrides`

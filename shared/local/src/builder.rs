@@ -128,7 +128,7 @@ impl LocalBuilder {
     }
 
     fn source_url(&self, source: &str) -> String {
-        if source.contains("://") || source.starts_with("git@") {
+        if train_core::config::is_url(source) {
             source.to_owned()
         } else {
             self.config_dir.join(source).to_string_lossy().into_owned()

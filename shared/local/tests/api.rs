@@ -680,3 +680,27 @@ async fn every_command_reaches_the_event_log_with_its_actor_and_reason() {
         ]
     );
 }
+
+/// `approvers` names who may approve: anyone else gets a 403 that says who may, and the
+/// train does not change.
+#[tokio::test]
+async fn an_approval_from_someone_not_among_the_approvers_is_a_403_naming_who_may() {
+    let world = World::new(&[repo("api")], "approvals = 1\napprovers = [\"bob\", \"carol\"]");
+    let t = world
+        .run_until(3, |_, _, _| None, |t, _| t.state() == State::Soaking)
+        .await;
+    let r = call(
+        &world,
+        "POST",
+        &format!("/trains/{}/approve", t.id),
+        r#"{"reason": "ship it"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "not_an_approver", "{}", r.body);
+    assert!(message(&r).contains("local:alice may not approve"), "{}", r.body);
+    assert!(message(&r).contains("bob, carol"), "{}", r.body);
+    let r = call(&world, "GET", &format!("/trains/{}", t.id), "").await;
+    assert!(r.body.get("approvals").is_none(), "{}", r.body);
+    assert_eq!(r.body["state"], "soaking");
+}

@@ -94,9 +94,15 @@ impl Config {
     /// What would keep this configuration from ever shipping a train, judged from `now`:
     /// a soak that outlasts the time to the next cut (which supersedes the train), a promote
     /// schedule that does not fire between a cut and the next one, a cut schedule that no
-    /// longer fires (an `at()` in the past), and a wave with no wave before it. `text` is the
+    /// longer fires (an `at()` in the past), a wave with no wave before it, and a local
+    /// `source` path that `exists` says is not there (URLs are not checked). `text` is the
     /// file the configuration was parsed from, so each issue names its line.
-    pub fn never_ships(&self, text: &str, now: DateTime<Utc>) -> Vec<ConfigIssue> {
+    pub fn never_ships(
+        &self,
+        text: &str,
+        now: DateTime<Utc>,
+        exists: &dyn Fn(&str) -> bool,
+    ) -> Vec<ConfigIssue> {
         let Ok(raw) = toml::from_str::<RawConfig>(text) else {
             return Vec::new();
         };
@@ -164,6 +170,16 @@ impl Config {
         let waves: BTreeSet<u32> = self.components.iter().map(|c| c.wave).collect();
         for item in &raw.component {
             let c = item.get_ref();
+            let source = c.source.get_ref();
+            if !is_url(source) && !exists(source) {
+                check.add(
+                    &c.source.span(),
+                    format!("component {:?}.source", c.name.get_ref()),
+                    format!(
+                        "{source:?} does not exist (a local path is relative to this file); clone the repository there or write its git URL"
+                    ),
+                );
+            }
             let Some(w) = &c.wave else { continue };
             let wave = u32::try_from(*w.get_ref()).unwrap_or(0);
             if wave > 1 && !waves.contains(&(wave - 1)) {
@@ -182,6 +198,11 @@ impl Config {
         check.issues.sort_by_key(|i| i.line);
         check.issues
     }
+}
+
+/// A source local mode clones as it is, rather than a path next to the configuration.
+pub fn is_url(source: &str) -> bool {
+    source.contains("://") || source.starts_with("git@")
 }
 
 #[cfg(test)]
@@ -215,5 +236,88 @@ mod tests {
         assert!(glob("*", "anything"));
         assert!(glob("a*b*c", "a-b-c"));
         assert!(!glob("a*b*c", "a-c"));
+    }
+
+    fn issues(extra_train: &str, components: &str, now: &str) -> Vec<String> {
+        let text =
+            format!("[train]\nname = \"weekly\"\ntime_zone = \"UTC\"\n{extra_train}\n{components}");
+        let config = Config::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let now = DateTime::parse_from_rfc3339(now)
+            .unwrap()
+            .with_timezone(&Utc);
+        config
+            .never_ships(&text, now, &|p| p != "repos/gone")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    const ONE: &str = "[[component]]\nname = \"api\"\nsource = \"repos/api\"\nstaging = { buildspec = \"s.yml\" }\nproduction = { buildspec = \"p.yml\" }\n";
+    const WEEKLY: &str = "cut = \"cron(0 9 ? * MON *)\"\npromote = \"cron(0 9 ? * WED *)\"";
+
+    #[test]
+    fn a_weekly_train_that_soaks_two_days_can_ship() {
+        let found = issues(
+            &format!("{WEEKLY}\nsoak = \"48h\""),
+            ONE,
+            "2026-12-01T00:00:00Z",
+        );
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn a_soak_longer_than_the_week_is_caught_on_its_line() {
+        let found = issues(
+            &format!("{WEEKLY}\nsoak = \"8d\""),
+            ONE,
+            "2026-12-01T00:00:00Z",
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("line 6: train.soak: soak 192h does not end before the next cut"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_promote_schedule_that_misses_the_week_is_caught() {
+        // Promote on the first of January only: most weekly trains never promote.
+        let train = "cut = \"cron(0 9 ? * MON *)\"\npromote = \"cron(0 9 1 1 ? *)\"\nsoak = \"1h\"";
+        let found = issues(train, ONE, "2026-12-01T00:00:00Z");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("train.promote: cron(0 9 1 1 ? *) does not fire between the cut at Mon 2026-12-07 09:00 UTC"), "{found:?}");
+    }
+
+    #[test]
+    fn a_cut_in_the_past_is_caught() {
+        let train =
+            "cut = \"at(2026-11-30T09:00:00)\"\npromote = \"cron(0 9 ? * WED *)\"\nsoak = \"1h\"";
+        let found = issues(train, ONE, "2026-12-01T00:00:00Z");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("train.cut: at(2026-11-30T09:00:00) never fires after now"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_wave_gap_and_a_missing_source_are_caught_on_their_lines() {
+        let two = format!(
+            "{ONE}wave = 1\n{}",
+            ONE.replace("\"api\"", "\"web\"")
+                .replace("repos/api", "repos/gone")
+                + "wave = 3\n"
+        );
+        let found = issues(
+            &format!("{WEEKLY}\nsoak = \"48h\""),
+            &two,
+            "2026-12-01T00:00:00Z",
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].contains("component \"web\".source: \"repos/gone\" does not exist"),
+            "{found:?}"
+        );
+        assert!(found[1].contains("component \"web\".wave: wave 3 has no component in wave 2 before it; number the waves 1, 2 without gaps"), "{found:?}");
     }
 }
