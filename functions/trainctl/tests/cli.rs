@@ -68,6 +68,17 @@ fn validate_accepts_a_good_file_and_names_line_field_and_fix_for_each_mistake() 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("release-train.toml");
     std::fs::write(&path, fixture()).unwrap();
+    // The fixture's sources are local paths: validate checks they exist.
+    let out = trainctl(&["validate", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(":15: component \"api\".source: \"repos/api\" does not exist"),
+        "{}",
+        text(&out)
+    );
+    for repo in ["api", "web", "worker"] {
+        std::fs::create_dir_all(dir.path().join("repos").join(repo)).unwrap();
+    }
     let out = trainctl(&["validate", "--config", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("valid"));

@@ -344,16 +344,22 @@ impl Config {
             ),
             ("ScheduleTimeZone", self.train.zone.name().to_owned()),
             ("BuildProjects", projects.join(",")),
-            (
-                "GatingAlarms",
-                self.train
-                    .alarms
-                    .iter()
-                    .map(AlarmName::as_str)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+            ("GatingAlarms", self.watched_alarms().join(",")),
         ])
+    }
+
+    /// Every alarm a train may read: the gating alarms and each wave's `wave_alarms`, once
+    /// each (the functions' `DescribeAlarms` grant and the alarm rule name exactly these).
+    pub fn watched_alarms(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.train.alarms.iter().map(AlarmName::as_str).collect();
+        for c in &self.components {
+            for a in &c.wave_alarms {
+                if !names.contains(&a.as_str()) {
+                    names.push(a.as_str());
+                }
+            }
+        }
+        names
     }
 
     /// Parses and validates the whole file, reporting every mistake found.

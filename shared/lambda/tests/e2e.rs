@@ -339,3 +339,164 @@ async fn payloads_that_are_not_ours_are_acknowledged_and_a_schedule_at_an_unplan
     assert_eq!((status, &body["trains"]), (200, &json!([])), "{body}");
     d.stop().await;
 }
+
+/// Migrations first, through the functions' binaries: db-migrations (wave 1) builds alone
+/// in staging and in production; api (wave 2) builds after it in staging, and in
+/// production only after wave 1's bake. A CloudWatch alarm in ALARM during the bake holds
+/// wave 2 (the history says what shipped) until it is OK again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[allow(clippy::too_many_lines)] // one week, told in order
+async fn migrations_ship_first_and_an_alarm_during_the_bake_holds_wave_two() {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    let components = ["db-migrations", "api"];
+    let alarm = format!(
+        "checkout-5xx-{}",
+        Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    );
+    let pace = common::Pace {
+        waves: vec![1, 2],
+        train: format!("wave_bake = \"4s\"\nalarms = [\"{alarm}\"]"),
+    };
+    let d = Deployment::start_paced(&components, "1s", &pace).await;
+    let cloudwatch = d.cloudwatch();
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&alarm)
+        .namespace("Shop")
+        .metric_name("Errors")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(5.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    let set_alarm = |state: StateValue| {
+        let cloudwatch = cloudwatch.clone();
+        let alarm = alarm.clone();
+        async move {
+            cloudwatch
+                .set_alarm_state()
+                .alarm_name(alarm)
+                .state_value(state)
+                .state_reason("test")
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let reconcile = || async {
+        d.promote
+            .ok(common::scheduled_event(
+                Utc::now(),
+                json!({"action": "reconcile"}),
+            ))
+            .await
+    };
+    let (cut_at, promote_at) = firings(&components, 4);
+    let id = d.cut.ok(common::scheduled_event(cut_at, json!({}))).await["train"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Staging: wave 1 alone, then wave 2 once it is green.
+    let staging = d.builds(&id, "staging").await;
+    assert_eq!(
+        staging.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+        ["db-migrations"]
+    );
+    assert!(
+        builds_of_project(&d, &d.project("api", "staging"))
+            .await
+            .is_empty()
+    );
+    d.finish_build(&staging[0].1, "SUCCEEDED", Some(&commit(0)));
+    deliver_build_events(&d, &id, &staging, "SUCCEEDED").await;
+    let staging = d.builds(&id, "staging").await;
+    assert_eq!(staging.len(), 2, "wave 2 started in staging");
+    let (_, api_staging) = staging.iter().find(|(c, _)| c == "api").unwrap();
+    d.finish_build(api_staging, "SUCCEEDED", Some(&commit(1)));
+    deliver_build_events(
+        &d,
+        &id,
+        &[("api".to_owned(), api_staging.clone())],
+        "SUCCEEDED",
+    )
+    .await;
+    assert_eq!(d.train(&id).await["state"], "soaking");
+
+    // Production: wave 1 alone.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let answer = d
+        .promote
+        .ok(common::scheduled_event(promote_at, json!({})))
+        .await;
+    assert_eq!(answer["trains"][0]["state"], "promoting", "{answer}");
+    let production = d.builds(&id, "production").await;
+    assert_eq!(
+        production
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .collect::<Vec<_>>(),
+        ["db-migrations"]
+    );
+    d.finish_build(&production[0].1, "SUCCEEDED", Some(&commit(0)));
+    deliver_build_events(&d, &id, &production, "SUCCEEDED").await;
+    let baking = d.train(&id).await;
+    assert_eq!(baking["state"], "promoting", "{baking}");
+    assert_eq!(baking["gates"][0]["gate"], "baking", "{baking}");
+    assert!(
+        baking["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("baking wave 1, wave 2 at "),
+        "{baking}"
+    );
+    assert!(
+        builds_of_project(&d, &d.project("api", "production"))
+            .await
+            .is_empty()
+    );
+
+    // The alarm fires during the bake: the next reconcile pass reads it and holds wave 2.
+    set_alarm(StateValue::Alarm).await;
+    reconcile().await;
+    let after_alarm = d.train(&id).await;
+    assert_eq!(after_alarm["state"], "held", "{after_alarm}");
+    let hold = after_alarm["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|r| r["action"] == "hold")
+        .unwrap()
+        .clone();
+    assert_eq!(hold["actor"], format!("alarm:{alarm}"), "{hold}");
+    let why = hold["reason"].as_str().unwrap();
+    assert!(why.contains("during the bake of wave 1"), "{why}");
+    assert!(why.contains("shipped: db-migrations"), "{why}");
+    // Past the bake, still held: wave 2 never started.
+    tokio::time::sleep(std::time::Duration::from_millis(4_500)).await;
+    reconcile().await;
+    assert_eq!(d.train(&id).await["state"], "held");
+    assert!(
+        builds_of_project(&d, &d.project("api", "production"))
+            .await
+            .is_empty(),
+        "no wave-2 build while the alarm fires"
+    );
+
+    // OK again: the hold lifts and wave 2 ships.
+    set_alarm(StateValue::Ok).await;
+    reconcile().await;
+    let production = d.builds(&id, "production").await;
+    let (_, api_production) = production
+        .iter()
+        .find(|(c, _)| c == "api")
+        .expect("wave 2 started once the alarm was OK");
+    d.finish_build(api_production, "SUCCEEDED", Some(&commit(1)));
+    reconcile().await;
+    assert_eq!(d.train(&id).await["state"], "released");
+    d.stop().await;
+}

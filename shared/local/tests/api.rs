@@ -685,7 +685,10 @@ async fn every_command_reaches_the_event_log_with_its_actor_and_reason() {
 /// train does not change.
 #[tokio::test]
 async fn an_approval_from_someone_not_among_the_approvers_is_a_403_naming_who_may() {
-    let world = World::new(&[repo("api")], "approvals = 1\napprovers = [\"bob\", \"carol\"]");
+    let world = World::new(
+        &[repo("api")],
+        "approvals = 1\napprovers = [\"bob\", \"carol\"]",
+    );
     let t = world
         .run_until(3, |_, _, _| None, |t, _| t.state() == State::Soaking)
         .await;
@@ -698,7 +701,11 @@ async fn an_approval_from_someone_not_among_the_approvers_is_a_403_naming_who_ma
     .await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(r.body["error"]["code"], "not_an_approver", "{}", r.body);
-    assert!(message(&r).contains("local:alice may not approve"), "{}", r.body);
+    assert!(
+        message(&r).contains("local:alice may not approve"),
+        "{}",
+        r.body
+    );
     assert!(message(&r).contains("bob, carol"), "{}", r.body);
     let r = call(&world, "GET", &format!("/trains/{}", t.id), "").await;
     assert!(r.body.get("approvals").is_none(), "{}", r.body);

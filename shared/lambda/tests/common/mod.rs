@@ -165,13 +165,26 @@ pub const PROMOTE: &str = "cron(0 9 ? * WED *)";
 /// The configuration the functions read: a weekly train with a short soak, so a test
 /// waits seconds, not days (the soak is measured on the functions' real clock).
 pub fn config_text(components: &[String], soak: &str, projects: &str) -> String {
+    config_text_paced(components, soak, projects, &Pace::default())
+}
+
+/// A train's order and pace: each component's wave (1 when absent) and more `[train]` lines.
+#[derive(Debug, Clone, Default)]
+pub struct Pace {
+    pub waves: Vec<u32>,
+    pub train: String,
+}
+
+pub fn config_text_paced(components: &[String], soak: &str, projects: &str, pace: &Pace) -> String {
     let mut text = format!(
-        "[train]\nname = \"weekly\"\ntime_zone = \"Europe/Berlin\"\ncut = \"{CUT}\"\npromote = \"{PROMOTE}\"\nsoak = \"{soak}\"\non_component_failure = \"halt\"\n"
+        "[train]\nname = \"weekly\"\ntime_zone = \"Europe/Berlin\"\ncut = \"{CUT}\"\npromote = \"{PROMOTE}\"\nsoak = \"{soak}\"\non_component_failure = \"halt\"\n{}\n",
+        pace.train
     );
-    for c in components {
+    for (i, c) in components.iter().enumerate() {
+        let wave = pace.waves.get(i).copied().unwrap_or(1);
         let _ = write!(
             text,
-            "\n[[component]]\nname = \"{c}\"\nsource = \"https://git.example.invalid/{c}.git\"\nstaging = {{ project = \"{c}-staging{projects}\", buildspec = \"buildspecs/staging.yml\" }}\nproduction = {{ project = \"{c}-production{projects}\", buildspec = \"buildspecs/production.yml\" }}\n"
+            "\n[[component]]\nname = \"{c}\"\nsource = \"https://git.example.invalid/{c}.git\"\nstaging = {{ project = \"{c}-staging{projects}\", buildspec = \"buildspecs/staging.yml\" }}\nproduction = {{ project = \"{c}-production{projects}\", buildspec = \"buildspecs/production.yml\" }}\nwave = {wave}\n"
         );
     }
     text
@@ -179,6 +192,10 @@ pub fn config_text(components: &[String], soak: &str, projects: &str) -> String 
 
 impl Stack {
     pub async fn provision(components: &[&str], soak: &str) -> Self {
+        Self::provision_paced(components, soak, &Pace::default()).await
+    }
+
+    pub async fn provision_paced(components: &[&str], soak: &str, pace: &Pace) -> Self {
         let endpoint = endpoint();
         let sdk = train_aws::emulator_config(&endpoint).await;
         let dir = tempfile::tempdir().unwrap();
@@ -199,7 +216,11 @@ impl Stack {
         let events = aws_sdk_eventbridge::Client::new(&sdk);
         events.create_event_bus().name(&bus).send().await.unwrap();
         let config = dir.path().join("release-train.toml");
-        std::fs::write(&config, config_text(&components, soak, &projects)).unwrap();
+        std::fs::write(
+            &config,
+            config_text_paced(&components, soak, &projects, pace),
+        )
+        .unwrap();
         let stack = Self {
             dir,
             table,
@@ -274,6 +295,10 @@ impl Stack {
 
     pub fn project(&self, component: &str, stage: &str) -> String {
         format!("{component}-{stage}{}", self.projects)
+    }
+
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.sdk)
     }
 
     pub fn codebuild(&self) -> aws_sdk_codebuild::Client {
@@ -355,7 +380,11 @@ impl Stack {
 
 impl Deployment {
     pub async fn start(components: &[&str], soak: &str) -> Self {
-        let stack = Stack::provision(components, soak).await;
+        Self::start_paced(components, soak, &Pace::default()).await
+    }
+
+    pub async fn start_paced(components: &[&str], soak: &str, pace: &Pace) -> Self {
+        let stack = Stack::provision_paced(components, soak, pace).await;
         let env = stack.env();
         let paths = release_binaries();
         let dir = stack.dir.path();
