@@ -89,9 +89,11 @@ fn git(dir: &Path, args: &[&str]) {
     assert!(ok, "git {args:?}");
 }
 
-/// The reader's `release-train.toml`: a cut a few seconds from now, an hour's soak.
+/// The reader's `release-train.toml`: a cut a few seconds from now, an hour's soak. Far
+/// enough ahead that `trainctl validate`, run first, still sees the cut in the future
+/// (validate refuses an `at()` cut that has passed) on a loaded machine.
 fn write_config(dir: &Path) {
-    let cut = chrono::Utc::now() + chrono::Duration::seconds(5);
+    let cut = chrono::Utc::now() + chrono::Duration::seconds(15);
     let promote = cut + chrono::Duration::hours(2);
     let mut config = format!(
         "[train]\nname = \"weekly\"\ntime_zone = \"UTC\"\ncut = \"at({})\"\npromote = \"at({})\"\nsoak = \"1h\"\n",
@@ -265,7 +267,7 @@ impl Drop for Killed {
 /// with what it printed.
 fn wait_for_a_train(work: &Path, serve: &mut std::process::Child, log: &Path) -> String {
     let socket: PathBuf = work.join(".release-train/serve.sock");
-    let deadline = Instant::now() + Duration::from_mins(1);
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         if socket.exists() {
             let out = Command::new(TRAINCTL)
@@ -288,7 +290,7 @@ fn wait_for_a_train(work: &Path, serve: &mut std::process::Child, log: &Path) ->
         }
         assert!(
             Instant::now() < deadline,
-            "serve, started as the README says, did not cut and soak a train within 60s:\n{}",
+            "serve, started as the README says, did not cut and soak a train within 90s:\n{}",
             std::fs::read_to_string(log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(100));
