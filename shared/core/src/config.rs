@@ -133,6 +133,9 @@ pub struct TrainSettings {
     /// e.g. `arn:aws:sts::*:assumed-role/ReleaseManagers/*`), OS user names in local mode.
     /// Empty: anyone who may call the API.
     pub approvers: Vec<String>,
+    /// How long after a cut firing a train is still cut for it when its delivery never
+    /// came (none: until the next promote firing after it).
+    pub catch_up: Option<Span>,
 }
 
 impl TrainSettings {
@@ -235,6 +238,8 @@ struct RawTrain {
     expedite_skips_bake: bool,
     #[serde(default)]
     approvers: Vec<Spanned<String>>,
+    #[serde(default)]
+    catch_up: Option<Spanned<String>>,
 }
 
 fn default_policy() -> FailurePolicy {
@@ -472,6 +477,10 @@ impl Checker<'_> {
             None => None,
         };
         let approvers = self.approvers(&raw.approvers);
+        let catch_up = match &raw.catch_up {
+            Some(c) => Some(self.parse(c, "train.catch_up", Span::parse)?),
+            None => None,
+        };
         let cut = cut?;
         let id_style = id_style(&cut);
         Some(TrainSettings {
@@ -492,6 +501,7 @@ impl Checker<'_> {
             wave_bake,
             expedite_skips_bake: raw.expedite_skips_bake,
             approvers,
+            catch_up,
         })
     }
 

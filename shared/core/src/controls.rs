@@ -37,6 +37,18 @@ pub struct ScheduleControls {
     pub skip: Option<SkipNext>,
     #[serde(default)]
     pub history: Vec<ScheduleRecord>,
+    /// Since when the schedules' firings are watched: the first reconcile pass sets it, and
+    /// no firing before it is made up for or noted as missed (a new deployment does not cut
+    /// last week's train).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watched_since: Option<DateTime<Utc>>,
+    /// The latest cut firing a pass has answered for (its train found, cut late, or noted
+    /// missed), so later passes do not read for it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_checked: Option<DateTime<Utc>>,
+    /// The latest promote firing a pass has made sure every train heard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote_checked: Option<DateTime<Utc>>,
 }
 
 fn not_now(message: String) -> Rejection {
@@ -130,6 +142,19 @@ impl ScheduleControls {
                     format!("cut skipped by {}: {}", s.by, s.reason),
                 )
             })
+    }
+
+    /// Whether the schedule was paused at `at`, by its audit trail: a promote firing then
+    /// did nothing on purpose, and is not made up for later.
+    pub fn paused_at(&self, at: DateTime<Utc>) -> bool {
+        let last = self
+            .history
+            .iter()
+            .rfind(|r| r.at <= at && (r.action == "pause" || r.action == "resume"));
+        match last {
+            Some(r) => r.action == "pause",
+            None => self.paused.as_ref().is_some_and(|p| p.at <= at),
+        }
     }
 
     /// The controls with one more audit record and nothing else changed: for what the

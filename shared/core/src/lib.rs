@@ -17,11 +17,14 @@
 //! - [`config`]: `release-train.toml`, parsed once, with errors naming the line and the fix.
 //! - [`controls`]: the schedule's pause, skip-next and audit trail.
 //! - [`schedule`]: EventBridge Scheduler `cron`/`rate`/`at` expressions in a time zone.
+//! - [`catchup`]: which undelivered firings a reconcile pass makes up for, and which it
+//!   notes as missed.
 //! - [`freeze`]: freeze windows, recurring and one-off.
 //! - [`metrics`]: the metric names and units, their EMF lines, and the dashboard.
 //! - [`ids`], [`span`]: values that exist only in valid form.
 //! - [`text`]: what may be printed as it is, and escaping for what may not.
 
+pub mod catchup;
 pub mod command;
 pub mod config;
 pub mod controls;

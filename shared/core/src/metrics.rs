@@ -50,6 +50,7 @@ metric_names! {
     PromotionsDeferred,
     Rollbacks,
     TimeInState,
+    FiringsMissed,
 }
 
 impl std::fmt::Display for MetricName {
@@ -72,6 +73,7 @@ pub struct MetricDef {
 const NONE: &[&[&str]] = &[&[]];
 const BY_CAUSE: &[&[&str]] = &[&["Cause"]];
 const BY_CAUSE_AND_ALL: &[&[&str]] = &[&["Cause"], &[]];
+const BY_SCHEDULE: &[&[&str]] = &[&["Schedule"]];
 const BY_BUILD: &[&[&str]] = &[&["Component", "Stage"], &["Stage"]];
 
 pub const ALL: &[MetricDef] = &[
@@ -160,6 +162,12 @@ pub const ALL: &[MetricDef] = &[
         what: "rolled back releases",
     },
     MetricDef {
+        name: MetricName::FiringsMissed,
+        unit: Unit::Count,
+        dimensions: BY_SCHEDULE,
+        what: "schedule firings never delivered and too old to make up for (Schedule: cut)",
+    },
+    MetricDef {
         name: MetricName::TimeInState,
         unit: Unit::Seconds,
         dimensions: &[&["State"]],
@@ -246,6 +254,7 @@ impl DashboardNames {
 /// The template's alarms on the functions and their builds, beside the stuck-train ones.
 pub const OPERATIONS_ALARMS: &[&str] = &[
     "ProductionBuildFailedAlarm",
+    "FiringsMissedAlarm",
     "FunctionErrorsAlarm",
     "DeadLetterAlarm",
 ];
@@ -322,6 +331,7 @@ fn rows(names: &DashboardNames) -> Vec<Vec<(String, String, Vec<Value>)>> {
             graph("Trains per day", "bar", ["TrainsCut", "Releases", "TrainsFailed", "Rollbacks"]
                 .iter()
                 .map(|m| line(m, &[], sum(DAY)))
+                .chain([line("FiringsMissed", &[("Schedule", "cut")], sum(DAY))])
                 .collect()),
             graph("Soak and cut-to-release time (s)", "timeSeries", vec![
                 line("SoakTime", &[], avg(DAY)),
@@ -424,6 +434,7 @@ mod tests {
             include_str!("train/model.rs"),
             include_str!("train/promotion.rs"),
             include_str!("train/rollback.rs"),
+            include_str!("catchup.rs"),
         );
         source
             .split("MetricName::")

@@ -19,4 +19,4 @@ pub use ports::{
     Alarms, Builder, EventsOut, Manifests, Metrics, Observed, Outbox, PortError, Ports,
     ScheduleStore, Started, Store, TrainStore,
 };
-pub use service::{Applied, Cut, Engine, EngineError, Reconciled, ScheduleCommand};
+pub use service::{Applied, CaughtUp, Cut, Engine, EngineError, Reconciled, ScheduleCommand};

@@ -6,7 +6,8 @@
 //! Whatever is left pending is run by the next [`Engine::reconcile`] pass.
 //!
 //! Cuts (scheduled and ad hoc, supersession, what each component runs before) are in
-//! `service/cut.rs`.
+//! `service/cut.rs`; making up for firings that were never delivered in
+//! `service/catchup.rs`.
 
 use std::sync::Arc;
 
@@ -22,7 +23,10 @@ use train_core::{
 
 use crate::ports::{Inserted, ListQuery, Observed, PortError, Ports, Saved, Stored};
 
+mod catchup;
 mod cut;
+
+pub use catchup::CaughtUp;
 
 /// How many times a decision is re-made after losing a conditional write before giving up
 /// (the caller retries later; nothing was committed).

@@ -44,9 +44,10 @@ pub async fn cut(
     }))
 }
 
-/// The `promote` function: promotes every train whose gates pass at this firing, then
+/// The `promote` function: makes up for firings that were never delivered
+/// (`Engine::catch_up`), promotes every train whose gates pass at this firing, then
 /// reconciles every unsettled train (builds whose event was lost, timers, leftover
-/// effects). With `detail.action = "reconcile"` it only reconciles.
+/// effects). With `detail.action = "reconcile"` it catches up and reconciles.
 pub async fn promote(
     deployment: &Deployment,
     payload: Value,
@@ -59,6 +60,18 @@ pub async fn promote(
         .unwrap_or("promote");
     let engine = &deployment.engine;
     let mut answer = serde_json::Map::new();
+    // Firings whose delivery never came (past Scheduler's retries), made up for first.
+    let caught_up = engine.catch_up(now).await?;
+    if caught_up != train_engine::CaughtUp::default() {
+        answer.insert(
+            "caught_up".into(),
+            json!({
+                "cut": caught_up.cut.as_ref().map(|(id, by_this_pass)| json!({ "train": id, "created": by_this_pass })),
+                "missed": caught_up.missed,
+                "promotions": caught_up.promotions,
+            }),
+        );
+    }
     match action {
         RECONCILE => {}
         "promote" => {

@@ -7,13 +7,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::Notify;
 use tracing::info;
+use train_core::catchup::{CutOwed, GRACE_MINUTES, LOOKBACK_DAYS};
 use train_engine::{Engine, EngineError};
 
 use crate::clock::Clock;
 use crate::store::ScheduleCursor;
-
-/// Missed firings older than this are not caught up after downtime.
-const CATCH_UP: i64 = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Firing {
@@ -101,14 +99,28 @@ impl Runner {
                 store.set_cursor(firing.key(), now).await?;
                 now
             };
-            // After downtime only the latest missed firing counts: one train, not one per
-            // missed week.
-            let floor = cursor.max(now - Duration::days(CATCH_UP));
+            // After downtime only the latest missed firing counts (one train, not one per
+            // missed week), by the same rules as the AWS reconcile pass
+            // (`train_core::catchup`): a cut firing is cut late while its window lasts
+            // and noted as missed after; a promote firing is treated as delivered.
+            let floor = cursor.max(now - Duration::days(LOOKBACK_DAYS));
             if let Some(at) = schedule.upcoming(floor).take_while(|f| *f <= now).last() {
-                info!(schedule = firing.key(), %at, "schedule fired");
-                match firing {
-                    Firing::Cut => drop(self.engine.cut(at, now).await?),
-                    Firing::Promote => drop(self.engine.promotion_due(at, now).await?),
+                let late = at < now - Duration::minutes(GRACE_MINUTES);
+                info!(schedule = firing.key(), %at, late, "schedule fired");
+                match (firing, late) {
+                    (Firing::Cut, false) => drop(self.engine.cut(at, now).await?),
+                    (Firing::Cut, true) => match settings.cut_owed_for(at, now) {
+                        CutOwed::Cut(at) => drop(self.engine.cut_late(at, now).await?),
+                        CutOwed::Missed { firing, until } => {
+                            self.engine.cut_missed(firing, until, now).await?;
+                        }
+                    },
+                    (Firing::Promote, false) => {
+                        drop(self.engine.promotion_due(at, now).await?);
+                    }
+                    (Firing::Promote, true) => {
+                        drop(self.engine.promotion_late(at, now).await?);
+                    }
                 }
                 store.set_cursor(firing.key(), at).await?;
             }

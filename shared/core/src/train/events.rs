@@ -156,6 +156,11 @@ pub enum Event {
     PromotionDue {
         scheduled: DateTime<Utc>,
     },
+    /// The promote firing at `scheduled` was never delivered; a reconcile pass treats it as
+    /// delivered (see [`crate::catchup`]).
+    PromotionOwed {
+        scheduled: DateTime<Utc>,
+    },
     /// Time passed: re-check timers and gates.
     Tick,
     Cancel {

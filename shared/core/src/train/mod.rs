@@ -141,6 +141,41 @@ impl Train {
         Self::cut_as(config, id, scheduled, now, previous, skip, (&cutter, None))
     }
 
+    /// The cut of the firing at `scheduled` made by a later pass, because that firing's
+    /// delivery never came: the cut record says so.
+    pub fn cut_late(
+        config: &Config,
+        scheduled: DateTime<Utc>,
+        now: DateTime<Utc>,
+        previous: &BTreeMap<ComponentName, Commit>,
+        skip: Option<(Actor, String)>,
+    ) -> Transition {
+        let cutter = Actor::cut_schedule();
+        let id = config.train.train_id(scheduled);
+        let why = format!(
+            "cut late: the firing at {} was not delivered",
+            local_time(scheduled, config.train.zone)
+        );
+        Self::cut_as(
+            config,
+            id,
+            scheduled,
+            now,
+            previous,
+            skip,
+            (&cutter, Some(why)),
+        )
+    }
+
+    /// Whether the promote firing at `scheduled` is one this train still waits for: it was
+    /// cut before it, has not started promoting, and has not heard it (or had it deferred).
+    pub fn owes_promotion(&self, scheduled: DateTime<Utc>) -> bool {
+        matches!(self.phase, Phase::Building | Phase::Soaking { .. })
+            && self.cut_at <= scheduled
+            && self.promotion_due.is_none()
+            && self.deferred != Some(scheduled)
+    }
+
     /// A train a person cut now, outside the schedule (a hotfix): its id says so
     /// ([`crate::config::TrainSettings::adhoc_train_id`]), so it never collides with a
     /// scheduled train, and its first record names who cut it and why.
@@ -347,13 +382,20 @@ impl Train {
                 next.build_finished(build, outcome, now, &mut effects)?;
             }
             Event::PromotionDue { scheduled } => {
-                if matches!(next.phase, Phase::Building | Phase::Soaking { .. })
-                    && next.promotion_due.is_none()
-                    && next.deferred != Some(*scheduled)
-                {
+                if next.owes_promotion(*scheduled) {
                     next.promotion_due = Some(*scheduled);
                     let actor = Actor::promote_schedule();
                     next.record(now, &actor, "promotion due", None, before);
+                }
+            }
+            Event::PromotionOwed { scheduled } => {
+                if next.owes_promotion(*scheduled) {
+                    next.promotion_due = Some(*scheduled);
+                    let why = format!(
+                        "the promote firing at {} was not delivered; treated as delivered",
+                        next.local(*scheduled)
+                    );
+                    next.record(now, &Actor::system(), "promotion due", Some(why), before);
                 }
             }
             Event::Tick => {}

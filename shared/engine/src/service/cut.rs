@@ -12,15 +12,34 @@ impl Engine {
         scheduled: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Cut, EngineError> {
+        self.cut_firing(scheduled, now, false).await
+    }
+
+    /// The cut of the firing at `scheduled` by a later pass, because its delivery never
+    /// came (`service/catchup.rs`); the same as a delivery, with a cut record that says so.
+    /// A delivery arriving after all finds the train already cut.
+    pub async fn cut_late(
+        &self,
+        scheduled: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Cut, EngineError> {
+        self.cut_firing(scheduled, now, true).await
+    }
+
+    async fn cut_firing(
+        &self,
+        scheduled: DateTime<Utc>,
+        now: DateTime<Utc>,
+        late: bool,
+    ) -> Result<Cut, EngineError> {
         let (controls, _) = self.ports.store.controls(&self.config.train.name).await?;
         let previous = self.last_shipped(scheduled).await?;
-        let transition = Train::cut_after(
-            &self.config,
-            scheduled,
-            now,
-            &previous,
-            controls.skips_cut(scheduled),
-        );
+        let skip = controls.skips_cut(scheduled);
+        let transition = if late {
+            Train::cut_late(&self.config, scheduled, now, &previous, skip)
+        } else {
+            Train::cut_after(&self.config, scheduled, now, &previous, skip)
+        };
         self.insert_cut(transition, Some(scheduled), now).await
     }
 
