@@ -500,3 +500,52 @@ async fn migrations_ship_first_and_an_alarm_during_the_bake_holds_wave_two() {
     assert_eq!(d.train(&id).await["state"], "released");
     d.stop().await;
 }
+
+/// Approvals through the `api` function on DynamoDB: an approval from a principal that
+/// `approvers` does not name is a 403 naming who may; one from a named principal (an
+/// assumed role's session) records the commits it approves, stored with the train.
+/// (Voiding by a staging retry is the core's rule, in `shared/core/tests/waves.rs`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approvals_name_their_commits_and_only_approvers_may_give_them() {
+    let components = ["api", "web"];
+    let manager = "arn:aws:sts::123456789012:assumed-role/ReleaseManagers/carol";
+    let pace = common::Pace {
+        waves: vec![1, 1],
+        train: "approvals = 1\napprovers = [\"arn:aws:sts::*:assumed-role/ReleaseManagers/*\"]"
+            .to_owned(),
+    };
+    let d = Deployment::start_paced(&components, "1h", &pace).await;
+    let (cut_at, _) = firings(&components, 5);
+    let id = d.cut.ok(common::scheduled_event(cut_at, json!({}))).await["train"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let staging = d.builds(&id, "staging").await;
+    for (i, (_, build)) in staging.iter().enumerate() {
+        d.finish_build(build, "SUCCEEDED", Some(&commit(i)));
+    }
+    deliver_build_events(&d, &id, &staging, "SUCCEEDED").await;
+    assert_eq!(d.train(&id).await["state"], "soaking");
+
+    let approve = format!("/trains/{id}/approve");
+    let why = json!({"reason": "staging looks right"});
+    let (status, body) = d
+        .http("POST", &approve, Some(why.clone()), Some(ALICE))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "not_an_approver", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("arn:aws:sts::*:assumed-role/ReleaseManagers/*"),
+        "{body}"
+    );
+    let (status, body) = d.http("POST", &approve, Some(why), Some(manager)).await;
+    assert_eq!(status, 200, "{body}");
+    let approval = &body["approvals"][0];
+    assert_eq!(approval["by"], manager, "{body}");
+    assert_eq!(approval["pins"]["api"], commit(0), "{body}");
+    assert_eq!(approval["pins"]["web"], commit(1), "{body}");
+    d.stop().await;
+}
