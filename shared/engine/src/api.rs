@@ -194,6 +194,16 @@ pub fn summary(train: &Train, now: DateTime<Utc>) -> String {
     }
 }
 
+/// What the train waits for, in words, if anything.
+fn gates(train: &Train, now: DateTime<Utc>) -> Option<String> {
+    let gates: Vec<String> = train
+        .blockers(now)
+        .iter()
+        .map(|g| g.describe(train.policy.zone))
+        .collect();
+    (!gates.is_empty()).then(|| gates.join("; "))
+}
+
 fn phase_summary(train: &Train, now: DateTime<Utc>) -> String {
     let fmt = |t: &DateTime<Utc>| train.local(*t);
     let total = train.components.len();
@@ -211,33 +221,13 @@ fn phase_summary(train: &Train, now: DateTime<Utc>) -> String {
             format!("staging builds: {green} of {total} green")
         }
         Phase::Soaking { until, .. } if now < *until => format!("soaking until {}", fmt(until)),
-        Phase::Soaking { .. } => {
-            let gates: Vec<String> = train
-                .blockers(now)
-                .iter()
-                .map(|g| g.describe(train.policy.zone))
-                .collect();
-            if gates.is_empty() {
-                "soak complete; promoting on the next pass".to_owned()
-            } else {
-                format!("soak complete; {}", gates.join("; "))
-            }
-        }
-        Phase::Promoting { wave, .. } => match &train.bake {
-            Some(_) => {
-                let gates: Vec<String> = train
-                    .blockers(now)
-                    .iter()
-                    .map(|g| g.describe(train.policy.zone))
-                    .collect();
-                if gates.is_empty() {
-                    format!("wave {wave} baked; next wave on the next pass")
-                } else {
-                    gates.join("; ")
-                }
-            }
-            None => format!("promoting wave {wave}"),
+        Phase::Soaking { .. } => match gates(train, now) {
+            None => "soak complete; promoting on the next pass".to_owned(),
+            Some(gates) => format!("soak complete; {gates}"),
         },
+        Phase::Promoting { wave, .. } if train.bake.is_some() => gates(train, now)
+            .unwrap_or_else(|| format!("wave {wave} baked; next wave on the next pass")),
+        Phase::Promoting { wave, .. } => format!("promoting wave {wave}"),
         Phase::Released { at } => format!("released at {}", fmt(at)),
         Phase::Cancelled { by, reason, at } => {
             format!("cancelled by {by} at {}: {reason}", fmt(at))

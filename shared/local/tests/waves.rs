@@ -147,3 +147,83 @@ async fn with_on_alarm_cancel_an_alarm_during_the_bake_stops_wave_two_for_good()
         assert!(run.production.is_none(), "{c} never started in production");
     }
 }
+
+/// An approval names what it approves: worker's staging build fails (excluded), alice
+/// approves what soaks, then worker is fixed and retried: the approval is void, the train
+/// says so, and it waits for approvals again before it can ship.
+#[tokio::test]
+async fn a_staging_retry_voids_the_approvals_given_before_it() {
+    use train_core::{Actor, Event, Reason};
+    let world = World::new(
+        &[
+            repo("api"),
+            Repo {
+                staging: RED,
+                ..repo("worker")
+            },
+        ],
+        "on_component_failure = \"exclude\"\napprovals = 1",
+    );
+    let soaking = world
+        .run_until(3, |_, _, _| None, |t, _| t.state() == State::Soaking)
+        .await;
+    let alice = Actor::parse("local:alice").unwrap();
+    let engine = &world.local.engine;
+    let now = soaking.history.last().unwrap().at;
+    let approve = Event::Approve {
+        by: alice.clone(),
+        reason: Reason::parse("api looks right").unwrap(),
+    };
+    engine.apply(&soaking.id, &approve, now).await.unwrap();
+    let approved = engine.train(&soaking.id).await.unwrap().unwrap();
+    assert_eq!(approved.approvals.len(), 1);
+    assert_eq!(
+        approved.approvals[0]
+            .pins
+            .keys()
+            .map(ComponentName::as_str)
+            .collect::<Vec<_>>(),
+        ["api"],
+        "the excluded worker is not approved"
+    );
+    // worker is fixed and retried.
+    std::fs::write(world.repo("worker").join("staging.yml"), GREEN).unwrap();
+    git(
+        &world.repo("worker"),
+        &["commit", "-q", "-am", "fix the tests"],
+    );
+    let retry = Event::Retry {
+        by: alice,
+        reason: Reason::parse("worker's tests fixed").unwrap(),
+    };
+    engine.apply(&soaking.id, &retry, now).await.unwrap();
+    let train = world
+        .run_until(
+            3,
+            |_, _, _| None,
+            |t, _| {
+                t.state() == State::Soaking && t.components.values().all(|r| r.excluded.is_none())
+            },
+        )
+        .await;
+    assert!(train.approvals.is_empty(), "{:#?}", train.approvals);
+    let voided = train
+        .history
+        .iter()
+        .find(|r| r.action == "approval voided")
+        .expect("the history says the approval was voided");
+    assert!(
+        voided
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("local:alice's approval no longer counts: staging builds worker again"),
+        "{voided:?}"
+    );
+    assert!(
+        train
+            .blockers(train.history.last().unwrap().at)
+            .contains(&train_core::Blocker::Approvals { have: 0, need: 1 }),
+        "it needs an approval again"
+    );
+}

@@ -136,9 +136,7 @@ impl Train {
         previous: &BTreeMap<ComponentName, Commit>,
         skip: Option<(Actor, String)>,
     ) -> Transition {
-        let cutter = Actor::cut_schedule();
-        let id = config.train.train_id(scheduled);
-        Self::cut_as(config, id, scheduled, now, previous, skip, (&cutter, None))
+        Self::cut_firing(config, scheduled, now, previous, skip, false)
     }
 
     /// The cut of the firing at `scheduled` made by a later pass, because that firing's
@@ -150,21 +148,26 @@ impl Train {
         previous: &BTreeMap<ComponentName, Commit>,
         skip: Option<(Actor, String)>,
     ) -> Transition {
+        Self::cut_firing(config, scheduled, now, previous, skip, true)
+    }
+
+    fn cut_firing(
+        config: &Config,
+        scheduled: DateTime<Utc>,
+        now: DateTime<Utc>,
+        previous: &BTreeMap<ComponentName, Commit>,
+        skip: Option<(Actor, String)>,
+        late: bool,
+    ) -> Transition {
         let cutter = Actor::cut_schedule();
         let id = config.train.train_id(scheduled);
-        let why = format!(
-            "cut late: the firing at {} was not delivered",
-            local_time(scheduled, config.train.zone)
-        );
-        Self::cut_as(
-            config,
-            id,
-            scheduled,
-            now,
-            previous,
-            skip,
-            (&cutter, Some(why)),
-        )
+        let why = late.then(|| {
+            format!(
+                "cut late: the firing at {} was not delivered",
+                local_time(scheduled, config.train.zone)
+            )
+        });
+        Self::cut_as(config, id, scheduled, now, previous, skip, (&cutter, why))
     }
 
     /// Whether the promote firing at `scheduled` is one this train still waits for: it was
