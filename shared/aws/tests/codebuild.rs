@@ -57,6 +57,7 @@ fn request(stage: Stage, key: &str) -> BuildRequest {
         target: StageTarget {
             buildspec: Some(format!("buildspec-{stage}.yml")),
             project: Some("payments-api".into()),
+            role: None,
         },
         timeout: Span::parse("45m").unwrap(),
         idempotency_key: key.into(),

@@ -14,6 +14,8 @@ use crate::freeze::{FreezeCalendar, FreezeWhen, FreezeWindow};
 use crate::ids::{AlarmName, ComponentName, TrainId, TrainName};
 use crate::schedule::Schedule;
 use crate::span::Span;
+pub use accounts::{Accounts, RoleArn};
+pub use deploy::MEMBER_FROM_TRAIN_STACK;
 
 /// What to do when one component's build fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +58,10 @@ pub struct StageTarget {
     pub buildspec: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// The role whose account the project is in (the component's own, else the stage's in
+    /// `[accounts]`); none for the train's own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleArn>,
 }
 
 /// One component: one repository, built for staging and then for production.
@@ -158,6 +164,8 @@ pub struct Config {
     pub train: TrainSettings,
     pub freezes: FreezeCalendar,
     pub components: Vec<ComponentSpec>,
+    /// The roles stages build through in other accounts; empty for one account.
+    pub accounts: Accounts,
 }
 
 /// One mistake in the file.
@@ -206,6 +214,23 @@ struct RawConfig {
     freeze: Vec<Spanned<RawFreeze>>,
     #[serde(default)]
     component: Vec<Spanned<RawComponent>>,
+    #[serde(default)]
+    accounts: RawAccounts,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccounts {
+    #[serde(default)]
+    staging: Option<RawAccount>,
+    #[serde(default)]
+    production: Option<RawAccount>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    role: RoleArn,
 }
 
 #[derive(Deserialize)]
@@ -314,45 +339,6 @@ impl Checker<'_> {
 }
 
 impl Config {
-    /// The deployment template's parameters that come from this file (what `trainctl
-    /// infra-params` prints), so schedules and build projects are written once. Every stage
-    /// must name its CodeBuild project: on AWS that is where it builds.
-    pub fn template_parameters(&self) -> Result<Vec<(&'static str, String)>, String> {
-        let mut projects: Vec<&str> = Vec::new();
-        let mut missing = Vec::new();
-        for c in &self.components {
-            for (stage, target) in [("staging", &c.staging), ("production", &c.production)] {
-                match target.project.as_deref() {
-                    Some(p) if p.contains(',') || p.contains(char::is_whitespace) => {
-                        return Err(format!(
-                            "component {}: {stage}.project {p:?} is not a CodeBuild project name (no commas or spaces)",
-                            c.name
-                        ));
-                    }
-                    Some(p) if !projects.contains(&p) => projects.push(p),
-                    Some(_) => {}
-                    None => missing.push(format!("{}.{stage}", c.name)),
-                }
-            }
-        }
-        if !missing.is_empty() {
-            return Err(format!(
-                "on AWS every stage builds in a CodeBuild project; add `project = \"...\"` to: {}",
-                missing.join(", ")
-            ));
-        }
-        Ok(vec![
-            ("CutSchedule", self.train.cut.expression().to_string()),
-            (
-                "PromoteSchedule",
-                self.train.promote.expression().to_string(),
-            ),
-            ("ScheduleTimeZone", self.train.zone.name().to_owned()),
-            ("BuildProjects", projects.join(",")),
-            ("GatingAlarms", self.watched_alarms().join(",")),
-        ])
-    }
-
     /// Every alarm a train may read: the gating alarms and each wave's `wave_alarms`, once
     /// each (the functions' `DescribeAlarms` grant and the alarm rule name exactly these).
     pub fn watched_alarms(&self) -> Vec<&str> {
@@ -412,11 +398,17 @@ impl Checker<'_> {
         let train = self.train(raw.train.get_ref());
         let zone = train.as_ref().map_or(chrono_tz::UTC, |t| t.zone);
         let freezes = self.freezes(&raw.freeze, zone);
-        let components = self.components(&raw.component, &raw.train.span());
+        let accounts = Accounts {
+            staging: raw.accounts.staging.as_ref().map(|a| a.role.clone()),
+            production: raw.accounts.production.as_ref().map(|a| a.role.clone()),
+        };
+        let components = self.components(&raw.component, &raw.train.span(), &accounts);
+        self.alarm_accounts(raw, &accounts);
         Some(Config {
             train: train?,
             freezes: freezes?,
             components: components?,
+            accounts,
         })
     }
 
@@ -576,6 +568,7 @@ impl Checker<'_> {
         &mut self,
         raw: &[Spanned<RawComponent>],
         train_span: &Range<usize>,
+        accounts: &Accounts,
     ) -> Option<Vec<ComponentSpec>> {
         if raw.is_empty() {
             self.add(train_span, "component", "no components; add at least one [[component]] table with name, source, staging and production");
@@ -664,8 +657,8 @@ impl Checker<'_> {
                     name,
                     source: c.source.get_ref().clone(),
                     branch,
-                    staging: c.staging.get_ref().clone(),
-                    production: c.production.get_ref().clone(),
+                    staging: in_account(c.staging.get_ref(), accounts.staging.as_ref()),
+                    production: in_account(c.production.get_ref(), accounts.production.as_ref()),
                     wave,
                     wave_bake,
                     wave_alarms,
@@ -674,6 +667,14 @@ impl Checker<'_> {
             }
         }
         ok.then_some(out)
+    }
+}
+
+/// A stage's target with its account: the component's own role, else the stage's.
+fn in_account(target: &StageTarget, stage_role: Option<&RoleArn>) -> StageTarget {
+    StageTarget {
+        role: target.role.clone().or_else(|| stage_role.cloned()),
+        ..target.clone()
     }
 }
 
@@ -775,6 +776,8 @@ pub(crate) mod schedule_serde {
     }
 }
 
+pub mod accounts;
+mod deploy;
 mod names;
 mod pace;
 

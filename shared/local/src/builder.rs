@@ -559,6 +559,7 @@ mod tests {
             target: StageTarget {
                 buildspec: buildspec.map(str::to_owned),
                 project: None,
+                role: None,
             },
             timeout: Span::parse("1m").unwrap(),
             idempotency_key: format!("weekly-2026-W48/api/staging/{key}"),

@@ -288,6 +288,7 @@ fn request(world: &World, key_suffix: &str, timeout: &str) -> BuildRequest {
         target: train_core::config::StageTarget {
             buildspec: Some("staging.yml".into()),
             project: None,
+            role: None,
         },
         timeout: Span::parse(timeout).unwrap(),
         idempotency_key: format!("weekly-2026-W48/api/staging/{key_suffix}"),
