@@ -8,11 +8,14 @@
 //! so a composite gating alarm would read as OK; and a name CloudWatch does not answer for
 //! (misspelled, deleted, or a composite the role may not read: composite alarms need
 //! `cloudwatch:DescribeAlarms` on resource `*`) is reported missing, which blocks promotion.
+//! An alarm named `staging:NAME` or `production:NAME` is `NAME` in that stage's account
+//! (`[accounts]`), read with that account's credentials and reported by its prefixed name.
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 use train_core::AlarmName;
+use train_core::config::{Accounts, RoleArn};
 use train_engine::ports::AlarmStates;
 use train_engine::{Alarms, PortError};
 
@@ -25,11 +28,42 @@ const NAMES_PER_CALL: usize = 100;
 #[derive(Debug, Clone)]
 pub struct CloudWatchAlarms {
     client: Client,
+    /// Clients for the stages `[accounts]` names, by the prefix their alarms carry
+    /// (`production:checkout-5xx` is `checkout-5xx` read with the production client).
+    members: Vec<(&'static str, Client)>,
 }
 
 impl CloudWatchAlarms {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            members: Vec::new(),
+        }
+    }
+
+    /// Reads `staging:`/`production:` alarms in the stage's account, through the client
+    /// `client` makes for the stage's role.
+    #[must_use]
+    pub fn with_accounts(
+        mut self,
+        accounts: &Accounts,
+        mut client: impl FnMut(&RoleArn) -> Client,
+    ) -> Self {
+        self.members = accounts
+            .prefixed()
+            .map(|(prefix, role)| (prefix, client(role)))
+            .collect();
+        self
+    }
+
+    /// Which client reads `name`, and the name that account knows it by.
+    fn place<'a>(&self, name: &'a AlarmName) -> (&'static str, &Client, &'a str) {
+        for (prefix, client) in &self.members {
+            if let Some(rest) = name.as_str().strip_prefix(prefix) {
+                return (prefix, client, rest);
+            }
+        }
+        ("", &self.client, name.as_str())
     }
 }
 
@@ -42,44 +76,56 @@ impl Alarms for CloudWatchAlarms {
     async fn states(&self, names: &[AlarmName]) -> Result<AlarmStates, PortError> {
         let mut firing = Vec::new();
         let mut found = std::collections::BTreeSet::new();
-        for chunk in names.chunks(NAMES_PER_CALL) {
-            let mut token: Option<String> = None;
-            loop {
-                let out = self
-                    .client
-                    .describe_alarms()
-                    .set_alarm_names(Some(chunk.iter().map(|n| n.as_str().to_owned()).collect()))
-                    .alarm_types(AlarmType::MetricAlarm)
-                    .alarm_types(AlarmType::CompositeAlarm)
-                    .set_next_token(token.take())
-                    .send()
-                    .await
-                    .map_err(|e| sdk_fault("cloudwatch:DescribeAlarms", e))?;
-                // The state is checked here rather than with DescribeAlarms' StateValue
-                // filter: the emulator ignores that filter when names are given, and a
-                // filter would hide which alarms exist.
-                let alarm = Some(&StateValue::Alarm);
-                let metric = out
-                    .metric_alarms()
-                    .iter()
-                    .map(|a| (a.alarm_name(), a.state_value()));
-                let composite = out
-                    .composite_alarms()
-                    .iter()
-                    .map(|a| (a.alarm_name(), a.state_value()));
-                for (name, state) in metric.chain(composite) {
-                    // Only the names asked for come back, and those are valid names.
-                    let Some(name) = name.and_then(|n| AlarmName::parse(n).ok()) else {
-                        continue;
-                    };
-                    if state == alarm {
-                        firing.push(name.clone());
+        // Each account is asked for its own alarms, by the names it knows them by.
+        let mut by_account: Vec<(&'static str, &Client, Vec<&str>)> = Vec::new();
+        for name in names {
+            let (prefix, client, local) = self.place(name);
+            match by_account.iter_mut().find(|(p, _, _)| *p == prefix) {
+                Some((_, _, local_names)) => local_names.push(local),
+                None => by_account.push((prefix, client, vec![local])),
+            }
+        }
+        for (prefix, client, local_names) in by_account {
+            for chunk in local_names.chunks(NAMES_PER_CALL) {
+                let mut token: Option<String> = None;
+                loop {
+                    let out = client
+                        .describe_alarms()
+                        .set_alarm_names(Some(chunk.iter().map(|n| (*n).to_owned()).collect()))
+                        .alarm_types(AlarmType::MetricAlarm)
+                        .alarm_types(AlarmType::CompositeAlarm)
+                        .set_next_token(token.take())
+                        .send()
+                        .await
+                        .map_err(|e| sdk_fault("cloudwatch:DescribeAlarms", e))?;
+                    // The state is checked here rather than with DescribeAlarms' StateValue
+                    // filter: the emulator ignores that filter when names are given, and a
+                    // filter would hide which alarms exist.
+                    let alarm = Some(&StateValue::Alarm);
+                    let metric = out
+                        .metric_alarms()
+                        .iter()
+                        .map(|a| (a.alarm_name(), a.state_value()));
+                    let composite = out
+                        .composite_alarms()
+                        .iter()
+                        .map(|a| (a.alarm_name(), a.state_value()));
+                    for (name, state) in metric.chain(composite) {
+                        // Only the names asked for come back, and those are valid names.
+                        let Some(name) =
+                            name.and_then(|n| AlarmName::parse(&format!("{prefix}{n}")).ok())
+                        else {
+                            continue;
+                        };
+                        if state == alarm {
+                            firing.push(name.clone());
+                        }
+                        found.insert(name);
                     }
-                    found.insert(name);
-                }
-                match out.next_token {
-                    Some(t) if !t.is_empty() => token = Some(t),
-                    _ => break,
+                    match out.next_token {
+                        Some(t) if !t.is_empty() => token = Some(t),
+                        _ => break,
+                    }
                 }
             }
         }

@@ -25,6 +25,8 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
+use train_core::Config;
+use train_core::config::RoleArn;
 use train_core::train::Changelog;
 use train_core::{BuildId, BuildOutcome, BuildRequest, Commit, ComponentName, Revision, Stage};
 use train_engine::{Builder, Observed, PortError, Started};
@@ -52,7 +54,14 @@ pub const OLDEST_COMMIT_AT: &str = "OLDEST_COMMIT_AT";
 
 #[derive(Debug, Clone)]
 pub struct CodeBuildBuilder {
+    /// The train's own account.
     codebuild: aws_sdk_codebuild::Client,
+    /// Member accounts, by the role the configuration names for them.
+    members: std::sync::Arc<std::collections::BTreeMap<RoleArn, aws_sdk_codebuild::Client>>,
+    /// Where each project the configuration names is: `None` for the train's own account.
+    /// A build id (`PROJECT:UUID`) names its project, not its account, so reads and stops
+    /// go to the accounts its project is in (a project unknown here: the train's own).
+    homes: std::sync::Arc<std::collections::HashMap<String, Vec<Option<RoleArn>>>>,
     claims: aws_sdk_dynamodb::Client,
     table: String,
     /// Keys this builder claimed in [`Builder::claim_starts`] and has not started yet,
@@ -77,6 +86,18 @@ fn oldest_commit_at(build: &Build) -> Option<DateTime<Utc>> {
         .find(|v| v.name() == Some(OLDEST_COMMIT_AT))
         .and_then(|v| v.value()?.trim().parse::<i64>().ok())
         .and_then(|t| DateTime::from_timestamp(t, 0))
+}
+
+async fn batch_get(
+    client: &aws_sdk_codebuild::Client,
+    ids: Vec<String>,
+) -> Result<aws_sdk_codebuild::operation::batch_get_builds::BatchGetBuildsOutput, PortError> {
+    client
+        .batch_get_builds()
+        .set_ids(Some(ids))
+        .send()
+        .await
+        .map_err(|e| sdk_fault("codebuild:BatchGetBuilds", e))
 }
 
 /// FNV-1a: a stable hash for the idempotency token (the std hasher may change between
@@ -213,11 +234,95 @@ impl CodeBuildBuilder {
     ) -> Self {
         Self {
             codebuild,
+            members: std::sync::Arc::default(),
+            homes: std::sync::Arc::default(),
             claims,
             table: table.into(),
             claimed: std::sync::Arc::default(),
             exported: std::sync::Arc::default(),
         }
+    }
+
+    /// Builds in member accounts too: each stage's project in the account of the role the
+    /// configuration gives it, through the client `client` makes for that role.
+    #[must_use]
+    pub fn with_accounts(
+        mut self,
+        config: &Config,
+        mut client: impl FnMut(&RoleArn) -> aws_sdk_codebuild::Client,
+    ) -> Self {
+        let mut members = std::collections::BTreeMap::new();
+        let mut homes: std::collections::HashMap<String, Vec<Option<RoleArn>>> =
+            std::collections::HashMap::new();
+        for c in &config.components {
+            for target in [&c.staging, &c.production] {
+                if let Some(role) = &target.role {
+                    members.entry(role.clone()).or_insert_with(|| client(role));
+                }
+                if let Some(project) = &target.project {
+                    let places = homes.entry(project.clone()).or_default();
+                    if !places.contains(&target.role) {
+                        places.push(target.role.clone());
+                    }
+                }
+            }
+        }
+        self.members = std::sync::Arc::new(members);
+        self.homes = std::sync::Arc::new(homes);
+        self
+    }
+
+    /// The client for the account `role` is in (`None`: the train's own).
+    fn client(&self, role: Option<&RoleArn>) -> Result<&aws_sdk_codebuild::Client, PortError> {
+        match role {
+            None => Ok(&self.codebuild),
+            Some(role) => self.members.get(role).ok_or_else(|| {
+                PortError::fatal(format!(
+                    "no client for role {role}: the builder was built without the configuration that names it"
+                ))
+            }),
+        }
+    }
+
+    /// The accounts a build of `build`'s project may be in, the train's own first.
+    fn homes(&self, build: &BuildId) -> Vec<Option<&RoleArn>> {
+        let project = build.as_str().split(':').next().unwrap_or_default();
+        match self.homes.get(project) {
+            Some(places) => {
+                let mut places: Vec<Option<&RoleArn>> = places.iter().map(Option::as_ref).collect();
+                places.sort();
+                places
+            }
+            None => vec![None],
+        }
+    }
+
+    /// `BatchGetBuilds` for builds anywhere: each account is asked for the builds whose
+    /// project is there and that no account answered for yet (one call per hundred builds
+    /// per account; a train in one account makes exactly the calls it made before).
+    async fn get_builds(&self, builds: &[BuildId]) -> Result<Vec<Build>, PortError> {
+        let mut places: Vec<Option<&RoleArn>> = vec![None];
+        places.extend(self.members.keys().map(Some));
+        let mut pending: Vec<&BuildId> = builds.iter().collect();
+        let mut out = Vec::new();
+        for place in places {
+            let here: Vec<&BuildId> = pending
+                .iter()
+                .copied()
+                .filter(|b| self.homes(b).contains(&place))
+                .collect();
+            if here.is_empty() {
+                continue;
+            }
+            let client = self.client(place)?;
+            for chunk in here.chunks(BATCH) {
+                let ids = chunk.iter().map(ToString::to_string).collect();
+                let got = batch_get(client, ids).await?;
+                out.extend(got.builds.unwrap_or_default());
+            }
+            pending.retain(|b| !out.iter().any(|got| got.id() == Some(b.as_str())));
+        }
+        Ok(out)
     }
 
     fn remember_export(&self, build: &BuildId, at: Option<DateTime<Utc>>) {
@@ -291,19 +396,6 @@ impl CodeBuildBuilder {
         crate::faults::put_where_allowed(&self.claims, puts).await
     }
 
-    async fn batch_get(
-        &self,
-        ids: Vec<String>,
-    ) -> Result<aws_sdk_codebuild::operation::batch_get_builds::BatchGetBuildsOutput, PortError>
-    {
-        self.codebuild
-            .batch_get_builds()
-            .set_ids(Some(ids))
-            .send()
-            .await
-            .map_err(|e| sdk_fault("codebuild:BatchGetBuilds", e))
-    }
-
     /// When `key` was claimed, if the claim says (older claims do not).
     async fn claimed_at(&self, key: &str) -> Result<Option<DateTime<Utc>>, PortError> {
         let out = self
@@ -333,7 +425,12 @@ impl CodeBuildBuilder {
     /// descending order" (`ListBuildsForProject`, AWS CodeBuild API Reference,
     /// <https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ListBuildsForProject.html>).
     /// Each page holds at most 100 ids, with a `nextToken` for the next.
-    async fn find(&self, project: &str, key: &str) -> Result<Option<BuildId>, PortError> {
+    async fn find(
+        &self,
+        client: &aws_sdk_codebuild::Client,
+        project: &str,
+        key: &str,
+    ) -> Result<Option<BuildId>, PortError> {
         // Clock skew between this function and CodeBuild.
         let since = self
             .claimed_at(key)
@@ -341,8 +438,7 @@ impl CodeBuildBuilder {
             .map(|t| t - chrono::Duration::minutes(5));
         let mut token: Option<String> = None;
         for _ in 0..SEARCH_PAGES {
-            let page = self
-                .codebuild
+            let page = client
                 .list_builds_for_project()
                 .project_name(project)
                 .set_next_token(token.take())
@@ -353,7 +449,7 @@ impl CodeBuildBuilder {
             if ids.is_empty() {
                 return Ok(None);
             }
-            let builds = self.batch_get(ids).await?;
+            let builds = batch_get(client, ids).await?;
             let found = builds
                 .builds()
                 .iter()
@@ -401,6 +497,7 @@ impl Builder for CodeBuildBuilder {
                 req.component
             ))
         })?;
+        let client = self.client(req.target.role.as_ref())?;
         let fresh = self
             .claimed
             .lock()
@@ -409,7 +506,7 @@ impl Builder for CodeBuildBuilder {
             .is_some_and(|at| at.elapsed() < CLAIM_FRESH_FOR);
         if !fresh && !self.claim_new(key).await? {
             // Claimed before: an earlier start may have reached CodeBuild.
-            if let Some(build_id) = self.find(project, key).await? {
+            if let Some(build_id) = self.find(client, project, key).await? {
                 warn!(key, build = %build_id, "found the build an earlier start began");
                 return Ok(Started {
                     link: self.link(project, &build_id),
@@ -421,8 +518,7 @@ impl Builder for CodeBuildBuilder {
         let source_version = source_version(req);
         let minutes =
             i32::try_from(req.timeout.duration().num_minutes().clamp(5, 2160)).unwrap_or(60);
-        let out = self
-            .codebuild
+        let out = client
             .start_build()
             .project_name(project)
             .source_version(source_version)
@@ -438,7 +534,7 @@ impl Builder for CodeBuildBuilder {
             .and_then(|b| b.id())
             .ok_or_else(|| PortError::retryable("StartBuild answered without a build id"))?;
         let build_id = BuildId::parse(id).map_err(|e| PortError::fatal(e.to_string()))?;
-        info!(key, build = %build_id, project, "CodeBuild build started");
+        info!(key, build = %build_id, project, role = ?req.target.role.as_ref().map(RoleArn::as_str), "CodeBuild build started");
         Ok(Started {
             link: self.link(project, &build_id),
             build_id,
@@ -468,29 +564,38 @@ impl Builder for CodeBuildBuilder {
 
     async fn poll(&self, builds: &[BuildId]) -> Result<Vec<(BuildId, Observed)>, PortError> {
         let mut out = Vec::new();
-        for chunk in builds.chunks(BATCH) {
-            let ids = chunk.iter().map(ToString::to_string).collect();
-            let got = self.batch_get(ids).await?;
-            for build in got.builds() {
-                if let Some(id) = build.id().and_then(|i| BuildId::parse(i).ok()) {
-                    let observed = observe(build);
-                    if matches!(observed, Observed::Finished(_)) {
-                        self.remember_export(&id, oldest_commit_at(build));
-                    }
-                    out.push((id, observed));
+        for build in self.get_builds(builds).await? {
+            if let Some(id) = build.id().and_then(|i| BuildId::parse(i).ok()) {
+                let observed = observe(&build);
+                if matches!(observed, Observed::Finished(_)) {
+                    self.remember_export(&id, oldest_commit_at(&build));
                 }
+                out.push((id, observed));
             }
         }
         Ok(out)
     }
 
     async fn stop(&self, build: &BuildId) -> Result<(), PortError> {
-        match self.codebuild.stop_build().id(build.as_str()).send().await {
-            Ok(_) => Ok(()),
-            // Already finished: nothing to stop.
-            Err(e) if e.code() == Some("InvalidInputException") => Ok(()),
-            Err(e) => Err(sdk_fault("codebuild:StopBuild", e)),
+        let homes = self.homes(build);
+        let last = homes.len() - 1;
+        for (i, place) in homes.into_iter().enumerate() {
+            match self
+                .client(place)?
+                .stop_build()
+                .id(build.as_str())
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(()),
+                // Already finished: nothing to stop.
+                Err(e) if e.code() == Some("InvalidInputException") => return Ok(()),
+                // The same project name in another account: the build is there.
+                Err(e) if e.code() == Some("ResourceNotFoundException") && i < last => {}
+                Err(e) => return Err(sdk_fault("codebuild:StopBuild", e)),
+            }
         }
+        Ok(())
     }
 
     /// CodeBuild cannot read the repository for us: the staging buildspec writes the
@@ -521,10 +626,11 @@ impl Builder for CodeBuildBuilder {
         let oldest_commit_at = match (from, seen) {
             (None, _) => None,
             (Some(_), Some(seen)) => seen,
-            (Some(_), None) => {
-                let got = self.batch_get(vec![build.to_string()]).await?;
-                got.builds().iter().find_map(oldest_commit_at)
-            }
+            (Some(_), None) => self
+                .get_builds(std::slice::from_ref(build))
+                .await?
+                .iter()
+                .find_map(oldest_commit_at),
         };
         Ok(Changelog {
             link,
@@ -587,6 +693,7 @@ mod source_version_tests {
             target: StageTarget {
                 buildspec: None,
                 project: Some("api-production".to_owned()),
+                role: None,
             },
             timeout: Span::parse("1h").unwrap(),
             idempotency_key: "k".to_owned(),

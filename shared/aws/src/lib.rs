@@ -6,6 +6,7 @@
 //! (`AWS_ENDPOINT_URL`, the SDK's own variable), and deliberate timeouts and retries.
 //!
 //! # Layout
+//! - [`accounts`]: credentials for a member account, assumed through the role the config names.
 //! - [`dynamo`]: `DynamoStore`, the train store (items per component, journaled large commits).
 //! - [`codebuild`]: `CodeBuildBuilder`, builds at the pinned commit, at most one per key.
 //! - [`s3`]: `S3Manifests`, write-once manifests in a versioned bucket.
@@ -16,6 +17,7 @@
 //!   and the conditional-write helpers every adapter shares.
 //! - [`calls`]: an interceptor that counts SDK calls by operation, for tests and benchmarks.
 
+pub mod accounts;
 pub mod alarms;
 pub mod calls;
 pub mod codebuild;

@@ -32,6 +32,16 @@ pub async fn handle(
     payload: Value,
     now: DateTime<Utc>,
 ) -> Result<Value, Failure> {
+    // The train bus accepts member accounts' events (its policy names them); the account
+    // is checked here too, so a rule or a policy wider than the configuration changes nothing.
+    let account = payload.get("account").and_then(Value::as_str);
+    if !deployment.accounts.accepts(account) {
+        return Err(Failure::Ignored(format!(
+            "an event from account {}, which is neither the train's ({}) nor one a role in release-train.toml is in; add the account's role to [accounts] (or a component's staging/production role) and redeploy",
+            account.unwrap_or("(none)"),
+            deployment.accounts.own
+        )));
+    }
     match payload.get("detail-type").and_then(Value::as_str) {
         Some(BUILD_STATE_CHANGE) => build_state_change(deployment, payload, now).await,
         Some(ALARM_STATE_CHANGE) => alarm_state_change(deployment, &payload, now).await,
@@ -183,25 +193,39 @@ async fn alarm_state_change(
     let change = read_alarm_change(payload).map_err(Failure::Ignored)?;
     let (alarm, state) = (change.alarm.as_str(), change.state.as_str());
     let engine = &deployment.engine;
+    // The name release-train.toml knows the alarm by: `production:NAME` for an alarm of the
+    // production account, the bare name for the train's own.
+    let account = payload
+        .get("account")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut names = Vec::new();
+    if let Some(stages) = deployment.accounts.members.get(account) {
+        names.extend(stages.iter().map(|stage| format!("{stage}:{alarm}")));
+    }
+    if account == deployment.accounts.own {
+        names.push(alarm.to_owned());
+    }
     let gating = engine
         .config()
         .train
         .alarms
         .iter()
-        .find(|a| a.as_str() == alarm);
+        .find(|a| names.iter().any(|n| n == a.as_str()));
     let Some(gating) = gating else {
         return Ok(json!({
             "alarm": alarm,
             "state": state,
             "gating": false,
-            "effect": "none: release-train.toml does not name this alarm in train.alarms",
+            "account": account,
+            "effect": "none: release-train.toml does not name this alarm in train.alarms (an alarm of a member account is named with its stage, e.g. \"production:NAME\")",
         }));
     };
     // INSUFFICIENT_DATA is not a reason to hold; the check before promotion reads the
     // alarm again anyway.
     let trains = engine.alarm_changed(gating, state == "ALARM", now).await?;
     Ok(json!({
-        "alarm": alarm,
+        "alarm": gating,
         "state": state,
         "gating": true,
         "trains": trains.iter().map(|t| json!({"train": t.id, "state": t.state()})).collect::<Vec<_>>(),

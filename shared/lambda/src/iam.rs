@@ -135,6 +135,16 @@ pub const FUNCTIONS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The ports whose calls go to a member account when `release-train.toml` puts a stage
+/// there (`[accounts]`): a function reaching one of them assumes the member roles
+/// (`sts:AssumeRole`, made by the SDK's `AssumeRoleProvider` in `train_aws::accounts`, not by
+/// an adapter's own call). The template grants it on exactly the `MemberRoles`, and only
+/// when there are any.
+pub const MEMBER_PORTS: &[&str] = &["builder", "alarms"];
+
+/// The action that reaches a member account.
+pub const ASSUME_MEMBER_ROLE: &str = "sts:AssumeRole";
+
 /// The IAM actions `operation` needs, or `None` for an operation the functions should not
 /// be calling.
 pub fn actions_for(operation: &str) -> Option<&'static [&'static str]> {
@@ -157,13 +167,21 @@ pub fn operations(function: &str) -> BTreeSet<&'static str> {
         .collect()
 }
 
-/// What `function`'s role grants: the actions of every operation it can call.
+/// What `function`'s role grants: the actions of every operation it can call, and
+/// [`ASSUME_MEMBER_ROLE`] where it reaches a [`MEMBER_PORTS`] port.
 pub fn function_actions(function: &str) -> BTreeSet<&'static str> {
-    operations(function)
+    let mut actions: BTreeSet<&'static str> = operations(function)
         .into_iter()
         .filter_map(actions_for)
         .flat_map(|actions| actions.iter().copied())
-        .collect()
+        .collect();
+    let reaches_members = FUNCTIONS
+        .iter()
+        .any(|(f, ports)| *f == function && ports.iter().any(|p| MEMBER_PORTS.contains(p)));
+    if reaches_members {
+        actions.insert(ASSUME_MEMBER_ROLE);
+    }
+    actions
 }
 
 /// Every action some function's role grants.

@@ -28,7 +28,8 @@ use train_aws::{
     CallCounter, CloudWatchAlarms, CodeBuildBuilder, DynamoStore, EmfMetrics, EventBridgeEvents,
     S3Manifests,
 };
-use train_core::Config;
+use train_core::config::RoleArn;
+use train_core::{Config, Stage};
 use train_engine::{Engine, EngineError, Ports};
 
 /// The environment variables the functions read; the template sets each of them (a test
@@ -42,7 +43,11 @@ pub mod env {
     pub const BUS: &str = "EVENT_BUS";
     /// Where `release-train.toml` is: the config layer puts it at `/opt/release-train.toml`.
     pub const CONFIG: &str = "CONFIG_PATH";
-    pub const ALL: [&str; 4] = [TABLE, BUCKET, BUS, CONFIG];
+    /// The `sts:ExternalId` member roles require (the stack's `ExternalId` output).
+    pub const EXTERNAL_ID: &str = "ASSUME_ROLE_EXTERNAL_ID";
+    /// The train's own account: its events are accepted beside the member accounts'.
+    pub const ACCOUNT: &str = "TRAIN_ACCOUNT_ID";
+    pub const ALL: [&str; 6] = [TABLE, BUCKET, BUS, CONFIG, EXTERNAL_ID, ACCOUNT];
 }
 
 /// Where manifests go inside the bucket.
@@ -67,6 +72,8 @@ pub struct Settings {
     pub bucket: String,
     pub bus: String,
     pub config_path: PathBuf,
+    pub external_id: String,
+    pub account: String,
 }
 
 impl Settings {
@@ -82,6 +89,8 @@ impl Settings {
             bucket: get(env::BUCKET)?,
             bus: get(env::BUS)?,
             config_path: PathBuf::from(get(env::CONFIG)?),
+            external_id: get(env::EXTERNAL_ID)?,
+            account: get(env::ACCOUNT)?,
         })
     }
 
@@ -101,6 +110,8 @@ impl Settings {
 #[derive(Debug, Clone)]
 pub struct Deployment {
     pub engine: Engine,
+    /// The accounts whose events are the train's: its own and each member role's.
+    pub accounts: Accounts,
     /// SDK calls by operation since the process started; each invocation logs its own.
     pub calls: CallCounter,
 }
@@ -119,35 +130,46 @@ impl Deployment {
         let calls = CallCounter::default();
         // Every client counts its calls; `$tweak` adjusts one client's configuration.
         macro_rules! client {
-            ($sdk:ident) => {
-                client!($sdk, |b| b)
+            ($sdk:ident, $conf:expr) => {
+                client!($sdk, $conf, |b| b)
             };
-            ($sdk:ident, $tweak:expr) => {
+            ($sdk:ident, $conf:expr, $tweak:expr) => {
                 $sdk::Client::from_conf(
-                    ($tweak)($sdk::config::Builder::from(sdk))
+                    ($tweak)($sdk::config::Builder::from($conf))
                         .interceptor(calls.clone())
                         .build(),
                 )
             };
         }
-        let dynamo = client!(aws_sdk_dynamodb);
-        let codebuild = client!(aws_sdk_codebuild);
+        // A member account's calls go through its role, assumed with the functions' own
+        // credentials and cached by each client until they expire.
+        let member =
+            |role: &RoleArn| train_aws::accounts::assumed(sdk, role, &settings.external_id);
+        let dynamo = client!(aws_sdk_dynamodb, sdk);
+        let codebuild = client!(aws_sdk_codebuild, sdk);
+        let builder = CodeBuildBuilder::new(codebuild, dynamo.clone(), &settings.table)
+            .with_accounts(&config, |role| client!(aws_sdk_codebuild, &member(role)));
         // An endpoint override means an emulator or an S3-compatible store: those address
         // buckets by path, not by host name.
-        let s3 = client!(aws_sdk_s3, |b: aws_sdk_s3::config::Builder| b
+        let s3 = client!(aws_sdk_s3, sdk, |b: aws_sdk_s3::config::Builder| b
             .force_path_style(sdk.endpoint_url().is_some()));
-        let cloudwatch = client!(aws_sdk_cloudwatch);
-        let eventbridge = client!(aws_sdk_eventbridge);
+        let alarms = CloudWatchAlarms::new(client!(aws_sdk_cloudwatch, sdk))
+            .with_accounts(&config.accounts, |role| {
+                client!(aws_sdk_cloudwatch, &member(role))
+            });
+        let eventbridge = client!(aws_sdk_eventbridge, sdk);
         let ports = Ports {
-            store: Arc::new(DynamoStore::new(dynamo.clone(), &settings.table)),
-            builder: Arc::new(CodeBuildBuilder::new(codebuild, dynamo, &settings.table)),
+            store: Arc::new(DynamoStore::new(dynamo, &settings.table)),
+            builder: Arc::new(builder),
             manifests: Arc::new(S3Manifests::new(s3, &settings.bucket, MANIFEST_PREFIX)),
             events: Arc::new(EventBridgeEvents::new(eventbridge, &settings.bus)),
             metrics: Arc::new(EmfMetrics),
-            alarms: Arc::new(CloudWatchAlarms::new(cloudwatch)),
+            alarms: Arc::new(alarms),
         };
+        let accounts = Accounts::of(&settings.account, &config);
         Self {
             engine: Engine::new(ports, config),
+            accounts,
             calls,
         }
     }
@@ -185,6 +207,46 @@ impl Deployment {
             }
         }
         result
+    }
+}
+
+/// Which accounts' events are the train's, and the stages each member account serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accounts {
+    /// The train's own account (`TRAIN_ACCOUNT_ID`).
+    pub own: String,
+    /// Member accounts, each with the stages `[accounts]` gives it (for a `staging:` or
+    /// `production:` alarm); an account only a component's own role names has none.
+    pub members: std::collections::BTreeMap<String, Vec<Stage>>,
+}
+
+impl Accounts {
+    pub fn of(own: &str, config: &Config) -> Self {
+        let mut members: std::collections::BTreeMap<String, Vec<Stage>> = config
+            .member_roles()
+            .into_iter()
+            .map(|r| (r.account().to_owned(), Vec::new()))
+            .collect();
+        for stage in [Stage::Staging, Stage::Production] {
+            if let Some(role) = config.accounts.role(stage) {
+                members
+                    .entry(role.account().to_owned())
+                    .or_default()
+                    .push(stage);
+            }
+        }
+        Self {
+            own: own.to_owned(),
+            members,
+        }
+    }
+
+    /// Whether an event from `account` may change a train: the train's own account or one
+    /// a role in `release-train.toml` is in. EventBridge sets `account` on every event
+    /// ("account: The 12-digit number identifying an AWS account", Amazon EventBridge User
+    /// Guide, "Amazon EventBridge event structure"), so an event without one is refused.
+    pub fn accepts(&self, account: Option<&str>) -> bool {
+        account.is_some_and(|a| a == self.own || self.members.contains_key(a))
     }
 }
 
