@@ -75,6 +75,11 @@ venv .venv-checkov tests/requirements-checkov.txt checkov
 .venv-infra/bin/cfn-lint infra/template.yaml
 .venv-infra/bin/sam validate --lint --template infra/template.yaml --region us-east-1
 .venv-checkov/bin/checkov --file infra/template.yaml --framework cloudformation --skip-download --quiet --compact
+# The member-account stack is plain CloudFormation (no Serverless transform); `sam validate
+# --lint` runs cfn-lint on it just the same.
+.venv-infra/bin/cfn-lint infra/member-account.yaml
+.venv-infra/bin/sam validate --lint --template infra/member-account.yaml --region us-east-1
+.venv-checkov/bin/checkov --file infra/member-account.yaml --framework cloudformation --skip-download --quiet --compact
 # The parameters `trainctl infra-params` prints survive SAM's own --parameter-overrides parser.
 params=$(cargo run --quiet --locked -p trainctl -- infra-params --config infra/config/release-train.toml)
 .venv-infra/bin/python - "$params" <<'PY'
@@ -82,8 +87,17 @@ import sys
 from samcli.cli.types import CfnParameterOverridesType
 parsed = CfnParameterOverridesType().convert((sys.argv[1],), None, None)
 assert parsed["CutSchedule"].startswith("cron(") and " " in parsed["CutSchedule"], parsed
-assert set(parsed) == {"CutSchedule", "PromoteSchedule", "ScheduleTimeZone", "BuildProjects", "GatingAlarms"}, parsed
+assert set(parsed) == {"CutSchedule", "PromoteSchedule", "ScheduleTimeZone", "BuildProjects", "GatingAlarms", "MemberRoles", "MemberAccounts"}, parsed
 print("sam reads:", parsed)
+PY
+# And a member account's (tests/fixtures/accounts.toml: staging and production elsewhere).
+member=$(cargo run --quiet --locked -p trainctl -- infra-params --config tests/fixtures/accounts.toml --member production 2>/dev/null)
+.venv-infra/bin/python - "$member" <<'PY'
+import sys
+from samcli.cli.types import CfnParameterOverridesType
+parsed = CfnParameterOverridesType().convert((sys.argv[1],), None, None)
+assert parsed == {"RoleName": "release-train-builds", "BuildProjects": "db-migrations-production,api-production", "GatingAlarms": "checkout-5xx"}, parsed
+print("sam reads the member's:", parsed)
 PY
 
 step "headless Chromium (the status page test renders the page in it)"
