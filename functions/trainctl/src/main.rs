@@ -78,6 +78,15 @@ enum Command {
     InfraParams {
         #[arg(long, short, default_value = "infra/config/release-train.toml")]
         config: PathBuf,
+        /// A member account's stack (`infra/member-account.yaml`) instead: a stage
+        /// `[accounts]` names (staging, production) or a 12-digit account id.
+        #[arg(long)]
+        member: Option<String>,
+        /// The train stack's outputs as `aws cloudformation describe-stacks --stack-name
+        /// NAME --query 'Stacks[0].Outputs'` prints them: the member parameters that come
+        /// from the train stack (its account, function roles, external id and bus).
+        #[arg(long, requires = "member")]
+        outputs: Option<PathBuf>,
     },
     /// The CloudWatch dashboard body `infra/template.yaml` embeds (generated from the
     /// metrics the code emits, with `${...}` placeholders for CloudFormation's `!Sub`).
@@ -167,7 +176,11 @@ fn main() -> ExitCode {
         Command::Demo { cancel, keep } => demo::run(cancel, keep.as_deref()),
         Command::Plan { config, count } => plan::plan(&config, count),
         Command::Validate { config } => plan::validate(&config),
-        Command::InfraParams { config } => plan::infra_params(&config),
+        Command::InfraParams {
+            config,
+            member,
+            outputs,
+        } => plan::infra_params(&config, member.as_deref(), outputs.as_deref()),
         Command::Dashboard => {
             let names = train_core::metrics::DashboardNames::template();
             println!("{}", train_core::metrics::dashboard_text(&names));

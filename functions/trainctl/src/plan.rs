@@ -170,13 +170,27 @@ fn staging_plan(config: &train_core::Config) -> Option<String> {
 }
 
 /// `trainctl infra-params`: `Key="value"` pairs, quoted the way SAM's `--parameter-overrides`
-/// reads them (schedules contain spaces).
-pub fn infra_params(path: &Path) -> ExitCode {
+/// reads them (schedules contain spaces). With `member`, a member account's stack
+/// parameters: those from the configuration, and with `outputs` those from the train stack.
+pub fn infra_params(path: &Path, member: Option<&str>, outputs: Option<&Path>) -> ExitCode {
     let (config, _) = match load_config(path) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match config.template_parameters() {
+    let params = match member {
+        None => config.template_parameters(),
+        Some(member) => config.member_parameters(member).and_then(|mut params| {
+            match outputs {
+                Some(file) => params.extend(train_outputs(file)?),
+                None => eprintln!(
+                    "note: add {} from the train stack's outputs, or pass --outputs FILE (aws cloudformation describe-stacks --stack-name NAME --query 'Stacks[0].Outputs' > FILE)",
+                    train_core::config::MEMBER_FROM_TRAIN_STACK.iter().map(|(_, p)| *p).collect::<Vec<_>>().join(", ")
+                ),
+            }
+            Ok(params)
+        }),
+    };
+    match params {
         Ok(params) => {
             let line: Vec<String> = params.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
             println!("{}", line.join(" "));
@@ -187,4 +201,38 @@ pub fn infra_params(path: &Path) -> ExitCode {
             ExitCode::from(crate::EXIT_CONFIG)
         }
     }
+}
+
+/// The member parameters from the train stack's outputs (`[{"OutputKey": .., "OutputValue":
+/// ..}, ..]`, the shape `describe-stacks` prints).
+fn train_outputs(file: &Path) -> Result<Vec<(&'static str, String)>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        format!(
+            "cannot read the train stack's outputs at {}: {e}",
+            file.display()
+        )
+    })?;
+    let outputs: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not the outputs list describe-stacks prints ({e}); write it with aws cloudformation describe-stacks --stack-name NAME --query 'Stacks[0].Outputs'",
+            file.display()
+        )
+    })?;
+    let value = |key: &str| {
+        outputs
+            .iter()
+            .find(|o| o["OutputKey"] == key)
+            .and_then(|o| o["OutputValue"].as_str())
+    };
+    train_core::config::MEMBER_FROM_TRAIN_STACK
+        .iter()
+        .map(|(output, param)| {
+            value(output).map(|v| (*param, v.to_owned())).ok_or_else(|| {
+                format!(
+                    "{} has no output {output}; the train stack predates member accounts: deploy infra/template.yaml again first",
+                    file.display()
+                )
+            })
+        })
+        .collect()
 }

@@ -1365,3 +1365,105 @@ fn two_os_users_approve_as_themselves_and_two_person_approval_works() {
         "{released:#}"
     );
 }
+
+/// `Key="value"` pairs as `infra-params` prints them.
+fn pairs(stdout: &[u8]) -> std::collections::BTreeMap<String, String> {
+    String::from_utf8_lossy(stdout)
+        .trim()
+        .split("\" ")
+        .filter_map(|kv| kv.split_once("=\""))
+        .map(|(k, v)| (k.to_owned(), v.trim_end_matches('"').to_owned()))
+        .collect()
+}
+
+#[test]
+fn infra_params_prints_the_member_stack_s_parameters_from_the_config_and_the_train_outputs() {
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/accounts.toml"
+    );
+    let train = trainctl(&["infra-params", "-c", config]);
+    assert!(train.status.success(), "{}", text(&train));
+    let p = pairs(&train.stdout);
+    assert_eq!(
+        p["BuildProjects"], "",
+        "every project is in a member account"
+    );
+    assert_eq!(p["GatingAlarms"], "train-errors");
+    assert_eq!(p["MemberAccounts"], "111111111111,222222222222");
+
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("outputs.json");
+    // The shape `aws cloudformation describe-stacks --query 'Stacks[0].Outputs'` prints.
+    std::fs::write(
+        &outputs,
+        r#"[
+  {"OutputKey": "TrainAccountId", "OutputValue": "333333333333", "Description": "This account"},
+  {"OutputKey": "FunctionRoles", "OutputValue": "arn:aws:iam::333333333333:role/a,arn:aws:iam::333333333333:role/b"},
+  {"OutputKey": "ExternalId", "OutputValue": "8f2c4a1e-0000-4000-8000-000000000000"},
+  {"OutputKey": "TrainBusArn", "OutputValue": "arn:aws:events:us-east-1:333333333333:event-bus/rt-trains"},
+  {"OutputKey": "ApiUrl", "OutputValue": "https://example.invalid"}
+]"#,
+    )
+    .unwrap();
+    let member_with_outputs = || {
+        trainctl(&[
+            "infra-params",
+            "-c",
+            config,
+            "--member",
+            "production",
+            "--outputs",
+            outputs.to_str().unwrap(),
+        ])
+    };
+    let out = member_with_outputs();
+    assert!(out.status.success(), "{}", text(&out));
+    let p = pairs(&out.stdout);
+    assert_eq!(p["RoleName"], "release-train-builds");
+    assert_eq!(
+        p["BuildProjects"],
+        "db-migrations-production,api-production"
+    );
+    assert_eq!(p["GatingAlarms"], "checkout-5xx");
+    assert_eq!(p["TrainAccountId"], "333333333333");
+    assert_eq!(
+        p["TrainFunctionRoles"],
+        "arn:aws:iam::333333333333:role/a,arn:aws:iam::333333333333:role/b"
+    );
+    assert_eq!(
+        p["TrainBusArn"],
+        "arn:aws:events:us-east-1:333333333333:event-bus/rt-trains"
+    );
+    assert_eq!(p.len(), 7, "{p:?}");
+
+    // Without the outputs: the config's part, and a note on what to add.
+    let out = trainctl(&["infra-params", "-c", config, "--member", "staging"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        pairs(&out.stdout)["BuildProjects"],
+        "db-migrations-staging,api-staging"
+    );
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("TrainFunctionRoles") && note.contains("--outputs FILE"),
+        "{note}"
+    );
+
+    // Mistakes name the fix and exit 2.
+    let out = trainctl(&["infra-params", "-c", config, "--member", "444444444444"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("111111111111, 222222222222"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&outputs, r#"[{"OutputKey": "ApiUrl", "OutputValue": "x"}]"#).unwrap();
+    let out = member_with_outputs();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("has no output TrainAccountId"),
+        "{}",
+        text(&out)
+    );
+}

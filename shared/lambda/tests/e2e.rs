@@ -347,7 +347,7 @@ async fn payloads_that_are_not_ours_are_acknowledged_and_a_schedule_at_an_unplan
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[allow(clippy::too_many_lines)] // one week, told in order
 async fn migrations_ship_first_and_an_alarm_during_the_bake_holds_wave_two() {
-    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    use aws_sdk_cloudwatch::types::StateValue;
     let components = ["db-migrations", "api"];
     let alarm = format!(
         "checkout-5xx-{}",
@@ -359,33 +359,8 @@ async fn migrations_ship_first_and_an_alarm_during_the_bake_holds_wave_two() {
     };
     let d = Deployment::start_paced(&components, "1s", &pace).await;
     let cloudwatch = d.cloudwatch();
-    cloudwatch
-        .put_metric_alarm()
-        .alarm_name(&alarm)
-        .namespace("Shop")
-        .metric_name("Errors")
-        .statistic(Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(5.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-        .send()
-        .await
-        .unwrap();
-    let set_alarm = |state: StateValue| {
-        let cloudwatch = cloudwatch.clone();
-        let alarm = alarm.clone();
-        async move {
-            cloudwatch
-                .set_alarm_state()
-                .alarm_name(alarm)
-                .state_value(state)
-                .state_reason("test")
-                .send()
-                .await
-                .unwrap();
-        }
-    };
+    common::create_alarm(&cloudwatch, &alarm).await;
+    let set_alarm = |state: StateValue| common::set_alarm(&cloudwatch, &alarm, state);
     let reconcile = || async {
         d.promote
             .ok(common::scheduled_event(

@@ -593,7 +593,35 @@ const RESOURCE_OF: &[(&str, &str)] = &[
     ("codebuild", "BuildProjects"),
     ("s3", "ManifestBucket"),
     ("events", "TrainBus"),
+    ("sts", "MemberRoles"),
 ];
+
+/// The one wildcard form a project grant may take: CloudFormation allows no function in a
+/// `Fn::Join` delimiter, so project ARNs are built as `arn:*:codebuild:*:*:project/NAME`,
+/// and the statement pins the region with `aws:RequestedRegion` (the template's comment
+/// cites both documents).
+fn project_wildcards_are_pinned(statement: &Yaml, text: &str) -> bool {
+    let pinned = tagged(&statement["Condition"]["StringEquals"]["aws:RequestedRegion"])
+        == Some(("!Ref".to_owned(), "AWS::Region".to_owned()));
+    let rest = text.replace("arn:*:codebuild:*:*:project/", "");
+    pinned && !rest.contains('*')
+}
+
+/// A statement, or the one inside `!If [CONDITION, statement, !Ref AWS::NoValue]` (present
+/// only under that condition).
+fn unconditional(statement: &Yaml) -> (Option<String>, &Yaml) {
+    if let Yaml::Tagged(t) = statement
+        && t.tag == "!If"
+    {
+        let parts = t.value.as_sequence().unwrap();
+        assert_eq!(
+            tagged(&parts[2]),
+            Some(("!Ref".to_owned(), "AWS::NoValue".to_owned()))
+        );
+        return (parts[0].as_str().map(str::to_owned), &parts[1]);
+    }
+    (None, statement)
+}
 
 /// AWS requires resource `*` for this action to see composite alarms: "To retrieve
 /// information about composite alarms, your cloudwatch:DescribeAlarms permission must have
@@ -610,6 +638,15 @@ fn each_function_s_role_grants_exactly_the_actions_its_code_can_call_on_its_own_
         let mut granted = BTreeSet::new();
         for policy in f["Properties"]["Policies"].as_sequence().unwrap() {
             for statement in policy["Statement"].as_sequence().unwrap() {
+                let (condition, statement) = unconditional(statement);
+                if let Some(condition) = condition {
+                    // Only the member roles are conditional: a single-account train has none.
+                    assert_eq!(condition, "HasMembers", "{name}: {statement:?}");
+                    assert_eq!(
+                        strings(&statement["Action"]),
+                        [train_lambda::iam::ASSUME_MEMBER_ROLE]
+                    );
+                }
                 assert_eq!(statement["Effect"], "Allow");
                 let actions = strings(&statement["Action"]);
                 let services: BTreeSet<&str> = actions
@@ -639,7 +676,9 @@ fn each_function_s_role_grants_exactly_the_actions_its_code_can_call_on_its_own_
                     assert!(
                         !text.contains('*')
                             || text.contains("/index/*")
-                            || text.contains("/trains/*"),
+                            || text.contains("/trains/*")
+                            || (service == "codebuild"
+                                && project_wildcards_are_pinned(statement, &text)),
                         "{name}: a wildcard in {text}"
                     );
                 }
@@ -656,6 +695,7 @@ fn each_function_s_role_grants_exactly_the_actions_its_code_can_call_on_its_own_
     // Least privilege is visible: the cut and the API cannot read alarms.
     assert!(!roles["cut"].contains("cloudwatch:DescribeAlarms"));
     assert!(roles["promote"].contains("cloudwatch:DescribeAlarms"));
+    assert!(roles["cut"].contains(train_lambda::iam::ASSUME_MEMBER_ROLE));
     assert_eq!(roles.len(), 4);
 }
 
@@ -1255,4 +1295,155 @@ fn the_readme_documents_every_metric_and_every_field_of_the_events() {
             "README.md's event table lacks detail.{field}"
         );
     }
+}
+
+// ---- The member account's stack (infra/member-account.yaml) and the train stack's side of it.
+
+fn member_template() -> Yaml {
+    let path = common::repo_root().join("infra/member-account.yaml");
+    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+const MULTI_ACCOUNT: &str = r#"
+[accounts]
+staging = { role = "arn:aws:iam::111111111111:role/release-train-builds" }
+production = { role = "arn:aws:iam::222222222222:role/release-train-builds" }
+
+[train]
+name = "weekly"
+time_zone = "Europe/Berlin"
+cut = "cron(0 9 ? * MON *)"
+promote = "cron(0 9 ? * WED *)"
+soak = "48h"
+alarms = ["production:checkout-5xx", "own-5xx"]
+
+[[component]]
+name = "api"
+source = "https://git.example.invalid/api.git"
+staging = { project = "api-staging" }
+production = { project = "api-production" }
+"#;
+
+#[test]
+fn the_member_stack_takes_what_the_config_and_the_train_stack_give_it() {
+    let member = member_template();
+    let params: BTreeSet<&str> = member["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let config = Config::parse(MULTI_ACCOUNT).unwrap();
+    let mut given: BTreeSet<&str> = config
+        .member_parameters("production")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let train = template();
+    for (output, param) in train_core::config::MEMBER_FROM_TRAIN_STACK {
+        assert!(
+            !train["Outputs"][output].is_null(),
+            "the train stack outputs {output}"
+        );
+        given.insert(param);
+    }
+    assert_eq!(params, given);
+    // And the train stack takes what infra-params prints for a multi-account config.
+    let train_params = train["Parameters"].as_mapping().unwrap();
+    for (key, _) in config.template_parameters().unwrap() {
+        assert!(train_params.contains_key(key), "{key}");
+    }
+}
+
+#[test]
+fn the_member_role_trusts_the_function_roles_with_the_external_id_and_grants_the_builder_s_calls() {
+    let member = member_template();
+    let role = &member["Resources"]["TrainRole"]["Properties"];
+    let trust = &role["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(
+        tagged(&trust["Principal"]["AWS"]),
+        Some(("!Ref".to_owned(), "TrainFunctionRoles".to_owned()))
+    );
+    assert_eq!(strings(&trust["Action"]), ["sts:AssumeRole"]);
+    assert_eq!(
+        tagged(&trust["Condition"]["StringEquals"]["sts:ExternalId"]),
+        Some(("!Ref".to_owned(), "ExternalId".to_owned()))
+    );
+    // What the functions call in a member account: the builder's CodeBuild operations and
+    // the alarm gate's DescribeAlarms, nothing else.
+    let expected: BTreeSet<String> = train_lambda::iam::function_actions("promote")
+        .into_iter()
+        .filter(|a| a.starts_with("codebuild:") || a.starts_with("cloudwatch:"))
+        .map(str::to_owned)
+        .collect();
+    let mut granted = BTreeSet::new();
+    for policy in role["Policies"].as_sequence().unwrap() {
+        for statement in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+            let (_, statement) = unconditional(statement);
+            let actions = strings(&statement["Action"]);
+            let text = serde_norway::to_string(&statement["Resource"]).unwrap();
+            if actions.iter().all(|a| a.starts_with("codebuild:")) {
+                assert_eq!(
+                    names_referred(&statement["Resource"]),
+                    BTreeSet::from(["BuildProjects".to_owned()])
+                );
+                assert!(project_wildcards_are_pinned(statement, &text), "{text}");
+            } else {
+                assert_eq!(actions, ["cloudwatch:DescribeAlarms"], "{statement:?}");
+            }
+            granted.extend(actions);
+        }
+    }
+    assert_eq!(granted, expected);
+}
+
+#[test]
+fn member_accounts_forward_exactly_the_events_the_events_function_reads_from_them() {
+    use train_lambda::events::{ALARM_STATE_CHANGE, BUILD_STATE_CHANGE};
+    let member = member_template();
+    let mut forwarded = BTreeSet::new();
+    for (name, rule) in of_type(&member, "AWS::Events::Rule") {
+        let p = &rule["Properties"];
+        forwarded.extend(strings(&p["EventPattern"]["detail-type"]));
+        let target = &p["Targets"][0];
+        assert_eq!(
+            tagged(&target["Arn"]),
+            Some(("!Ref".to_owned(), "TrainBusArn".to_owned())),
+            "{name}"
+        );
+        let filter = if strings(&p["EventPattern"]["detail-type"]) == [BUILD_STATE_CHANGE] {
+            &p["EventPattern"]["detail"]["project-name"]
+        } else {
+            &p["EventPattern"]["detail"]["alarmName"]
+        };
+        assert!(
+            tagged(filter).is_some(),
+            "{name}: only the configured projects or alarms"
+        );
+    }
+    let handled = BTreeSet::from([BUILD_STATE_CHANGE.to_owned(), ALARM_STATE_CHANGE.to_owned()]);
+    assert_eq!(forwarded, handled);
+
+    // The train bus takes them from exactly the member accounts, and its rules hand them to
+    // the events function.
+    let train = template();
+    let policy = &resources(&train)["TrainBusMemberAccounts"]["Properties"];
+    assert_eq!(
+        tagged(&policy["Statement"]["Principal"]["AWS"]),
+        Some(("!Ref".to_owned(), "MemberAccounts".to_owned()))
+    );
+    let events = &resources(&train)["EventsFunction"]["Properties"]["Events"];
+    let mut on_bus = BTreeSet::new();
+    for (_, event) in events.as_mapping().unwrap() {
+        let p = &event["Properties"];
+        if tagged(&p["EventBusName"]) == Some(("!Ref".to_owned(), "TrainBus".to_owned())) {
+            assert_eq!(
+                tagged(&p["Pattern"]["account"]),
+                Some(("!Ref".to_owned(), "MemberAccounts".to_owned()))
+            );
+            on_bus.extend(strings(&p["Pattern"]["detail-type"]));
+        }
+    }
+    assert_eq!(on_bus, handled);
 }

@@ -265,6 +265,8 @@ impl Stack {
             bucket: self.bucket.clone(),
             bus: self.bus.clone(),
             config_path: self.config.clone(),
+            external_id: EXTERNAL_ID.to_owned(),
+            account: EMULATOR_ACCOUNT.to_owned(),
         }
     }
 
@@ -282,6 +284,8 @@ impl Stack {
             (train_lambda::env::BUCKET, self.bucket.as_str()),
             (train_lambda::env::BUS, self.bus.as_str()),
             (train_lambda::env::CONFIG, self.config.to_str().unwrap()),
+            (train_lambda::env::EXTERNAL_ID, EXTERNAL_ID),
+            (train_lambda::env::ACCOUNT, EMULATOR_ACCOUNT),
             ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "test"),
@@ -453,7 +457,13 @@ impl Deployment {
 
 pub const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
 
-async fn create_project(client: &aws_sdk_codebuild::Client, name: &str) {
+pub async fn create_project(client: &aws_sdk_codebuild::Client, name: &str) {
+    create_project_in(client, name, EMULATOR_ACCOUNT).await;
+}
+
+/// A project in `account`, whose service role is that account's (CodeBuild refuses a
+/// service role of another account).
+pub async fn create_project_in(client: &aws_sdk_codebuild::Client, name: &str, account: &str) {
     client
         .create_project()
         .name(name)
@@ -478,13 +488,13 @@ async fn create_project(client: &aws_sdk_codebuild::Client, name: &str) {
                 .build()
                 .unwrap(),
         )
-        .service_role("arn:aws:iam::123456789012:role/codebuild")
+        .service_role(format!("arn:aws:iam::{account}:role/codebuild"))
         .send()
         .await
         .unwrap();
 }
 
-fn drive(endpoint: &str, project: &str) {
+pub fn drive(endpoint: &str, project: &str) {
     post_control(
         endpoint,
         "/_release_train/codebuild/drive",
@@ -532,6 +542,46 @@ fn fixtures_dir() -> PathBuf {
     })
     .clone()
 }
+
+/// A metric alarm named `name` (its metric is never fed: tests set its state).
+pub async fn create_alarm(cloudwatch: &aws_sdk_cloudwatch::Client, name: &str) {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("Shop")
+        .metric_name("Errors")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(5.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Puts alarm `name` in `state`, as CloudWatch would when its metric crosses the threshold.
+pub async fn set_alarm(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    name: &str,
+    state: aws_sdk_cloudwatch::types::StateValue,
+) {
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(name)
+        .state_value(state)
+        .state_reason("test")
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The account the emulator acts in for the static test credentials (moto's default).
+pub const EMULATOR_ACCOUNT: &str = "123456789012";
+
+/// The external id the functions pass when they assume a member account's role.
+pub const EXTERNAL_ID: &str = "release-train-test-external-id";
 
 /// The scheduled event (the shape the template's Scheduler input reproduces), at `time`.
 pub fn scheduled_event(time: DateTime<Utc>, detail: Value) -> Value {
