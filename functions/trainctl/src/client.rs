@@ -244,6 +244,10 @@ fn answer(
 ) -> ExitCode {
     match result {
         Err(e) => {
+            // Scripts get an object to parse whatever happened.
+            if api.json {
+                print_json(&json!({ "error": { "code": "unreachable", "message": e } }));
+            }
             eprintln!("{e}");
             ExitCode::FAILURE
         }

@@ -138,8 +138,18 @@ pub fn run(cancel: bool, keep: Option<&Path>) -> ExitCode {
             }
         },
     };
+    if keep.is_some() && root.join("repos").exists() {
+        eprintln!(
+            "demo: {} already holds a demo (repos/ is there); give --keep a new or empty directory",
+            root.display()
+        );
+        return ExitCode::from(crate::EXIT_CONFIG);
+    }
     if let Err(e) = make_repos(&root) {
-        eprintln!("demo: cannot set up the sample repositories: {e}");
+        eprintln!(
+            "demo: cannot set up the sample repositories in {}: {e}",
+            root.display()
+        );
         return ExitCode::FAILURE;
     }
     let (config, config_dir) = match load_config(&root.join("release-train.toml")) {
@@ -190,13 +200,26 @@ async fn latest(local: &LocalMode) -> Result<Option<Train>, String> {
 /// Runs the week; `Ok(true)` when the outcome is the expected one.
 async fn week(local: &LocalMode, root: &Path, cancel: bool) -> Result<bool, String> {
     let start = start_time();
-    let clock = Arc::new(SimulatedClock::starting_at(start));
-    let runner = local.runner(clock.clone(), std::time::Duration::from_millis(100));
     let settings = &local.engine.config().train;
     println!(
         "release-train demo: train {:?} with components api (wave 1), web and worker (wave 2)",
         settings.name.as_str()
     );
+    header(local, start);
+    let api_repo = root.join("repos/api");
+    let script = Script {
+        late_commit: Some((start + Duration::hours(6), api_repo.clone())),
+        cancel_at: cancel.then(|| (start + Duration::hours(29), "checkout errors in staging")),
+    };
+    match run_week(local, start, ZONE, &script).await? {
+        Some(t) => Ok(report(&t, &api_repo, cancel)),
+        None => Ok(false),
+    }
+}
+
+/// The train's schedules and the simulated clock's start, before the timeline.
+pub fn header(local: &LocalMode, start: DateTime<Utc>) {
+    let settings = &local.engine.config().train;
     println!(
         "  zone {}, cut {}, promote {}, soak {}",
         settings.zone,
@@ -206,57 +229,85 @@ async fn week(local: &LocalMode, root: &Path, cancel: bool) -> Result<bool, Stri
     );
     println!(
         "  the clock is simulated from {}; builds really run (git worktree + bash)\n",
-        render::local(start, ZONE)
+        render::local(start, settings.zone)
     );
+}
 
-    let late_commit_at = start + Duration::hours(6);
-    let cancel_at = start + Duration::hours(29);
+/// What happens during a simulated week besides the schedules.
+#[derive(Debug, Default)]
+pub struct Script {
+    /// A commit lands on this repository's branch during the soak (it must not ship).
+    pub late_commit: Option<(DateTime<Utc>, std::path::PathBuf)>,
+    /// Someone cancels the soaking train then, saying why.
+    pub cancel_at: Option<(DateTime<Utc>, &'static str)>,
+}
+
+/// Runs the schedules on a simulated clock from `start`, printing the latest train's
+/// timeline, until that train settles (after a cancel: until the promote firing has
+/// passed, to show it promotes nothing) or eight days pass. Answers the settled train.
+pub async fn run_week(
+    local: &LocalMode,
+    start: DateTime<Utc>,
+    zone: Tz,
+    script: &Script,
+) -> Result<Option<Train>, String> {
+    let clock = Arc::new(SimulatedClock::starting_at(start));
+    let runner = local.runner(clock.clone(), std::time::Duration::from_millis(100));
+    let settings = &local.engine.config().train;
     let give_up = start + Duration::days(8);
     let promote_at = settings.promote.next_after(start).unwrap_or(give_up);
-    let (mut printed, mut committed_late, mut cancelled) = (0, false, false);
-    let api_repo = root.join("repos/api");
+    let cancel = script.cancel_at.is_some();
+    let (mut printed, mut committed_late, mut cancelled) = (0, script.late_commit.is_none(), false);
     loop {
         let step = runner.step().await.map_err(|e| e.to_string())?;
         let train = latest(local).await?;
         if let Some(t) = &train {
             for r in &t.history[printed..] {
-                println!("{}", render::record(r, ZONE));
+                println!("{}", render::record(r, zone));
             }
             printed = t.history.len();
             if t.is_settled() && (!cancel || step.now > promote_at) {
                 if cancel {
                     println!(
                         "{}  schedule:promote fired: nothing to promote, {} is {}",
-                        render::local(promote_at, ZONE),
+                        render::local(promote_at, zone),
                         t.id,
                         t.state()
                     );
                 }
-                return Ok(report(t, &api_repo, cancel));
+                return Ok(train);
             }
         }
         if step.now > give_up {
             println!("\nthe week ended without a finished train");
-            return Ok(false);
+            return Ok(None);
         }
         let soaking = train.as_ref().is_some_and(|t| t.state() == State::Soaking);
-        if !committed_late && step.now >= late_commit_at && soaking {
-            std::fs::write(api_repo.join("app.txt"), "api version 2 (untested)\n")
+        if let Some((at, repo)) = &script.late_commit
+            && !committed_late
+            && step.now >= *at
+            && soaking
+        {
+            std::fs::write(repo.join("app.txt"), "api version 2 (untested)\n")
                 .map_err(|e| e.to_string())?;
             git(
-                &api_repo,
+                repo,
                 &["commit", "-q", "-am", "a change that lands during the soak"],
             )?;
-            let head = git(&api_repo, &["rev-parse", "--short=12", "HEAD"])?;
+            let head = git(repo, &["rev-parse", "--short=12", "HEAD"])?;
             println!(
                 "{}  (a new commit {head} lands on api/main during the soak; this train will not ship it)",
-                render::local(step.now, ZONE)
+                render::local(step.now, zone)
             );
             committed_late = true;
         }
-        if cancel && !cancelled && step.now >= cancel_at && soaking {
+        if let Some((at, why)) = script.cancel_at
+            && !cancelled
+            && step.now >= at
+            && soaking
+        {
             let t = train.as_ref().expect("soaking implies a train");
-            let reason = Reason::parse("checkout errors in staging").expect("valid reason");
+            let reason = Reason::parse(why).map_err(|e| e.to_string())?;
             local
                 .engine
                 .apply(
@@ -273,8 +324,12 @@ async fn week(local: &LocalMode, root: &Path, cancel: bool) -> Result<bool, Stri
             continue;
         }
         let scripted = [
-            (!committed_late).then_some(late_commit_at),
-            (cancel && !cancelled).then_some(cancel_at),
+            script
+                .late_commit
+                .as_ref()
+                .map(|(at, _)| *at)
+                .filter(|_| !committed_late),
+            script.cancel_at.map(|(at, _)| at).filter(|_| !cancelled),
             cancel.then_some(promote_at + Duration::minutes(1)),
         ]
         .into_iter()

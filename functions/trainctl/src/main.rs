@@ -1,21 +1,23 @@
-//! `trainctl`: release-train on one machine (`serve`, `demo`, `plan`, `validate`,
-//! `infra-params`, `dashboard`) and a client for a running train's API (`status`, `cut`,
+//! `trainctl`: release-train on one machine (`init`, `serve`, `demo`, `simulate`, `plan`,
+//! `validate`, `infra-params`, `dashboard`, `completions`) and a client for a running train's API (`status`, `cut`,
 //! `history`, `schedule`, and the train commands `cancel`, `hold`, `resume`, `approve`,
 //! `retry`, `expedite`, `rollback`: one subcommand per [`TrainCommand`]).
 
 mod client;
 mod demo;
+mod init;
 mod local;
 mod page;
 mod plan;
 mod render;
 mod serve;
 mod sigv4;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use train_core::TrainCommand;
 
 /// Exit status for a configuration or usage mistake (clap uses the same).
@@ -34,6 +36,17 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Write a commented release-train.toml for these repositories (paths or git URLs;
+    /// none: the git repositories under the current directory), and starter buildspecs
+    /// that succeed as they are in local repositories that have none.
+    Init {
+        repos: Vec<String>,
+        #[arg(long, short, default_value = "release-train.toml")]
+        config: PathBuf,
+        /// Write the file even if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Run the train: schedules in the configured zone, builds, commands on the socket
     /// DATA/serve.sock (as the calling OS user) and the status page on 127.0.0.1.
     Serve {
@@ -60,6 +73,18 @@ enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
+    /// Your configuration's next week on a simulated clock: its repositories, its
+    /// buildspecs, its schedules and policies, in seconds.
+    Simulate {
+        #[arg(long, short, default_value = "release-train.toml")]
+        config: PathBuf,
+        /// Cancel the train this long after the cut (e.g. 30h), if it is soaking then.
+        #[arg(long, value_name = "SPAN")]
+        cancel_at: Option<String>,
+        /// Keep the build logs, manifests and trains in this directory.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
     /// The next cut and promote times in the train's zone, marking those a freeze blocks.
     Plan {
         #[arg(long, short, default_value = "release-train.toml")]
@@ -76,7 +101,7 @@ enum Command {
     /// The SAM template's parameters from the configuration, in the form
     /// `sam deploy --parameter-overrides "$(trainctl infra-params)"` takes.
     InfraParams {
-        #[arg(long, short, default_value = "infra/config/release-train.toml")]
+        #[arg(long, short, default_value = "release-train.toml")]
         config: PathBuf,
         /// A member account's stack (`infra/member-account.yaml`) instead: a stage
         /// `[accounts]` names (staging, production) or a 12-digit account id.
@@ -91,6 +116,9 @@ enum Command {
     /// The CloudWatch dashboard body `infra/template.yaml` embeds (generated from the
     /// metrics the code emits, with `${...}` placeholders for CloudFormation's `!Sub`).
     Dashboard,
+    /// A completion script for SHELL (bash, zsh, fish, elvish, powershell), e.g.
+    /// `trainctl completions bash > ~/.local/share/bash-completion/completions/trainctl`.
+    Completions { shell: clap_complete::Shell },
     /// Recent trains, or one train in detail.
     Status {
         id: Option<String>,
@@ -173,7 +201,26 @@ fn main() -> ExitCode {
             listen,
             share_with,
         }),
+        Command::Init {
+            repos,
+            config,
+            force,
+        } => init::run(&repos, &config, force),
         Command::Demo { cancel, keep } => demo::run(cancel, keep.as_deref()),
+        Command::Simulate {
+            config,
+            cancel_at,
+            keep,
+        } => simulate::run(&config, cancel_at.as_deref(), keep.as_deref()),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "trainctl",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
         Command::Plan { config, count } => plan::plan(&config, count),
         Command::Validate { config } => plan::validate(&config),
         Command::InfraParams {

@@ -1467,3 +1467,112 @@ fn infra_params_prints_the_member_stack_s_parameters_from_the_config_and_the_tra
         text(&out)
     );
 }
+
+fn trainctl_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(TRAINCTL)
+        .current_dir(dir)
+        .args(args)
+        .env_remove("TRAINCTL_API")
+        .output()
+        .expect("trainctl runs")
+}
+
+#[test]
+fn init_then_simulate_ships_a_week_of_your_own_repositories() {
+    let root = tempfile::tempdir().unwrap();
+    // Two services: one with CodeBuild's default buildspec name, one with none at all.
+    for (name, buildspec) in [("payments-api", true), ("web", false)] {
+        let repo = root.path().join(name);
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("app.txt"), format!("{name} 1\n")).unwrap();
+        if buildspec {
+            std::fs::write(
+                repo.join("buildspec.yml"),
+                "version: 0.2\nphases:\n  build:\n    commands:\n      - grep -q 1 app.txt\n",
+            )
+            .unwrap();
+        }
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "v1"]);
+    }
+    let out = trainctl_in(root.path(), &["init"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("with 2 components"), "{said}");
+    assert!(
+        said.contains(
+            "web: web on main: wrote starter buildspec-staging.yml and buildspec-production.yml"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains("git -C"),
+        "init says how to commit the starters: {said}"
+    );
+    let config = std::fs::read_to_string(root.path().join("release-train.toml")).unwrap();
+    assert!(config.contains("source = \"payments-api\""), "{config}");
+    assert!(
+        config.contains("staging = { buildspec = \"buildspec.yml\" }"),
+        "{config}"
+    );
+    // The reader commits the starters, as init says.
+    let web = root.path().join("web");
+    git(
+        &web,
+        &["add", "buildspec-staging.yml", "buildspec-production.yml"],
+    );
+    git(&web, &["commit", "-q", "-m", "release-train buildspecs"]);
+
+    let started = Instant::now();
+    let out = trainctl_in(root.path(), &["simulate"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("RELEASED weekly-"), "{said}");
+    assert!(said.contains("staging build of web succeeded"), "{said}");
+    for name in ["payments-api", "web"] {
+        let head = git(
+            &root.path().join(name),
+            &["rev-parse", "--short=12", "HEAD"],
+        );
+        assert!(
+            said.contains(&format!("staging tested {head}, production shipped {head}")),
+            "{name} shipped its tested head {head}: {said}"
+        );
+    }
+    println!("init + simulate of 2 repositories: {:?}", started.elapsed());
+
+    let out = trainctl_in(root.path(), &["simulate", "--cancel-at", "30h"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("CANCELLED weekly-") && said.contains("production shipped -"),
+        "{said}"
+    );
+
+    // A second init keeps the file; a bad span names the fix.
+    let out = trainctl_in(root.path(), &["init"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--force"), "{}", text(&out));
+    let out = trainctl_in(root.path(), &["simulate", "--cancel-at", "soon"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("e.g. --cancel-at 30h"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = trainctl(&["completions", shell]);
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{shell}");
+        assert!(
+            script.contains("simulate") && script.contains("infra-params"),
+            "{shell}"
+        );
+    }
+    assert_eq!(trainctl(&["completions", "tcsh"]).status.code(), Some(2));
+}

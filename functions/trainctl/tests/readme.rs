@@ -296,3 +296,30 @@ fn wait_for_a_train(work: &Path, serve: &mut std::process::Child, log: &Path) ->
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The repository layout's list of trainctl commands is `trainctl --help`'s, in its order.
+#[test]
+fn the_readme_lists_every_trainctl_command() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let listed: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("functions/trainctl"))
+        .find_map(|l| l.split_once("the trainctl binary: "))
+        .expect("the layout names trainctl's commands")
+        .1
+        .split(", ")
+        .collect();
+    let help = Command::new(TRAINCTL).arg("--help").output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() > 10, "{help}");
+    assert_eq!(listed, commands);
+}
