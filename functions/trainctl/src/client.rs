@@ -271,7 +271,7 @@ pub fn status(api: &ApiArgs, id: Option<&str>) -> ExitCode {
     answer(api, call(api, "GET", &path, None), |body| {
         if id.is_some() {
             match serde_json::from_value::<TrainView>(body) {
-                Ok(v) => print!("{}", render::train(&v, chrono_tz::UTC)),
+                Ok(v) => print!("{}", render::train(&v, chrono::Utc::now())),
                 Err(e) => eprintln!("unexpected answer: {e}"),
             }
         } else if let Ok(list) = serde_json::from_value::<TrainList>(body) {
@@ -328,9 +328,10 @@ pub fn cut(reason: &str, api: &ApiArgs) -> ExitCode {
 }
 
 /// Every page of a train's history, oldest first (the API answers the newest page and
-/// `history_before` for the one before it).
-fn all_history(api: &ApiArgs, id: &str) -> Result<Vec<Value>, ExitCode> {
+/// `history_before` for the one before it), and the train's zone.
+fn all_history(api: &ApiArgs, id: &str) -> Result<(Vec<Value>, chrono_tz::Tz), ExitCode> {
     let mut pages: Vec<Vec<Value>> = Vec::new();
+    let mut zone = chrono_tz::UTC;
     let mut before: Option<u64> = None;
     loop {
         let path = match before {
@@ -343,6 +344,9 @@ fn all_history(api: &ApiArgs, id: &str) -> Result<Vec<Value>, ExitCode> {
                 return Err(ExitCode::FAILURE);
             }
             Ok((200, body)) => {
+                if let Some(z) = body.get("time_zone").and_then(Value::as_str) {
+                    zone = z.parse().unwrap_or(chrono_tz::UTC);
+                }
                 let page = body
                     .get("history")
                     .and_then(Value::as_array)
@@ -357,11 +361,11 @@ fn all_history(api: &ApiArgs, id: &str) -> Result<Vec<Value>, ExitCode> {
             Ok((status, body)) => return Err(fail(api, status, &body)),
         }
     }
-    Ok(pages.into_iter().rev().flatten().collect())
+    Ok((pages.into_iter().rev().flatten().collect(), zone))
 }
 
 pub fn history(api: &ApiArgs, id: &str) -> ExitCode {
-    let history = match all_history(api, id) {
+    let (history, zone) = match all_history(api, id) {
         Ok(h) => h,
         Err(code) => return code,
     };
@@ -380,18 +384,44 @@ pub fn history(api: &ApiArgs, id: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!(
-        "{:<17} {:<28} {:<24} {:<22} REASON",
-        "AT (UTC)", "ACTOR", "ACTION", "FROM -> TO"
-    );
-    for r in &records {
+    // Columns as wide as their widest cell, so nothing overflows into the next.
+    let rows: Vec<[String; 5]> = records
+        .iter()
+        .map(|r| {
+            [
+                render::local(r.at, zone),
+                printable(r.actor.as_str()).into_owned(),
+                one_line(&r.action).into_owned(),
+                if r.from == r.to {
+                    r.to.to_string()
+                } else {
+                    format!("{} -> {}", r.from, r.to)
+                },
+                one_line(r.reason.as_deref().unwrap_or("")).into_owned(),
+            ]
+        })
+        .collect();
+    let header = ["AT", "ACTOR", "ACTION", "STATE", "REASON"].map(str::to_owned);
+    let width = |i: usize| {
+        std::iter::once(&header)
+            .chain(&rows)
+            .map(|r| r[i].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths = [width(0), width(1), width(2), width(3)];
+    for row in std::iter::once(&header).chain(&rows) {
         println!(
-            "{:<17} {:<28} {:<24} {:<22} {}",
-            r.at.format("%Y-%m-%d %H:%M"),
-            printable(r.actor.as_str()),
-            one_line(&r.action),
-            format!("{} -> {}", r.from, r.to),
-            one_line(r.reason.as_deref().unwrap_or(""))
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
         );
     }
     ExitCode::SUCCESS
@@ -442,7 +472,19 @@ pub fn schedule(api: &ApiArgs, command: Option<&ScheduleCmd>) -> ExitCode {
         }
     };
     answer(api, result, |body| {
-        let when = |v: &Value| printable(v.as_str().unwrap_or("never")).into_owned();
+        let zone: chrono_tz::Tz = body
+            .get("time_zone")
+            .and_then(Value::as_str)
+            .and_then(|z| z.parse().ok())
+            .unwrap_or(chrono_tz::UTC);
+        // Times in the train's zone, like every other screen; anything else as it came.
+        let when = |v: &Value| match v.as_str() {
+            None => "never".to_owned(),
+            Some(s) => chrono::DateTime::parse_from_rfc3339(s).map_or_else(
+                |_| printable(s).into_owned(),
+                |t| render::local(t.with_timezone(&chrono::Utc), zone),
+            ),
+        };
         match body.get("paused").filter(|p| !p.is_null()) {
             Some(p) => println!(
                 "schedule: PAUSED by {} since {}: {}",

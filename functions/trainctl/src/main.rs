@@ -13,6 +13,7 @@ mod render;
 mod serve;
 mod sigv4;
 mod simulate;
+mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

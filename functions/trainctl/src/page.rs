@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use train_core::BuildStatus;
 use train_core::train::{Build, Phase};
 use train_engine::api::{ScheduleView, TrainView};
 
@@ -90,7 +91,7 @@ pub fn render(
             body {
                 header {
                     h1 { "release-train · " (name) }
-                    span { "local mode, read-only · " (local(now, zone)) " " (zone.name()) }
+                    span { "local mode, read-only · " (local(now, zone)) }
                     @if let Some(s) = schedule { (schedule_line(s, zone)) }
                 }
                 main {
@@ -165,8 +166,8 @@ fn train_section(t: &TrainView, zone: Tz, now: DateTime<Utc>) -> Markup {
                             td { b { (c.name) } @if let Some(x) = &c.excluded { br; span class="muted" { "excluded: " (x) } } }
                             td { (c.wave) }
                             td { @match &c.pinned { Some(p) => code { (p.short()) }, None => span class="muted" { (c.branch) } } }
-                            td { (build_cell(c.staging.as_ref())) }
-                            td { (build_cell(c.production.as_ref())) }
+                            td { (build_cell(c.staging.as_ref(), now)) }
+                            td { (build_cell(c.production.as_ref(), now)) }
                             td {
                                 @if let Some(log) = &c.changelog {
                                     @if log.commits.is_empty() { span class="muted" { "—" } }
@@ -195,15 +196,26 @@ fn train_section(t: &TrainView, zone: Tz, now: DateTime<Utc>) -> Markup {
     }
 }
 
-fn build_cell(b: Option<&Build>) -> Markup {
+fn build_cell(b: Option<&Build>, now: DateTime<Utc>) -> Markup {
     html! {
         @match b {
             None => span class="muted" { "—" },
             Some(b) => {
                 @let status = b.status.as_str();
                 span class={ "state " (status) } { (status) }
+                @if let (BuildStatus::Running, Some(at)) = (b.status, b.started_at) {
+                    " " span class="muted" { (train_core::text::elapsed(now - at)) }
+                }
                 @if b.attempt > 1 { " " span class="muted" { "attempt " (b.attempt) } }
                 @if let Some(d) = &b.detail { br; span class="muted" { (d) } }
+                @if let Some(link) = &b.link {
+                    br;
+                    @if link.starts_with("https://") {
+                        a href=(link) { "log" }
+                    } @else {
+                        span class="muted" { "log: " (link) }
+                    }
+                }
             },
         }
     }

@@ -8,8 +8,28 @@ use train_core::text::{one_line, printable};
 use train_core::train::Record;
 use train_engine::api::TrainView;
 
+/// The one time format (the train's zone, with its abbreviation).
 pub fn local(t: DateTime<Utc>, zone: Tz) -> String {
-    t.with_timezone(&zone).format("%a %d %b %H:%M").to_string()
+    train_core::text::when(t, zone)
+}
+
+/// What a build is doing, with how long it has run when it is running.
+pub fn build_status(b: Option<&train_core::Build>, now: DateTime<Utc>) -> String {
+    let Some(b) = b else {
+        return "-".to_owned();
+    };
+    let status = format!("{:?}", b.status).to_lowercase();
+    match (b.status, b.started_at) {
+        (train_core::BuildStatus::Running, Some(at)) => {
+            format!("{status} {}", train_core::text::elapsed(now - at))
+        }
+        _ => status,
+    }
+}
+
+/// The train's zone, as the API names it (UTC for an answer from before it did).
+pub fn zone_of(v: &TrainView) -> Tz {
+    v.time_zone.parse().unwrap_or(chrono_tz::UTC)
 }
 
 /// One audit record as a timeline line.
@@ -77,8 +97,9 @@ fn logs_and_changes(s: &mut String, v: &TrainView) {
     }
 }
 
-/// A train in detail: state, why, components, history.
-pub fn train(v: &TrainView, zone: Tz) -> String {
+/// A train in detail: state, why, components, history, in the train's zone.
+pub fn train(v: &TrainView, now: DateTime<Utc>) -> String {
+    let zone = zone_of(v);
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -95,23 +116,19 @@ pub fn train(v: &TrainView, zone: Tz) -> String {
     }
     let _ = writeln!(
         s,
-        "\n{:<20} {:>4}  {:<12}  {:<10} {:<10}",
+        "\n{:<20} {:>4}  {:<12}  {:<16} {:<16}",
         "COMPONENT", "WAVE", "PINNED", "STAGING", "PRODUCTION"
     );
     for c in &v.components {
-        let status = |b: &Option<train_core::Build>| {
-            b.as_ref()
-                .map_or("-".to_owned(), |b| format!("{:?}", b.status).to_lowercase())
-        };
         let pin = c.pinned.as_ref().map_or("-", |p| p.short());
         let _ = writeln!(
             s,
-            "{:<20} {:>4}  {:<12}  {:<10} {:<10}",
+            "{:<20} {:>4}  {:<12}  {:<16} {:<16}",
             c.name.as_str(),
             c.wave,
             pin,
-            status(&c.staging),
-            status(&c.production)
+            build_status(c.staging.as_ref(), now),
+            build_status(c.production.as_ref(), now)
         );
     }
     logs_and_changes(&mut s, v);

@@ -41,18 +41,19 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use nix::unistd::{Gid, Group};
 use serde_json::json;
-use std::collections::HashMap;
 use tokio::net::{TcpListener, UnixListener};
 use tracing::warn;
 
+use train_core::Actor;
 use train_core::text::printable;
-use train_core::{Actor, TrainId};
+use train_engine::api;
 use train_engine::ports::ListQuery;
-use train_engine::{Engine, api};
 use train_local::{Clock, LocalMode, Runner, SystemClock};
 
+use crate::timeline::Timeline;
+
 use crate::local::{actor_for_uid, load_config};
-use crate::{page, render};
+use crate::page;
 
 /// A request's headers must arrive within this long (a slow or half-sent request
 /// holds nothing for longer).
@@ -432,50 +433,6 @@ fn bind_socket(path: &Path, group: Option<Gid>) -> Result<UnixListener, String> 
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
     Ok(listener)
-}
-
-/// Prints each train's new audit records, and the schedule's, as they appear, so the
-/// terminal shows what the train is doing and why (a cut firing that cut nothing too).
-#[derive(Default)]
-struct Timeline {
-    printed: HashMap<TrainId, usize>,
-    schedule_printed: Option<usize>,
-}
-
-impl Timeline {
-    async fn print_new(&mut self, engine: &Engine, zone: chrono_tz::Tz) {
-        if let Ok(controls) = engine.schedule_controls().await {
-            // Only what happens while this process runs; the past is in `trainctl schedule`.
-            let seen = *self.schedule_printed.get_or_insert(controls.history.len());
-            for r in controls.history.iter().skip(seen) {
-                println!(
-                    "{:<22} {}  {:<16} {}: {}",
-                    "schedule",
-                    render::local(r.at, zone),
-                    printable(r.actor.as_str()),
-                    printable(&r.action),
-                    printable(r.reason.as_str())
-                );
-            }
-            self.schedule_printed = Some(controls.history.len());
-        }
-        let Ok(trains) = engine
-            .list(&ListQuery {
-                limit: 10,
-                ..ListQuery::default()
-            })
-            .await
-        else {
-            return;
-        };
-        for train in trains.iter().rev() {
-            let seen = self.printed.entry(train.id.clone()).or_insert(0);
-            for r in train.history.iter().skip(*seen) {
-                println!("{}  {}", train.id, render::record(r, zone));
-            }
-            *seen = train.history.len();
-        }
-    }
 }
 
 type Reply = hyper::Response<Full<Bytes>>;

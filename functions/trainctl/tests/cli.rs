@@ -187,7 +187,14 @@ impl Serve {
                 "--listen",
                 "127.0.0.1:0",
             ])
-            .stdout(Stdio::null())
+            // What serve prints, across restarts, for a test to read (ROOT/serve.out).
+            .stdout(
+                std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(root.join("serve.out"))
+                    .unwrap(),
+            )
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
@@ -396,6 +403,33 @@ fn serve_killed_during_a_staging_build_and_during_the_soak_still_ships_once() {
             .iter()
             .all(|c| c["staging"]["status"] == "running")
     });
+    // Progress while the builds run: serve says each started, status says for how long.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let printed = loop {
+        let printed = std::fs::read_to_string(root.path().join("serve.out")).unwrap();
+        if printed.contains("staging build of web running") || Instant::now() > deadline {
+            break printed;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for name in ["api", "web"] {
+        assert!(
+            printed.contains(&format!("staging build of {name} running")),
+            "{printed}"
+        );
+    }
+    let id = printed
+        .split_whitespace()
+        .find(|w| w.starts_with("live-"))
+        .unwrap_or_default()
+        .to_owned();
+    let status = trainctl(&["status", &id, "--data", serve.data_arg()]);
+    let said = text(&status);
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("api ") && l.contains("running ") && l.contains('s')),
+        "running builds show how long they have run: {said}"
+    );
     serve.kill9();
     let serve = Serve::start(root.path());
     let soaking = serve.wait_for("the soak", 30, |t| t["state"] == "soaking");
@@ -534,6 +568,16 @@ fn expedite_history_and_schedule_commands_work_against_serve() {
         expedite.contains("local:") && expedite.contains("security fix"),
         "the history names who expedited and why: {s}"
     );
+    // One time format (the train's zone, UTC here, with its abbreviation) and columns as
+    // wide as their widest cell: each row's actor starts where the ACTOR heading does.
+    let mut lines = s.lines();
+    let heading = lines.next().unwrap_or_default();
+    let actor_at = heading.find("ACTOR").expect("a heading row");
+    for line in lines {
+        assert!(line.contains(" UTC "), "{line}");
+        assert_eq!(line.get(actor_at - 2..actor_at), Some("  "), "aligned: {s}");
+        assert_ne!(line.as_bytes().get(actor_at), Some(&b' '), "aligned: {s}");
+    }
     let out = trainctl(&["history", &id, "--data", &api, "--json"]);
     let history: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
@@ -550,6 +594,12 @@ fn expedite_history_and_schedule_commands_work_against_serve() {
     assert!(text(&out).contains("never fires again"), "{}", text(&out));
     let out = trainctl(&["schedule", "--data", &api, "pause", "-r", "holidays"]);
     assert!(text(&out).contains("PAUSED by local:"), "{}", text(&out));
+    // The pause's time in the same format as the history, not RFC 3339.
+    let since = text(&out);
+    assert!(
+        since.contains(" UTC:") && !since.contains("+00:00"),
+        "{since}"
+    );
     let out = trainctl(&["schedule", "--data", &api, "pause", "-r", "again"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("already paused"), "{}", text(&out));

@@ -88,7 +88,7 @@ impl ScheduleControls {
     ) -> Result<Self, Rejection> {
         if self.paused.is_none() {
             return Err(not_now(
-                "the schedule is not paused; nothing to resume (to lift a train's hold, POST /trains/{id}/resume)".to_owned(),
+                "the schedule is not paused; nothing to resume (to lift a train's hold: trainctl resume ID -r REASON, or POST /trains/{id}/resume)".to_owned(),
             ));
         }
         let mut next = self.clone();

@@ -95,7 +95,7 @@ parsed_string!(
             Ok(())
         } else {
             Err(format!(
-                "train id {raw:?} is not valid: train ids look like \"weekly-2026-W48\" (see GET /trains)"
+                "train id {raw:?} is not valid: train ids look like \"weekly-2026-W48\" (trainctl status lists them; GET /trains)"
             ))
         }
     }

@@ -73,6 +73,24 @@ pub fn one_line(s: &str) -> Cow<'_, str> {
     ))
 }
 
+/// A time as every screen shows it: in the train's zone, with the zone's abbreviation, e.g.
+/// `Mon 2026-11-23 09:00 CET` (summaries, timelines, history, schedule and status alike).
+pub fn when(t: chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) -> String {
+    t.with_timezone(&zone)
+        .format("%a %Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+/// How long something has run, for a person: `45s`, `3m12s`, `2h05m`.
+pub fn elapsed(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,6 +96,9 @@ pub struct ComponentView {
 pub struct TrainView {
     pub id: TrainId,
     pub name: String,
+    /// The train's zone (IANA name): every time a person reads is shown in it.
+    #[serde(default)]
+    pub time_zone: String,
     pub state: State,
     pub summary: String,
     pub phase: Phase,
@@ -144,6 +147,7 @@ impl TrainView {
         Self {
             id: train.id.clone(),
             name: train.name.to_string(),
+            time_zone: train.policy.zone.name().to_owned(),
             state: train.state(),
             summary: summary(train, now),
             phase: train.phase.clone(),
@@ -279,12 +283,12 @@ pub async fn handle(engine: &Engine, req: Request<'_>, now: DateTime<Utc>) -> Re
         (_, ["trains"]) => error(
             405,
             "method_not_allowed",
-            "use GET /trains to list trains, POST /trains with {\"reason\": \"...\"} to cut one now",
+            "use GET /trains to list trains (trainctl status), POST /trains with {\"reason\": \"...\"} to cut one now (trainctl cut -r REASON)",
         ),
         (_, ["trains", _]) => error(
             405,
             "method_not_allowed",
-            "use GET here; actions are POST /trains/{id}/cancel, /hold or /resume",
+            "use GET here (trainctl status ID); actions are POST /trains/{id}/cancel, /hold or /resume (trainctl cancel ID -r REASON, and so on)",
         ),
         (_, ["trains", _, _]) => error(
             405,
@@ -294,7 +298,10 @@ pub async fn handle(engine: &Engine, req: Request<'_>, now: DateTime<Utc>) -> Re
         _ => error(
             404,
             "not_found",
-            format!("no route {} {}; see GET /trains", req.method, req.path),
+            format!(
+                "no route {} {}; see GET /trains (trainctl status)",
+                req.method, req.path
+            ),
         ),
     }
 }
@@ -457,7 +464,7 @@ fn not_found(id: &TrainId) -> Response {
     error(
         404,
         "train_not_found",
-        format!("there is no train {id}; GET /trains lists them"),
+        format!("there is no train {id}; GET /trains lists them (trainctl status)"),
     )
 }
 
@@ -555,6 +562,9 @@ pub struct ScheduleView {
     /// The next cut and promote firings (a paused schedule skips them).
     pub next_cut: Option<DateTime<Utc>>,
     pub next_promote: Option<DateTime<Utc>>,
+    /// The train's zone (IANA name), for showing the firings.
+    #[serde(default)]
+    pub time_zone: String,
     pub history: Vec<ScheduleRecord>,
 }
 
@@ -566,6 +576,7 @@ impl ScheduleView {
             skip: controls.skip.filter(|s| s.firing >= now),
             next_cut: train.cut.next_after(now),
             next_promote: train.promote.next_after(now),
+            time_zone: train.zone.name().to_owned(),
             history: controls.history,
         }
     }

@@ -83,9 +83,7 @@ pub struct Train {
 }
 
 fn local_time(t: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
-    t.with_timezone(&zone)
-        .format("%a %Y-%m-%d %H:%M %Z")
-        .to_string()
+    crate::text::when(t, zone)
 }
 
 #[allow(clippy::cast_precision_loss)]
