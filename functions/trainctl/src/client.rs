@@ -318,6 +318,112 @@ pub fn act(command: TrainCommand, args: &ActionArgs) -> ExitCode {
     })
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogStage {
+    Staging,
+    Production,
+}
+
+/// The component's build of `stage` as the API answers it now.
+fn build_of(
+    api: &ApiArgs,
+    id: &str,
+    component: &str,
+    stage: LogStage,
+) -> Result<Option<train_core::Build>, ExitCode> {
+    let view: TrainView = match call(api, "GET", &format!("/trains/{id}?history_limit=1"), None) {
+        Err(e) => {
+            eprintln!("{e}");
+            return Err(ExitCode::FAILURE);
+        }
+        Ok((200, body)) => serde_json::from_value(body).map_err(|e| {
+            eprintln!("unexpected answer: {e}");
+            ExitCode::FAILURE
+        })?,
+        Ok((status, body)) => return Err(fail(api, status, &body)),
+    };
+    let Some(c) = view
+        .components
+        .into_iter()
+        .find(|c| c.name.as_str() == component)
+    else {
+        eprintln!("train {id} has no component {component:?}; `trainctl status {id}` lists them");
+        return Err(ExitCode::from(crate::EXIT_CONFIG));
+    };
+    Ok(match stage {
+        LogStage::Staging => c.staging,
+        LogStage::Production => c.production,
+    })
+}
+
+/// A build's output, line by line, with anything a terminal would act on escaped (what a
+/// buildspec prints is not ours to trust).
+fn print_log(text: &str) {
+    for line in text.split_inclusive('\n') {
+        match line.strip_suffix('\n') {
+            Some(l) => println!("{}", printable(l)),
+            None => print!("{}", printable(line)),
+        }
+    }
+}
+
+/// `trainctl logs ID COMPONENT`: the build's log file (local mode), or its link (AWS).
+pub fn logs(api: &ApiArgs, id: &str, component: &str, stage: LogStage, follow: bool) -> ExitCode {
+    let build = match build_of(api, id, component, stage) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            eprintln!(
+                "{component} has no {} build in {id} yet",
+                format!("{stage:?}").to_lowercase()
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(code) => return code,
+    };
+    let Some(link) = build.link.clone() else {
+        eprintln!(
+            "the build has no log yet ({})",
+            format!("{:?}", build.status).to_lowercase()
+        );
+        return ExitCode::FAILURE;
+    };
+    if link.starts_with("https://") {
+        // On AWS the log is in CloudWatch Logs; the link opens it.
+        println!("{}", printable(&link));
+        return ExitCode::SUCCESS;
+    }
+    let mut printed = 0;
+    loop {
+        match std::fs::read(&link) {
+            Ok(bytes) if bytes.len() > printed => {
+                print_log(&String::from_utf8_lossy(&bytes[printed..]));
+                printed = bytes.len();
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("cannot read {link}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        if !follow {
+            return ExitCode::SUCCESS;
+        }
+        match build_of(api, id, component, stage) {
+            Ok(Some(b)) if b.status.is_finished() && b.link.as_deref() == Some(link.as_str()) => {
+                // One last read: what the build wrote before it ended.
+                if let Ok(bytes) = std::fs::read(&link)
+                    && bytes.len() > printed
+                {
+                    print_log(&String::from_utf8_lossy(&bytes[printed..]));
+                }
+                return ExitCode::SUCCESS;
+            }
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(500)),
+            Err(code) => return code,
+        }
+    }
+}
+
 /// `trainctl cut -r REASON`: a train cut now, outside the schedule.
 pub fn cut(reason: &str, api: &ApiArgs) -> ExitCode {
     let result = call(api, "POST", "/trains", Some(&json!({ "reason": reason })));

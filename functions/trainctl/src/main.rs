@@ -120,9 +120,25 @@ enum Command {
     /// A completion script for SHELL (bash, zsh, fish, elvish, powershell), e.g.
     /// `trainctl completions bash > ~/.local/share/bash-completion/completions/trainctl`.
     Completions { shell: clap_complete::Shell },
+    /// A JSON Schema of release-train.toml, for editors that check TOML against one
+    /// (e.g. `trainctl schema > release-train.schema.json`).
+    Schema,
     /// Recent trains, or one train in detail.
     Status {
         id: Option<String>,
+        #[command(flatten)]
+        api: client::ApiArgs,
+    },
+    /// A build's log: the file in local mode (`--follow` prints it as it grows until the
+    /// build ends), the CloudWatch Logs link on AWS.
+    Logs {
+        /// The train, e.g. weekly-2026-W48.
+        id: String,
+        component: String,
+        #[arg(long, value_enum, default_value = "staging")]
+        stage: client::LogStage,
+        #[arg(long, short)]
+        follow: bool,
         #[command(flatten)]
         api: client::ApiArgs,
     },
@@ -213,6 +229,14 @@ fn main() -> ExitCode {
             cancel_at,
             keep,
         } => simulate::run(&config, cancel_at.as_deref(), keep.as_deref()),
+        Command::Schema => {
+            let schema = train_core::config::schema::json_schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -235,6 +259,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Status { id, api } => client::status(&api, id.as_deref()),
+        Command::Logs {
+            id,
+            component,
+            stage,
+            follow,
+            api,
+        } => client::logs(&api, &id, &component, stage, follow),
         Command::Cut { reason, api } => client::cut(&reason, &api),
         Command::Cancel(args) => client::act(TrainCommand::Cancel, &args),
         Command::Hold(args) => client::act(TrainCommand::Hold, &args),

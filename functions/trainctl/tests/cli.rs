@@ -578,6 +578,29 @@ fn expedite_history_and_schedule_commands_work_against_serve() {
         assert_eq!(line.get(actor_at - 2..actor_at), Some("  "), "aligned: {s}");
         assert_ne!(line.as_bytes().get(actor_at), Some(&b' '), "aligned: {s}");
     }
+    // The builds' logs, from the files local mode writes.
+    let out = trainctl(&["logs", &id, "api", "--data", &api]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Entering phase BUILD"),
+        "{}",
+        text(&out)
+    );
+    let out = trainctl(&[
+        "logs",
+        &id,
+        "web",
+        "--stage",
+        "production",
+        "--follow",
+        "--data",
+        &api,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("echo production"), "{}", text(&out));
+    let out = trainctl(&["logs", &id, "nonesuch", "--data", &api]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("trainctl status"), "{}", text(&out));
     let out = trainctl(&["history", &id, "--data", &api, "--json"]);
     let history: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
@@ -1625,4 +1648,79 @@ fn completions_are_printed_for_each_shell() {
         );
     }
     assert_eq!(trainctl(&["completions", "tcsh"]).status.code(), Some(2));
+}
+
+/// `trainctl schema` is a JSON Schema an editor can check files with: an independent
+/// validator (Python's `jsonschema`, pinned in tests/requirements-moto.txt, reading the TOML
+/// with `tomllib`) accepts the README's example and every fixture, and refuses a misspelt
+/// field, a wrong enum value and a missing table as the parser does.
+#[test]
+fn the_schema_accepts_the_files_the_parser_accepts_and_refuses_its_mistakes() {
+    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("TEST_PYTHON is not set: run `bash tests/run.sh`, which installs jsonschema (with moto) into .venv")
+    });
+    let out = trainctl(&["schema"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("schema.json");
+    std::fs::write(&schema, &out.stdout).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let example = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let mut files: Vec<(String, String, bool)> =
+        vec![("README example".into(), example.into(), true)];
+    for fixture in ["minimal.toml", "waves.toml", "accounts.toml"] {
+        let text = std::fs::read_to_string(root.join("tests/fixtures").join(fixture)).unwrap();
+        files.push((fixture.into(), text, true));
+    }
+    let minimal = std::fs::read_to_string(root.join("tests/fixtures/minimal.toml")).unwrap();
+    files.push((
+        "misspelt".into(),
+        minimal.replace("[train]\n", "[train]\nsoak_time = \"1h\"\n"),
+        false,
+    ));
+    files.push((
+        "bad enum".into(),
+        minimal.replace("[train]\n", "[train]\non_alarm = \"page\"\n"),
+        false,
+    ));
+    files.push((
+        "no train".into(),
+        minimal.replace("[train]", "[trian]"),
+        false,
+    ));
+    for (name, body, valid) in files {
+        let path = dir.path().join("file.toml");
+        std::fs::write(&path, &body).unwrap();
+        // The parser's verdict first: the schema must agree with it.
+        let parsed = trainctl(&["validate", "-c", path.to_str().unwrap()]);
+        // (A file that parses may still be refused for what it means, a source path that
+        // is not there: the schema cannot know that, so "parses" is the verdict compared.)
+        let parses = parsed.status.success() || text(&parsed).contains("parses, but");
+        assert_eq!(parses, valid, "{name}: {}", text(&parsed));
+        let check = Command::new(&python)
+            .args([
+                "-c",
+                "import json, sys, tomllib, jsonschema\n\
+                 schema = json.load(open(sys.argv[1]))\n\
+                 jsonschema.Draft202012Validator.check_schema(schema)\n\
+                 errors = list(jsonschema.Draft202012Validator(schema).iter_errors(tomllib.load(open(sys.argv[2], 'rb'))))\n\
+                 print('; '.join(e.message for e in errors))\n\
+                 sys.exit(1 if errors else 0)",
+                schema.to_str().unwrap(),
+                path.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            check.status.success(),
+            valid,
+            "{name}: the schema says {}",
+            text(&check)
+        );
+    }
 }

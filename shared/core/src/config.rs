@@ -51,8 +51,10 @@ pub enum StagingOrder {
 }
 
 /// Where a stage builds: a buildspec path in the component's repository, a CodeBuild
-/// project, or both (the project, with the buildspec as an override).
+/// project, or both (the project, with the buildspec as an override). A misspelt field is
+/// refused, not ignored (`projet = "..."` would otherwise build without a project).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StageTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buildspec: Option<String>,
@@ -780,6 +782,7 @@ pub mod accounts;
 mod deploy;
 mod names;
 mod pace;
+pub mod schema;
 
 pub use names::{cloudwatch_alarm_name, codebuild_project_name};
 use names::{pinnable_source, valid_branch};
