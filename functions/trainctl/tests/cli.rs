@@ -1697,11 +1697,11 @@ fn the_schema_accepts_the_files_the_parser_accepts_and_refuses_its_mistakes() {
         let path = dir.path().join("file.toml");
         std::fs::write(&path, &body).unwrap();
         // The parser's verdict first: the schema must agree with it.
-        let parsed = trainctl(&["validate", "-c", path.to_str().unwrap()]);
+        let verdict = trainctl(&["validate", "-c", path.to_str().unwrap()]);
         // (A file that parses may still be refused for what it means, a source path that
         // is not there: the schema cannot know that, so "parses" is the verdict compared.)
-        let parses = parsed.status.success() || text(&parsed).contains("parses, but");
-        assert_eq!(parses, valid, "{name}: {}", text(&parsed));
+        let parses = verdict.status.success() || text(&verdict).contains("parses, but");
+        assert_eq!(parses, valid, "{name}: {}", text(&verdict));
         let check = Command::new(&python)
             .args([
                 "-c",

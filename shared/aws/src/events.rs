@@ -30,8 +30,7 @@ impl EventBridgeEvents {
 #[async_trait]
 impl EventsOut for EventBridgeEvents {
     async fn publish(&self, a: &Announcement) -> Result<(), PortError> {
-        let detail =
-            serde_json::to_string(a).map_err(|e| PortError::fatal(format!("event detail: {e}")))?;
+        let detail = a.detail().to_string();
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(SOURCE)

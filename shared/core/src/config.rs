@@ -144,6 +144,9 @@ pub struct TrainSettings {
     /// How long after a cut firing a train is still cut for it when its delivery never
     /// came (none: until the next promote firing after it).
     pub catch_up: Option<Span>,
+    /// How long before a promote firing a soaking train announces that it will promote
+    /// ("promotion soon"); none: no heads-up.
+    pub notify_before: Option<Span>,
 }
 
 impl TrainSettings {
@@ -267,6 +270,8 @@ struct RawTrain {
     approvers: Vec<Spanned<String>>,
     #[serde(default)]
     catch_up: Option<Spanned<String>>,
+    #[serde(default)]
+    notify_before: Option<Spanned<String>>,
 }
 
 fn default_policy() -> FailurePolicy {
@@ -475,6 +480,10 @@ impl Checker<'_> {
             Some(c) => Some(self.parse(c, "train.catch_up", Span::parse)?),
             None => None,
         };
+        let notify_before = match &raw.notify_before {
+            Some(n) => Some(self.parse(n, "train.notify_before", Span::parse)?),
+            None => None,
+        };
         let cut = cut?;
         let id_style = id_style(&cut);
         Some(TrainSettings {
@@ -496,6 +505,7 @@ impl Checker<'_> {
             expedite_skips_bake: raw.expedite_skips_bake,
             approvers,
             catch_up,
+            notify_before,
         })
     }
 

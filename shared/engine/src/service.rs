@@ -499,6 +499,22 @@ impl Engine {
         Ok(())
     }
 
+    /// The next promote firing `train` should give a heads-up for, and when
+    /// (`notify_before` ahead of it); none without `notify_before`, or when the train would
+    /// not promote at that firing anyway.
+    fn heads_up(
+        &self,
+        train: &Train,
+        now: DateTime<Utc>,
+    ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let settings = &self.config().train;
+        let before = settings.notify_before?;
+        let firing = settings.promote.next_after(now)?;
+        train
+            .wants_heads_up(firing)
+            .then(|| (firing, firing - before.duration()))
+    }
+
     /// The same pass for one train: what a build state change event triggers. The builder,
     /// not the event, says how a build ended, so a stale or repeated event changes nothing.
     pub async fn reconcile_train(
@@ -559,10 +575,23 @@ impl Engine {
                 report.builds_finished += finished.len();
             }
         }
+        // The heads-up before a promote firing, once per firing (`notify_before`).
+        let heads_up = self.heads_up(&stored.train, now);
+        if let Some((firing, at)) = heads_up
+            && at <= now
+        {
+            self.apply(id, &Event::PromotionSoon { firing }, now)
+                .await?;
+        }
         if let Applied::Done(train) = self.apply(id, &Event::Tick, now).await? {
             report.builds_in_flight += train.active_builds(Stage::Staging).count()
                 + train.active_builds(Stage::Production).count();
-            report.next_due = train.next_due();
+            // A heads-up still to come is a time this train needs a pass at, too.
+            let heads_up_at = self
+                .heads_up(&train, now)
+                .map(|(_, at)| at)
+                .filter(|at| *at > now);
+            report.next_due = [train.next_due(), heads_up_at].into_iter().flatten().min();
             report
                 .in_state
                 .extend(train.time_in_state(now).map(|m| (id.clone(), m)));

@@ -1265,7 +1265,7 @@ fn the_example_rule_routes_the_train_s_own_events_to_sns_with_fields_they_carry(
         Some("AWS::SNS::Topic")
     );
     // The paths the message reads are fields of the event's detail.
-    let announcement = serde_json::to_value(every_field_set()).unwrap();
+    let announcement = every_field_set().detail();
     for (_, path) in target["InputTransformer"]["InputPathsMap"]
         .as_mapping()
         .unwrap()
@@ -1288,7 +1288,7 @@ fn the_readme_documents_every_metric_and_every_field_of_the_events() {
             def.name
         );
     }
-    let announcement = serde_json::to_value(every_field_set()).unwrap();
+    let announcement = every_field_set().detail();
     for field in announcement.as_object().unwrap().keys() {
         assert!(
             readme.contains(&format!("| `detail.{field}` |")),

@@ -81,7 +81,7 @@ impl LogEvents {
 impl EventsOut for LogEvents {
     async fn publish(&self, a: &Announcement) -> Result<(), PortError> {
         info!(train = %a.train, from = ?a.from, to = %a.to, actor = %a.actor, reason = a.reason.as_deref().unwrap_or(""), "train event");
-        let line = json!({ "detail-type": "Release Train State Change", "source": "release-train", "detail": a });
+        let line = json!({ "detail-type": "Release Train State Change", "source": "release-train", "detail": a.detail() });
         append_line(&self.path, &line.to_string())
     }
 }

@@ -77,6 +77,7 @@ pub fn json_schema() -> Value {
                     "expedite_skips_bake": flag("Whether an expedite skips the bakes between waves"),
                     "approvers": texts("Who may approve: IAM principal patterns on AWS, OS user names in local mode"),
                     "catch_up": text(span),
+                    "notify_before": text(span),
                 },
             },
             "accounts": {

@@ -60,6 +60,48 @@ pub struct Announcement {
     pub excluded: BTreeMap<ComponentName, String>,
 }
 
+impl Announcement {
+    /// One line a person reads in an email or a chat: the train, what happened, who and
+    /// why, and the command that acts on it now, e.g. "weekly-2026-W48: cancel by
+    /// local:alice (soaking -> cancelled): checkout errors in staging".
+    pub fn message(&self) -> String {
+        let what = self.action.clone().unwrap_or_else(|| self.to.to_string());
+        let change = match self.from {
+            Some(from) if from != self.to => format!(" ({from} -> {})", self.to),
+            _ => String::new(),
+        };
+        let why = self
+            .reason
+            .as_deref()
+            .map(|r| format!(": {}", crate::text::one_line(r)))
+            .unwrap_or_default();
+        let id = &self.train;
+        let act = match self.to {
+            _ if why.contains("trainctl ") => String::new(),
+            State::Building | State::Soaking => {
+                format!("; to stop it: trainctl cancel {id} -r REASON")
+            }
+            State::Held => format!("; to go on: trainctl resume {id} -r REASON"),
+            State::Failed => format!("; to build again: trainctl retry {id} -r REASON"),
+            State::Released => format!("; to undo it: trainctl rollback {id} -r REASON"),
+            _ => String::new(),
+        };
+        format!(
+            "{id}: {what} by {}{change}{why}{act}",
+            crate::text::printable(self.actor.as_str())
+        )
+    }
+
+    /// The event's detail as the bus carries it: every field, and [`Announcement::message`].
+    pub fn detail(&self) -> serde_json::Value {
+        let mut detail = serde_json::to_value(self).unwrap_or_default();
+        if let Some(fields) = detail.as_object_mut() {
+            fields.insert("message".into(), self.message().into());
+        }
+        detail
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Unit {
     Count,
@@ -163,6 +205,11 @@ pub enum Event {
     },
     /// Time passed: re-check timers and gates.
     Tick,
+    /// A promote firing is `notify_before` away: a soaking train that would promote then
+    /// says so, once per firing.
+    PromotionSoon {
+        firing: DateTime<Utc>,
+    },
     Cancel {
         by: Actor,
         reason: Reason,

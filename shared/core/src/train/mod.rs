@@ -67,6 +67,9 @@ pub struct Train {
     /// Between two production waves: the bake, and what the next wave waits for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bake: Option<Bake>,
+    /// The promote firing this train gave its heads-up for ("promotion soon"), once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads_up: Option<DateTime<Utc>>,
     /// Gating alarms in ALARM now: promotion waits until none is.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub alarms_firing: std::collections::BTreeSet<AlarmName>,
@@ -235,6 +238,7 @@ impl Train {
             expedited: None,
             approvals: Vec::new(),
             bake: None,
+            heads_up: None,
             captain: settings.captain_for(scheduled),
             alarms_firing: std::collections::BTreeSet::new(),
             deferred_for: std::collections::BTreeSet::new(),
@@ -400,6 +404,7 @@ impl Train {
                 }
             }
             Event::Tick => {}
+            Event::PromotionSoon { firing } => next.promotion_soon(*firing, now, before),
             Event::Cancel { by, reason } => next.cancel(Act { by, reason, now }, &mut effects)?,
             Event::Hold { by, reason } => next.hold(Act { by, reason, now }, &mut effects)?,
             Event::Resume { by, reason } => next.resume(Act { by, reason, now })?,

@@ -77,7 +77,10 @@ pub struct Build {
 
 /// The train's own records that change no state but are announced all the same: those
 /// watching the bus learn why a due promotion waits.
-pub(super) const NOTICES: [&str; 1] = ["promotion deferred"];
+pub(super) const NOTICES: [&str; 2] = ["promotion deferred", PROMOTION_SOON];
+
+/// The heads-up a soaking train gives before a promote firing (`notify_before`).
+pub const PROMOTION_SOON: &str = "promotion soon";
 
 /// After this many faults in a row a build counts as failed: the build system is not
 /// coming back by itself, and a person must look.

@@ -22,6 +22,47 @@ impl Train {
         }
     }
 
+    /// Whether the promote firing at `firing` deserves this train's heads-up: it soaks,
+    /// unheld, no firing has made its promotion due yet, and it has not said so for this
+    /// firing.
+    pub fn wants_heads_up(&self, firing: DateTime<Utc>) -> bool {
+        matches!(self.phase, Phase::Soaking { .. })
+            && self.hold.is_none()
+            && self.promotion_due.is_none()
+            && self.heads_up != Some(firing)
+    }
+
+    /// The heads-up for the promote firing at `firing`, recorded (and so announced) once.
+    pub(super) fn promotion_soon(
+        &mut self,
+        firing: DateTime<Utc>,
+        now: DateTime<Utc>,
+        before: State,
+    ) {
+        if !self.wants_heads_up(firing) {
+            return;
+        }
+        self.heads_up = Some(firing);
+        let shipping = self
+            .components
+            .values()
+            .filter(|r| r.excluded.is_none())
+            .count();
+        let why = format!(
+            "promotes at {} with {shipping} component{}; to stop it: trainctl hold {id} -r REASON, or trainctl cancel {id} -r REASON",
+            self.local(firing),
+            if shipping == 1 { "" } else { "s" },
+            id = self.id
+        );
+        self.record(
+            now,
+            &Actor::promote_schedule(),
+            PROMOTION_SOON,
+            Some(why),
+            before,
+        );
+    }
+
     /// The freeze in force at `at` for the start of a wave, unless the train is expedited
     /// through a freeze that allows it.
     pub(super) fn wave_freeze(&self, at: DateTime<Utc>) -> Option<FreezeHit> {
