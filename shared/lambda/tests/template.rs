@@ -1447,3 +1447,27 @@ fn member_accounts_forward_exactly_the_events_the_events_function_reads_from_the
     }
     assert_eq!(on_bus, handled);
 }
+
+#[test]
+fn an_email_address_subscribes_to_the_train_events_and_the_alarms_without_code() {
+    let t = template();
+    assert_eq!(t["Parameters"]["NotifyEmail"]["Default"], "");
+    let mut topics = BTreeSet::new();
+    for (name, sub) in of_type(&t, "AWS::SNS::Subscription") {
+        assert_eq!(
+            sub["Condition"], "HasNotifyEmail",
+            "{name}: only with an address"
+        );
+        let p = &sub["Properties"];
+        assert_eq!(p["Protocol"], "email", "{name}");
+        assert_eq!(
+            tagged(&p["Endpoint"]),
+            Some(("!Ref".to_owned(), "NotifyEmail".to_owned()))
+        );
+        topics.extend(strings(&p["TopicArn"]));
+    }
+    assert_eq!(
+        topics,
+        BTreeSet::from(["AlarmTopic".to_owned(), "TrainEventsTopic".to_owned()])
+    );
+}
