@@ -14,6 +14,7 @@ use crate::freeze::{FreezeCalendar, FreezeWhen, FreezeWindow};
 use crate::ids::{AlarmName, ComponentName, TrainId, TrainName};
 use crate::schedule::Schedule;
 use crate::span::Span;
+use accounts::in_account;
 pub use accounts::{Accounts, RoleArn};
 pub use deploy::MEMBER_FROM_TRAIN_STACK;
 
@@ -679,14 +680,6 @@ impl Checker<'_> {
             }
         }
         ok.then_some(out)
-    }
-}
-
-/// A stage's target with its account: the component's own role, else the stage's.
-fn in_account(target: &StageTarget, stage_role: Option<&RoleArn>) -> StageTarget {
-    StageTarget {
-        role: target.role.clone().or_else(|| stage_role.cloned()),
-        ..target.clone()
     }
 }
 

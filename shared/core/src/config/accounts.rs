@@ -134,6 +134,17 @@ pub fn alarm_stage(name: &str) -> Option<(Stage, &str)> {
     }
 }
 
+/// A stage's target with its account: the component's own role, else the stage's.
+pub(super) fn in_account(
+    target: &super::StageTarget,
+    stage_role: Option<&RoleArn>,
+) -> super::StageTarget {
+    super::StageTarget {
+        role: target.role.clone().or_else(|| stage_role.cloned()),
+        ..target.clone()
+    }
+}
+
 impl super::Checker<'_> {
     /// Each `staging:`/`production:` alarm names a stage `[accounts]` defines, and a name
     /// after the prefix.
