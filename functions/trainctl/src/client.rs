@@ -381,10 +381,7 @@ pub fn logs(api: &ApiArgs, id: &str, component: &str, stage: LogStage, follow: b
         Err(code) => return code,
     };
     let Some(link) = build.link.clone() else {
-        eprintln!(
-            "the build has no log yet ({})",
-            format!("{:?}", build.status).to_lowercase()
-        );
+        eprintln!("the build has no log yet ({})", build.status.as_str());
         return ExitCode::FAILURE;
     };
     if link.starts_with("https://") {

@@ -6,11 +6,10 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use train_core::BuildStatus;
 use train_core::train::{Build, Phase};
 use train_engine::api::{ScheduleView, TrainView};
 
-use crate::render::local;
+use crate::render::{local, running_for};
 
 const STYLE: &str = r#"
 :root { --fg: #1d2330; --muted: #5b6475; --line: #d9dee7; --bg: #f6f7f9; --card: #fff;
@@ -203,8 +202,8 @@ fn build_cell(b: Option<&Build>, now: DateTime<Utc>) -> Markup {
             Some(b) => {
                 @let status = b.status.as_str();
                 span class={ "state " (status) } { (status) }
-                @if let (BuildStatus::Running, Some(at)) = (b.status, b.started_at) {
-                    " " span class="muted" { (train_core::text::elapsed(now - at)) }
+                @if let Some(run) = running_for(b, now) {
+                    " " span class="muted" { (run) }
                 }
                 @if b.attempt > 1 { " " span class="muted" { "attempt " (b.attempt) } }
                 @if let Some(d) = &b.detail { br; span class="muted" { (d) } }

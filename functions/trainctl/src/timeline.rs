@@ -72,9 +72,9 @@ impl Timeline {
                 }
                 let key = (train.id.clone(), name.to_string(), stage, b.attempt);
                 still.insert(key.clone());
-                let since = b.started_at.map_or_else(String::new, |at| {
-                    format!(" ({})", train_core::text::elapsed(now - at))
-                });
+                let since = render::running_for(b, now)
+                    .map(|run| format!(" ({run})"))
+                    .unwrap_or_default();
                 match self.running.get(&key) {
                     None => {
                         let log = b

@@ -15,6 +15,8 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 use train_core::AlarmName;
+use train_core::Stage;
+use train_core::config::accounts::alarm_stage;
 use train_core::config::{Accounts, RoleArn};
 use train_engine::ports::AlarmStates;
 use train_engine::{Alarms, PortError};
@@ -28,9 +30,9 @@ const NAMES_PER_CALL: usize = 100;
 #[derive(Debug, Clone)]
 pub struct CloudWatchAlarms {
     client: Client,
-    /// Clients for the stages `[accounts]` names, by the prefix their alarms carry
-    /// (`production:checkout-5xx` is `checkout-5xx` read with the production client).
-    members: Vec<(&'static str, Client)>,
+    /// Clients for the stages `[accounts]` names (`production:checkout-5xx` is
+    /// `checkout-5xx` read with the production client; `config::accounts::alarm_stage`).
+    members: Vec<(Stage, Client)>,
 }
 
 impl CloudWatchAlarms {
@@ -49,21 +51,22 @@ impl CloudWatchAlarms {
         accounts: &Accounts,
         mut client: impl FnMut(&RoleArn) -> Client,
     ) -> Self {
-        self.members = accounts
-            .prefixed()
-            .map(|(prefix, role)| (prefix, client(role)))
+        self.members = [Stage::Staging, Stage::Production]
+            .into_iter()
+            .filter_map(|stage| Some((stage, client(accounts.role(stage)?))))
             .collect();
         self
     }
 
-    /// Which client reads `name`, and the name that account knows it by.
-    fn place<'a>(&self, name: &'a AlarmName) -> (&'static str, &Client, &'a str) {
-        for (prefix, client) in &self.members {
-            if let Some(rest) = name.as_str().strip_prefix(prefix) {
-                return (prefix, client, rest);
-            }
+    /// The stage whose account holds `name` (none: the train's own), its client, and the
+    /// name that account knows it by.
+    fn place<'a>(&self, name: &'a AlarmName) -> (Option<Stage>, &Client, &'a str) {
+        if let Some((stage, local)) = alarm_stage(name.as_str())
+            && let Some((_, client)) = self.members.iter().find(|(s, _)| *s == stage)
+        {
+            return (Some(stage), client, local);
         }
-        ("", &self.client, name.as_str())
+        (None, &self.client, name.as_str())
     }
 }
 
@@ -77,15 +80,16 @@ impl Alarms for CloudWatchAlarms {
         let mut firing = Vec::new();
         let mut found = std::collections::BTreeSet::new();
         // Each account is asked for its own alarms, by the names it knows them by.
-        let mut by_account: Vec<(&'static str, &Client, Vec<&str>)> = Vec::new();
+        let mut by_account: Vec<(Option<Stage>, &Client, Vec<&str>)> = Vec::new();
         for name in names {
-            let (prefix, client, local) = self.place(name);
-            match by_account.iter_mut().find(|(p, _, _)| *p == prefix) {
+            let (stage, client, local) = self.place(name);
+            match by_account.iter_mut().find(|(s, _, _)| *s == stage) {
                 Some((_, _, local_names)) => local_names.push(local),
-                None => by_account.push((prefix, client, vec![local])),
+                None => by_account.push((stage, client, vec![local])),
             }
         }
-        for (prefix, client, local_names) in by_account {
+        for (stage, client, local_names) in by_account {
+            let prefix = stage.map(|s| format!("{s}:")).unwrap_or_default();
             for chunk in local_names.chunks(NAMES_PER_CALL) {
                 let mut token: Option<String> = None;
                 loop {

@@ -58,9 +58,10 @@ pub struct CodeBuildBuilder {
     codebuild: aws_sdk_codebuild::Client,
     /// Member accounts, by the role the configuration names for them.
     members: std::sync::Arc<std::collections::BTreeMap<RoleArn, aws_sdk_codebuild::Client>>,
-    /// Where each project the configuration names is: `None` for the train's own account.
-    /// A build id (`PROJECT:UUID`) names its project, not its account, so reads and stops
-    /// go to the accounts its project is in (a project unknown here: the train's own).
+    /// Where each project the configuration names is (`None`: the train's own account, which
+    /// sorts first), sorted once here. A build id (`PROJECT:UUID`) names its project, not
+    /// its account, so reads and stops go to the accounts its project is in (a project
+    /// unknown here: the train's own).
     homes: std::sync::Arc<std::collections::HashMap<String, Vec<Option<RoleArn>>>>,
     claims: aws_sdk_dynamodb::Client,
     table: String,
@@ -267,6 +268,9 @@ impl CodeBuildBuilder {
                 }
             }
         }
+        for places in homes.values_mut() {
+            places.sort();
+        }
         self.members = std::sync::Arc::new(members);
         self.homes = std::sync::Arc::new(homes);
         self
@@ -285,16 +289,10 @@ impl CodeBuildBuilder {
     }
 
     /// The accounts a build of `build`'s project may be in, the train's own first.
-    fn homes(&self, build: &BuildId) -> Vec<Option<&RoleArn>> {
+    fn homes(&self, build: &BuildId) -> &[Option<RoleArn>] {
+        const OWN: &[Option<RoleArn>] = &[None];
         let project = build.as_str().split(':').next().unwrap_or_default();
-        match self.homes.get(project) {
-            Some(places) => {
-                let mut places: Vec<Option<&RoleArn>> = places.iter().map(Option::as_ref).collect();
-                places.sort();
-                places
-            }
-            None => vec![None],
-        }
+        self.homes.get(project).map_or(OWN, Vec::as_slice)
     }
 
     /// `BatchGetBuilds` for builds anywhere: each account is asked for the builds whose
@@ -304,12 +302,12 @@ impl CodeBuildBuilder {
         let mut places: Vec<Option<&RoleArn>> = vec![None];
         places.extend(self.members.keys().map(Some));
         let mut pending: Vec<&BuildId> = builds.iter().collect();
-        let mut out = Vec::new();
+        let mut out: Vec<Build> = Vec::new();
         for place in places {
             let here: Vec<&BuildId> = pending
                 .iter()
                 .copied()
-                .filter(|b| self.homes(b).contains(&place))
+                .filter(|b| self.homes(b).iter().any(|h| h.as_ref() == place))
                 .collect();
             if here.is_empty() {
                 continue;
@@ -320,7 +318,9 @@ impl CodeBuildBuilder {
                 let got = batch_get(client, ids).await?;
                 out.extend(got.builds.unwrap_or_default());
             }
-            pending.retain(|b| !out.iter().any(|got| got.id() == Some(b.as_str())));
+            let answered: std::collections::HashSet<&str> =
+                out.iter().filter_map(Build::id).collect();
+            pending.retain(|b| !answered.contains(b.as_str()));
         }
         Ok(out)
     }
@@ -579,9 +579,9 @@ impl Builder for CodeBuildBuilder {
     async fn stop(&self, build: &BuildId) -> Result<(), PortError> {
         let homes = self.homes(build);
         let last = homes.len() - 1;
-        for (i, place) in homes.into_iter().enumerate() {
+        for (i, place) in homes.iter().enumerate() {
             match self
-                .client(place)?
+                .client(place.as_ref())?
                 .stop_build()
                 .id(build.as_str())
                 .send()

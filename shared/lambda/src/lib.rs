@@ -111,7 +111,7 @@ impl Settings {
 pub struct Deployment {
     pub engine: Engine,
     /// The accounts whose events are the train's: its own and each member role's.
-    pub accounts: Accounts,
+    pub accounts: EventAccounts,
     /// SDK calls by operation since the process started; each invocation logs its own.
     pub calls: CallCounter,
 }
@@ -142,20 +142,28 @@ impl Deployment {
             };
         }
         // A member account's calls go through its role, assumed with the functions' own
-        // credentials and cached by each client until they expire.
-        let member =
-            |role: &RoleArn| train_aws::accounts::assumed(sdk, role, &settings.external_id);
+        // credentials: one configuration per role, so its CodeBuild and CloudWatch clients
+        // share one provider and one identity cache (one AssumeRole until they expire).
+        let members: std::collections::BTreeMap<&RoleArn, SdkConfig> = config
+            .member_roles()
+            .into_iter()
+            .map(|role| {
+                let assumed = train_aws::accounts::assumed(sdk, role, &settings.external_id);
+                (role, assumed)
+            })
+            .collect();
+        let member = |role: &RoleArn| &members[role];
         let dynamo = client!(aws_sdk_dynamodb, sdk);
         let codebuild = client!(aws_sdk_codebuild, sdk);
         let builder = CodeBuildBuilder::new(codebuild, dynamo.clone(), &settings.table)
-            .with_accounts(&config, |role| client!(aws_sdk_codebuild, &member(role)));
+            .with_accounts(&config, |role| client!(aws_sdk_codebuild, member(role)));
         // An endpoint override means an emulator or an S3-compatible store: those address
         // buckets by path, not by host name.
         let s3 = client!(aws_sdk_s3, sdk, |b: aws_sdk_s3::config::Builder| b
             .force_path_style(sdk.endpoint_url().is_some()));
         let alarms = CloudWatchAlarms::new(client!(aws_sdk_cloudwatch, sdk))
             .with_accounts(&config.accounts, |role| {
-                client!(aws_sdk_cloudwatch, &member(role))
+                client!(aws_sdk_cloudwatch, member(role))
             });
         let eventbridge = client!(aws_sdk_eventbridge, sdk);
         let ports = Ports {
@@ -166,7 +174,7 @@ impl Deployment {
             metrics: Arc::new(EmfMetrics),
             alarms: Arc::new(alarms),
         };
-        let accounts = Accounts::of(&settings.account, &config);
+        let accounts = EventAccounts::of(&settings.account, &config);
         Self {
             engine: Engine::new(ports, config),
             accounts,
@@ -212,7 +220,7 @@ impl Deployment {
 
 /// Which accounts' events are the train's, and the stages each member account serves.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Accounts {
+pub struct EventAccounts {
     /// The train's own account (`TRAIN_ACCOUNT_ID`).
     pub own: String,
     /// Member accounts, each with the stages `[accounts]` gives it (for a `staging:` or
@@ -220,7 +228,7 @@ pub struct Accounts {
     pub members: std::collections::BTreeMap<String, Vec<Stage>>,
 }
 
-impl Accounts {
+impl EventAccounts {
     pub fn of(own: &str, config: &Config) -> Self {
         let mut members: std::collections::BTreeMap<String, Vec<Stage>> = config
             .member_roles()

@@ -34,6 +34,12 @@ fn role(arn: &str) -> RoleArn {
     RoleArn::parse(arn).unwrap()
 }
 
+/// The emulator's configuration with the credentials of the role `arn`, as the functions
+/// assume it.
+fn member(stack: &Stack, arn: &str) -> aws_config::SdkConfig {
+    train_aws::accounts::assumed(&stack.sdk, &role(arn), EXTERNAL_ID)
+}
+
 fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339)
         .unwrap()
@@ -55,8 +61,7 @@ async fn three_accounts(components: &[&str]) -> Stack {
         own.delete_project().name(project).send().await.unwrap();
     }
     for (arn, stage) in [(STAGING, "staging"), (PRODUCTION, "production")] {
-        let member = train_aws::accounts::assumed(&stack.sdk, &role(arn), EXTERNAL_ID);
-        let codebuild = aws_sdk_codebuild::Client::new(&member);
+        let codebuild = aws_sdk_codebuild::Client::new(&member(&stack, arn));
         for c in components {
             let project = stack.project(c, stage);
             common::create_project_in(&codebuild, &project, role(arn).account()).await;
@@ -78,8 +83,7 @@ async fn three_accounts(components: &[&str]) -> Stack {
 }
 
 fn production_cloudwatch(stack: &Stack) -> aws_sdk_cloudwatch::Client {
-    let member = train_aws::accounts::assumed(&stack.sdk, &role(PRODUCTION), EXTERNAL_ID);
-    aws_sdk_cloudwatch::Client::new(&member)
+    aws_sdk_cloudwatch::Client::new(&member(stack, PRODUCTION))
 }
 
 async fn set_alarm(cloudwatch: &aws_sdk_cloudwatch::Client, state: StateValue) {
@@ -171,16 +175,8 @@ async fn staging_builds_in_one_account_production_in_another_and_the_gate_reads_
     .await;
 
     let train = d.engine.train(&id).await.unwrap().unwrap();
-    let staging = aws_sdk_codebuild::Client::new(&train_aws::accounts::assumed(
-        &stack.sdk,
-        &role(STAGING),
-        EXTERNAL_ID,
-    ));
-    let production = aws_sdk_codebuild::Client::new(&train_aws::accounts::assumed(
-        &stack.sdk,
-        &role(PRODUCTION),
-        EXTERNAL_ID,
-    ));
+    let staging = aws_sdk_codebuild::Client::new(&member(&stack, STAGING));
+    let production = aws_sdk_codebuild::Client::new(&member(&stack, PRODUCTION));
     for c in components {
         assert_eq!(
             builds(&staging, &stack.project(c, "staging")).await,

@@ -1304,25 +1304,12 @@ fn member_template() -> Yaml {
     serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-const MULTI_ACCOUNT: &str = r#"
-[accounts]
-staging = { role = "arn:aws:iam::111111111111:role/release-train-builds" }
-production = { role = "arn:aws:iam::222222222222:role/release-train-builds" }
-
-[train]
-name = "weekly"
-time_zone = "Europe/Berlin"
-cut = "cron(0 9 ? * MON *)"
-promote = "cron(0 9 ? * WED *)"
-soak = "48h"
-alarms = ["production:checkout-5xx", "own-5xx"]
-
-[[component]]
-name = "api"
-source = "https://git.example.invalid/api.git"
-staging = { project = "api-staging" }
-production = { project = "api-production" }
-"#;
+/// A train with staging and production in member accounts (the fixture `trainctl`'s tests
+/// and the test command's SAM check use too).
+fn multi_account() -> Config {
+    let text = std::fs::read_to_string(common::repo_root().join("tests/fixtures/accounts.toml"));
+    Config::parse(&text.unwrap()).unwrap()
+}
 
 #[test]
 fn the_member_stack_takes_what_the_config_and_the_train_stack_give_it() {
@@ -1333,7 +1320,7 @@ fn the_member_stack_takes_what_the_config_and_the_train_stack_give_it() {
         .keys()
         .map(|k| k.as_str().unwrap())
         .collect();
-    let config = Config::parse(MULTI_ACCOUNT).unwrap();
+    let config = multi_account();
     let mut given: BTreeSet<&str> = config
         .member_parameters("production")
         .unwrap()

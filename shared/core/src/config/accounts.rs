@@ -108,16 +108,6 @@ impl Accounts {
             Stage::Production => self.production.as_ref(),
         }
     }
-
-    /// The stages with a role, by the prefix their alarms carry (`staging:`, `production:`).
-    pub fn prefixed(&self) -> impl Iterator<Item = (&'static str, &RoleArn)> {
-        [
-            ("staging:", self.staging.as_ref()),
-            ("production:", self.production.as_ref()),
-        ]
-        .into_iter()
-        .filter_map(|(p, r)| r.map(|r| (p, r)))
-    }
 }
 
 /// Where an alarm name points: `production:checkout-5xx` is `checkout-5xx` in the production

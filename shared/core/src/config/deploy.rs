@@ -107,19 +107,14 @@ impl Config {
     /// a stage `[accounts]` names or a 12-digit account id; the train stack's outputs
     /// (`TrainAccountId`, `FunctionRoles`, `ExternalId`, `TrainBusArn`) are added by the caller.
     pub fn member_parameters(&self, member: &str) -> Result<Vec<(&'static str, String)>, String> {
-        let account = match member {
-            "staging" | "production" => {
-                let stage = if member == "staging" {
-                    Stage::Staging
-                } else {
-                    Stage::Production
-                };
-                self.accounts
-                    .role(stage)
-                    .map(RoleArn::account)
-                    .ok_or_else(|| format!("[accounts] names no {member} account; add [accounts] {member} = {{ role = \"arn:aws:iam::ACCOUNT:role/NAME\" }}"))?
-            }
-            id => id,
+        let stage = [Stage::Staging, Stage::Production]
+            .into_iter()
+            .find(|s| s.to_string() == member);
+        let account = match stage {
+            Some(stage) => self.accounts.role(stage).map(RoleArn::account).ok_or_else(|| {
+                format!("[accounts] names no {member} account; add [accounts] {member} = {{ role = \"arn:aws:iam::ACCOUNT:role/NAME\" }}")
+            })?,
+            None => member,
         };
         let roles: Vec<&RoleArn> = self
             .member_roles()
