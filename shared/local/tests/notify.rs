@@ -71,6 +71,39 @@ async fn a_soaking_train_announces_its_promotion_once_an_hour_before_the_firing(
             && line.ends_with("to undo it: trainctl rollback weekly-2026-W48 -r REASON"),
         "{line}"
     );
+
+    // The same change as a chat notification, in AWS Chatbot's custom notification format
+    // ("version": "1.0" and "source": "custom" are required, Administrator Guide, "Custom
+    // notifications using Amazon Q Developer in chat applications"), one thread per train.
+    let chat = &release["detail"]["notification"];
+    assert_eq!(chat["version"], "1.0", "{chat}");
+    assert_eq!(chat["source"], "custom", "{chat}");
+    assert_eq!(chat["content"]["textType"], "client-markdown");
+    assert_eq!(
+        chat["content"]["title"],
+        ":white_check_mark: weekly-2026-W48: released"
+    );
+    let description = chat["content"]["description"].as_str().unwrap();
+    assert!(
+        description.starts_with("weekly-2026-W48: released by ")
+            && description.contains("(promoting -> released)")
+            && !description.contains("trainctl"),
+        "{description}"
+    );
+    assert_eq!(
+        chat["content"]["nextSteps"],
+        serde_json::json!(["to undo it: trainctl rollback weekly-2026-W48 -r REASON"])
+    );
+    assert_eq!(chat["metadata"]["threadId"], "weekly-2026-W48");
+    let heads_up = &heads_up[0]["detail"]["notification"];
+    assert_eq!(heads_up["metadata"]["threadId"], "weekly-2026-W48");
+    assert!(
+        heads_up["content"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("trainctl cancel weekly-2026-W48 -r REASON"),
+        "{heads_up}"
+    );
 }
 
 #[tokio::test]

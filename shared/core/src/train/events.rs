@@ -65,38 +65,102 @@ impl Announcement {
     /// why, and the command that acts on it now, e.g. "weekly-2026-W48: cancel by
     /// local:alice (soaking -> cancelled): checkout errors in staging".
     pub fn message(&self) -> String {
+        let act = self
+            .next_step()
+            .map(|step| format!("; {step}"))
+            .unwrap_or_default();
+        format!("{}{}{act}", self.headline(), self.details())
+    }
+
+    /// What happened to which train: "weekly-2026-W48: cancel".
+    fn headline(&self) -> String {
         let what = self.action.clone().unwrap_or_else(|| self.to.to_string());
+        format!("{}: {what}", self.train)
+    }
+
+    /// Who, the change of state and why: " by local:alice (soaking -> cancelled): ...".
+    fn details(&self) -> String {
         let change = match self.from {
             Some(from) if from != self.to => format!(" ({from} -> {})", self.to),
             _ => String::new(),
         };
-        let why = self
-            .reason
-            .as_deref()
-            .map(|r| format!(": {}", crate::text::one_line(r)))
-            .unwrap_or_default();
-        let id = &self.train;
-        let act = match self.to {
-            _ if why.contains("trainctl ") => String::new(),
-            State::Building | State::Soaking => {
-                format!("; to stop it: trainctl cancel {id} -r REASON")
-            }
-            State::Held => format!("; to go on: trainctl resume {id} -r REASON"),
-            State::Failed => format!("; to build again: trainctl retry {id} -r REASON"),
-            State::Released => format!("; to undo it: trainctl rollback {id} -r REASON"),
-            _ => String::new(),
-        };
         format!(
-            "{id}: {what} by {}{change}{why}{act}",
-            crate::text::printable(self.actor.as_str())
+            " by {}{change}{}",
+            crate::text::printable(self.actor.as_str()),
+            self.why()
         )
     }
 
-    /// The event's detail as the bus carries it: every field, and [`Announcement::message`].
+    fn why(&self) -> String {
+        self.reason
+            .as_deref()
+            .map(|r| format!(": {}", crate::text::one_line(r)))
+            .unwrap_or_default()
+    }
+
+    /// The command that acts on the train now ("to stop it: trainctl cancel ..."), unless
+    /// the reason already names one or nothing applies.
+    fn next_step(&self) -> Option<String> {
+        let id = &self.train;
+        match self.to {
+            _ if self.why().contains("trainctl ") => None,
+            State::Building | State::Soaking => {
+                Some(format!("to stop it: trainctl cancel {id} -r REASON"))
+            }
+            State::Held => Some(format!("to go on: trainctl resume {id} -r REASON")),
+            State::Failed => Some(format!("to build again: trainctl retry {id} -r REASON")),
+            State::Released => Some(format!("to undo it: trainctl rollback {id} -r REASON")),
+            _ => None,
+        }
+    }
+
+    /// The change as a chat notification: the custom notification format of AWS Chatbot
+    /// (Amazon Q Developer in chat applications), which renders an SNS message with
+    /// `"version": "1.0"` and `"source": "custom"` and drops anything else ("custom
+    /// notifications must use the following event format", Administrator Guide, "Custom
+    /// notifications using Amazon Q Developer in chat applications"). One thread per train
+    /// (`threadId`). The template's chat rule sends exactly this object to the chat topic.
+    pub fn notification(&self) -> serde_json::Value {
+        let mark = match self.to {
+            State::Released => ":white_check_mark:",
+            State::Failed | State::Cancelled => ":x:",
+            State::Held => ":double_vertical_bar:",
+            State::Promoting | State::RollingBack => ":rocket:",
+            State::Soaking => ":hourglass_flowing_sand:",
+            _ => ":steam_locomotive:",
+        };
+        let headline = self.headline();
+        serde_json::json!({
+            "version": "1.0",
+            "source": "custom",
+            "id": format!("{}:{}:{}", self.train, self.to, self.at.timestamp_millis()),
+            "content": {
+                "textType": "client-markdown",
+                "title": format!("{mark} {headline}"),
+                "description": format!("{headline}{}", self.details()),
+                "nextSteps": self.next_step().into_iter().collect::<Vec<_>>(),
+                "keywords": [self.train.as_str(), self.to.to_string()],
+            },
+            "metadata": {
+                "threadId": self.train.as_str(),
+                "summary": headline,
+                "eventType": self.to.to_string(),
+                "additionalContext": {
+                    "train": self.train.as_str(),
+                    "state": self.to.to_string(),
+                    "actor": self.actor.as_str(),
+                },
+            },
+        })
+    }
+
+    /// The event's detail as the bus carries it: every field, [`Announcement::message`]
+    /// and [`Announcement::notification`].
     pub fn detail(&self) -> serde_json::Value {
         let mut detail = serde_json::to_value(self).unwrap_or_default();
         if let Some(fields) = detail.as_object_mut() {
             fields.insert("message".into(), self.message().into());
+            fields.insert("notification".into(), self.notification());
         }
         detail
     }
