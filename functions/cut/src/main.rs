@@ -2,11 +2,11 @@
 //! starts its staging builds. A repeated delivery finds the train already cut.
 
 use lambda_runtime::Error;
-use train_lambda::scheduled;
+use train_lambda::{Wiring, scheduled};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    train_lambda::run_json("cut", |deployment, event| {
+    train_lambda::run_json(&Wiring::CUT, |deployment, event| {
         scheduled::cut(deployment, event, train_lambda::now())
     })
     .await

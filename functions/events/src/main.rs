@@ -2,11 +2,11 @@
 //! delivered by EventBridge rules.
 
 use lambda_runtime::Error;
-use train_lambda::events;
+use train_lambda::{Wiring, events};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    train_lambda::run_json("events", |deployment, event| {
+    train_lambda::run_json(&Wiring::EVENTS, |deployment, event| {
         events::handle(deployment, event, train_lambda::now())
     })
     .await

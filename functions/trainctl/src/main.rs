@@ -7,7 +7,6 @@ mod client;
 mod demo;
 mod init;
 mod local;
-mod page;
 mod plan;
 mod render;
 mod serve;

@@ -13,13 +13,7 @@ pub fn local(t: DateTime<Utc>, zone: Tz) -> String {
     train_core::text::when(t, zone)
 }
 
-/// How long a running build has run ("3m12s"); none for a build not running.
-pub fn running_for(b: &train_core::Build, now: DateTime<Utc>) -> Option<String> {
-    match (b.status, b.started_at) {
-        (train_core::BuildStatus::Running, Some(at)) => Some(train_core::text::elapsed(now - at)),
-        _ => None,
-    }
-}
+pub use train_page::running_for;
 
 /// What a build is doing, with how long it has run when it is running.
 pub fn build_status(b: Option<&train_core::Build>, now: DateTime<Utc>) -> String {

@@ -47,13 +47,11 @@ use tracing::warn;
 use train_core::Actor;
 use train_core::text::printable;
 use train_engine::api;
-use train_engine::ports::ListQuery;
 use train_local::{Clock, LocalMode, Runner, SystemClock};
 
 use crate::timeline::Timeline;
 
 use crate::local::{actor_for_uid, load_config};
-use crate::page;
 
 /// A request's headers must arrive within this long (a slow or half-sent request
 /// holds nothing for longer).
@@ -698,26 +696,23 @@ async fn read_body(body: Incoming) -> Result<Bytes, Reply> {
     }
 }
 
-/// The read-only status page, rendered from the same views the API answers with.
+/// The read-only status page, rendered from the same views the API answers with, by the
+/// renderer the dashboard's widget uses (`train_page`).
 async fn status_page(app: &App) -> Reply {
     let engine = app.runner.engine();
     let now = app.runner.clock().now();
-    let zone = engine.config().train.zone;
-    let query = ListQuery {
-        limit: 20,
-        ..ListQuery::default()
-    };
-    let html = match engine.list(&query).await {
-        Ok(trains) => {
-            let views: Vec<api::TrainView> =
-                trains.iter().map(|t| api::TrainView::new(t, now)).collect();
-            let schedule = engine
-                .schedule_controls()
-                .await
-                .ok()
-                .map(|c| api::ScheduleView::new(engine, c, now));
+    let html = match train_page::gather(engine, now).await {
+        Ok((trains, schedule)) => {
             let name = engine.config().train.name.to_string();
-            Ok(page::render(&name, &views, schedule.as_ref(), zone, now))
+            let view = train_page::View {
+                name: &name,
+                origin: "local mode",
+                trains: &trains,
+                schedule: schedule.as_ref(),
+                zone: engine.config().train.zone,
+                now,
+            };
+            Ok(train_page::render(&view, train_page::Frame::Page))
         }
         Err(e) => Err(format!("the train store could not be read: {e}")),
     };

@@ -8,6 +8,8 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use aws_smithy_http_client::tls::Provider;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_runtime_api::client::identity::Identity;
 
 /// API Gateway's signing name.
@@ -34,7 +36,15 @@ impl Signer {
             .build()
             .map_err(|e| format!("cannot start the runtime: {e}"))?;
         runtime.block_on(async {
-            let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+            // rustls on ring, as the functions' clients (the workspace leaves the SDK's
+            // default HTTPS client out): the SSO and STS providers call AWS through it.
+            let https = aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .build_https();
+            let config = aws_config::defaults(BehaviorVersion::latest())
+                .http_client(https)
+                .load()
+                .await;
             let region = region
                 .map(str::to_owned)
                 .or_else(|| config.region().map(ToString::to_string))

@@ -12,10 +12,11 @@
 //! per client per hour, the default session length), and the SDK's `Credentials` print
 //! their secret parts redacted, so no log line carries them.
 
-use std::sync::Arc;
+use std::time::SystemTime;
 
 use aws_config::SdkConfig;
-use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use train_core::config::RoleArn;
 
@@ -30,22 +31,60 @@ pub fn assumed(sdk: &SdkConfig, role: &RoleArn, external_id: &str) -> SdkConfig 
     let provider = AssumedRole {
         role: role.as_str().to_owned(),
         external_id: external_id.to_owned(),
-        base: sdk.clone(),
-        provider: Arc::default(),
+        sts: aws_sdk_sts::Client::new(sdk),
     };
     sdk.to_builder()
         .credentials_provider(SharedCredentialsProvider::new(provider))
         .build()
 }
 
-/// `AssumeRoleProvider`, built on first use (its builder is async, and the functions build
-/// their clients once, before the first invocation, without a runtime at hand).
+/// Credentials from one `AssumeRole` call, made with the train's own credentials (`sts`'s).
+/// Each client keeps them in its identity cache until shortly before they expire, so this
+/// is called once per role and hour, not per call. The same call aws-config's
+/// `AssumeRoleProvider` makes; that provider's builder links the SDK's whole default
+/// credential chain (its fallback when no configuration is given: profile files, web
+/// identity, ECS, instance metadata), a quarter of a megabyte of every function's zip.
 #[derive(Debug)]
 struct AssumedRole {
     role: String,
     external_id: String,
-    base: SdkConfig,
-    provider: Arc<tokio::sync::OnceCell<AssumeRoleProvider>>,
+    sts: aws_sdk_sts::Client,
+}
+
+impl AssumedRole {
+    async fn assume(&self) -> Result<Credentials, CredentialsError> {
+        let answer = self
+            .sts
+            .assume_role()
+            .role_arn(&self.role)
+            .external_id(&self.external_id)
+            .role_session_name(SESSION_NAME)
+            .send()
+            .await
+            .map_err(|e| {
+                CredentialsError::provider_error(format!(
+                    "sts:AssumeRole into {} failed ({}); check the role's trust policy names this stack's function roles and external id",
+                    self.role,
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                ))
+            })?;
+        let c = answer.credentials.ok_or_else(|| {
+            CredentialsError::unhandled(format!(
+                "sts:AssumeRole into {} returned no credentials",
+                self.role
+            ))
+        })?;
+        let expires = SystemTime::try_from(c.expiration).map_err(|e| {
+            CredentialsError::unhandled(format!("sts:AssumeRole's expiration: {e}"))
+        })?;
+        Ok(Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            Some(expires),
+            "AssumeRole",
+        ))
+    }
 }
 
 impl ProvideCredentials for AssumedRole {
@@ -53,18 +92,6 @@ impl ProvideCredentials for AssumedRole {
     where
         Self: 'a,
     {
-        future::ProvideCredentials::new(async move {
-            let provider = self
-                .provider
-                .get_or_init(|| {
-                    AssumeRoleProvider::builder(&self.role)
-                        .external_id(&self.external_id)
-                        .session_name(SESSION_NAME)
-                        .configure(&self.base)
-                        .build()
-                })
-                .await;
-            provider.provide_credentials().await
-        })
+        future::ProvideCredentials::new(self.assume())
     }
 }

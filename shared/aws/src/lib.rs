@@ -29,9 +29,15 @@ pub mod s3;
 
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
+use aws_smithy_async::time::SharedTimeSource;
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 pub use alarms::CloudWatchAlarms;
 pub use calls::CallCounter;
@@ -60,14 +66,42 @@ pub fn retry_config() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(3)
 }
 
-/// The SDK configuration for the functions: the standard chain for region and credentials,
-/// [`retry_config`] and short timeouts.
-pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+/// The HTTPS client every SDK client uses: hyper with rustls on ring, trusting the system's
+/// certificates (the smithy client's documented `tls_provider` choice; its default would
+/// use aws-lc, see the workspace `Cargo.toml`).
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
+/// The SDK configuration for the functions, from what the Lambda runtime puts in every
+/// function's environment: the region (`AWS_REGION`) and the execution role's credentials
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: "The access keys
+/// obtained from the function's execution role", AWS Lambda Developer Guide, "Defined
+/// runtime environment variables"), and `AWS_ENDPOINT_URL` when set (an emulator); then
+/// [`retry_config`], short timeouts and [`https_client`]. Not the SDK's whole default chain:
+/// its other providers (profile files, web identity, ECS, instance metadata) never apply in
+/// Lambda, and their code was a tenth of a megabyte of every function's zip.
+pub fn sdk_config() -> SdkConfig {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(env("AWS_REGION").map(Region::new))
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .http_client(https_client())
+        .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
+        .time_source(SharedTimeSource::default())
         .timeout_config(timeouts())
-        .retry_config(retry_config())
-        .load()
-        .await
+        .retry_config(retry_config());
+    if let Some(url) = env("AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(url);
+    }
+    config.build()
 }
 
 /// The SDK configuration for tests against an emulator on loopback: static credentials,
@@ -81,6 +115,7 @@ pub async fn emulator_config(endpoint: &str) -> SdkConfig {
     let credentials =
         aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "emulator");
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(credentials)

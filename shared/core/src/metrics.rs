@@ -2,6 +2,8 @@
 //! are built from it, so a renamed metric cannot leave a dead widget. The train emits by
 //! [`MetricName`], so a name outside the list does not compile.
 
+use std::fmt::Write as _;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -74,7 +76,11 @@ const NONE: &[&[&str]] = &[&[]];
 const BY_CAUSE: &[&[&str]] = &[&["Cause"]];
 const BY_CAUSE_AND_ALL: &[&[&str]] = &[&["Cause"], &[]];
 const BY_SCHEDULE: &[&[&str]] = &[&["Schedule"]];
-const BY_BUILD: &[&[&str]] = &[&["Component", "Stage"], &["Stage"]];
+/// Builds by stage only. The component is a property of the line, not a dimension: one
+/// series per component and stage would be four custom metrics per component ($0.30 a
+/// metric-month each, prorated by the hour it is sent) for what Logs Insights reads from
+/// the same lines and the dashboard's widget shows per component.
+const BY_BUILD: &[&[&str]] = &[&["Stage"]];
 
 pub const ALL: &[MetricDef] = &[
     MetricDef {
@@ -87,7 +93,7 @@ pub const ALL: &[MetricDef] = &[
         name: MetricName::BuildDuration,
         unit: Unit::Seconds,
         dimensions: BY_BUILD,
-        what: "build duration per component and stage",
+        what: "build duration per stage (the component is the line's Component property)",
     },
     MetricDef {
         name: MetricName::BuildFailures,
@@ -228,6 +234,10 @@ pub struct DashboardNames {
     pub dead_letter_queue: String,
     /// The ARNs of the alarms the dashboard shows.
     pub alarms: Vec<String>,
+    /// The ARN of the function that draws the current train (a custom widget).
+    pub widget: String,
+    /// The log groups the metric lines are in, for Logs Insights widgets.
+    pub log_groups: Vec<String>,
 }
 
 impl DashboardNames {
@@ -236,7 +246,7 @@ impl DashboardNames {
         let sub = |s: &str| format!("${{{s}}}");
         Self {
             region: sub("AWS::Region"),
-            functions: ["Cut", "Promote", "Events", "Api"]
+            functions: ["Cut", "Promote", "Events", "Api", "Widget"]
                 .iter()
                 .map(|f| ((*f).to_owned(), sub(&format!("{f}Function"))))
                 .collect(),
@@ -247,15 +257,23 @@ impl DashboardNames {
                 .chain(OPERATIONS_ALARMS.iter().copied())
                 .map(|a| sub(&format!("{a}.Arn")))
                 .collect(),
+            widget: sub("WidgetFunction.Arn"),
+            log_groups: ["Cut", "Promote", "Events", "Api"]
+                .iter()
+                .map(|f| sub(&format!("{f}Logs")))
+                .collect(),
         }
     }
 }
 
 /// The template's alarms on the functions and their builds, beside the stuck-train ones.
+/// No alarm on the functions' `Errors`: one on every function would be an alarm metric per
+/// function ($0.10 a month each) for what the dead-letter queue's alarm already says once
+/// retries are spent (a failure a retry fixed needs nobody); the errors are on the
+/// dashboard.
 pub const OPERATIONS_ALARMS: &[&str] = &[
     "ProductionBuildFailedAlarm",
     "FiringsMissedAlarm",
-    "FunctionErrorsAlarm",
     "DeadLetterAlarm",
 ];
 
@@ -351,9 +369,10 @@ fn rows(names: &DashboardNames) -> Vec<Vec<(String, String, Vec<Value>)>> {
             ]),
         ],
         vec![
-            graph("Build duration by component and stage (s)", "timeSeries", vec![
-                search("BuildDuration", &["Component", "Stage"], "Average", DAY, "duration"),
-            ]),
+            graph("Build duration by stage (s)", "timeSeries", ["staging", "production"]
+                .iter()
+                .map(|s| line("BuildDuration", &[("Stage", s)], avg(DAY)))
+                .collect()),
             graph("Build failures by stage", "bar", ["staging", "production"]
                 .iter()
                 .map(|s| line("BuildFailures", &[("Stage", s)], sum(DAY)))
@@ -374,17 +393,29 @@ fn rows(names: &DashboardNames) -> Vec<Vec<(String, String, Vec<Value>)>> {
 
 /// The CloudWatch dashboard, built from [`ALL`]: a test checks that it names only metrics
 /// the core emits, under dimensions they are published with, and every one of them.
-/// Each row's graphs share the 24-column width; the alarms close the last row.
+/// The current train comes first, drawn by the widget function (the local status page's
+/// renderer); each row's graphs share the 24-column width; the alarms close the last row.
 pub fn dashboard(names: &DashboardNames) -> Value {
     const HEIGHT: usize = 6;
-    let mut widgets = vec![json!({
-        "type": "text", "x": 0, "y": 0, "width": 24, "height": 2,
-        "properties": { "markdown": "# Release train\nEvery metric is in the `ReleaseTrain` namespace; each log line's `Train` property names its train (CloudWatch Logs Insights: `filter Train = \"weekly-2026-W48\"`). Why a train waits is in `trainctl status` and in its events on the train bus." }
-    })];
+    const TRAIN: usize = 14;
+    let mut widgets = vec![
+        json!({
+            "type": "custom", "x": 0, "y": 0, "width": 24, "height": TRAIN,
+            "properties": {
+                "title": "Current train",
+                "endpoint": names.widget,
+                "updateOn": { "refresh": true, "resize": false, "timeRange": false },
+            }
+        }),
+        json!({
+            "type": "text", "x": 0, "y": TRAIN, "width": 24, "height": 2,
+            "properties": { "markdown": "# Release train\nEvery metric is in the `ReleaseTrain` namespace; each log line's `Train` property names its train (CloudWatch Logs Insights: `filter Train = \"weekly-2026-W48\"`). The widget above shows the current train and why it waits (read-only: act with `trainctl`); its events are on the train bus." }
+        }),
+    ];
     let rows = rows(names);
     let last = rows.len() - 1;
     for (i, row) in rows.into_iter().enumerate() {
-        let y = 2 + i * HEIGHT;
+        let y = TRAIN + 2 + i * HEIGHT;
         let cells = row.len() + usize::from(i == last);
         let width = 24 / cells;
         for (j, (title, view, metrics)) in row.into_iter().enumerate() {
@@ -400,6 +431,21 @@ pub fn dashboard(names: &DashboardNames) -> Value {
             }));
         }
     }
+    // Per component: from the metric lines' properties (Logs Insights), not from a metric
+    // series per component.
+    let sources = names.log_groups.iter().fold(String::new(), |mut s, g| {
+        let _ = write!(s, "SOURCE '{g}' | ");
+        s
+    });
+    widgets.push(json!({
+        "type": "log", "x": 0, "y": TRAIN + 2 + (last + 1) * HEIGHT, "width": 24, "height": HEIGHT,
+        "properties": {
+            "title": "Builds by component (from the metric lines in the logs)",
+            "region": names.region,
+            "view": "table",
+            "query": format!("{sources}filter ispresent(BuildDuration) or ispresent(BuildFailures) | stats count(BuildDuration) as builds, avg(BuildDuration) as average_s, max(BuildDuration) as longest_s, sum(BuildFailures) as failed by Component, Stage | sort average_s desc | limit 100"),
+        },
+    }));
     json!({ "start": "-P30D", "widgets": widgets })
 }
 
@@ -545,7 +591,13 @@ mod tests {
     fn a_renamed_metric_would_leave_the_dashboard_check_failing() {
         // The check above is only worth something if it notices a dead widget.
         let mut board = dashboard(&DashboardNames::template());
-        board["widgets"][1]["properties"]["metrics"][0][1] = json!("ReleasesRenamed");
+        let first = board["widgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|w| w["type"] == "metric")
+            .unwrap();
+        board["widgets"][first]["properties"]["metrics"][0][1] = json!("ReleasesRenamed");
         let referenced = referenced(&board);
         assert!(referenced.iter().any(|(n, _)| find(n).is_none()));
     }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use train_core::command::{Dispatch, ScheduleCommand, TrainCommand};
 use train_core::controls::{ScheduleRecord, SkipNext};
-use train_core::train::{Approval, Changelog, Hold, Record};
+use train_core::train::{Approval, Bake, Changelog, Hold, Record};
 use train_core::{
     Actor, Blocker, Build, Commit, ComponentName, Phase, Reason, RejectionKind, ScheduleControls,
     State, Train, TrainId,
@@ -115,6 +115,9 @@ pub struct TrainView {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<Approval>,
     pub components: Vec<ComponentView>,
+    /// Between two production waves: the wave that shipped bakes until `bake.until`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake: Option<Bake>,
     /// A page of the audit trail, oldest first, of `history_total` entries; it starts at
     /// entry `history_before` (0 when absent). The newest [`HISTORY_PAGE`] unless the
     /// request asked for others.
@@ -177,6 +180,7 @@ impl TrainView {
                     production: run.production.clone(),
                 })
                 .collect(),
+            bake: train.bake.clone(),
             history: train.history[from..end].to_vec(),
             history_total: total,
             history_before: (from > 0).then_some(from),

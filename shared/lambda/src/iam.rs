@@ -133,11 +133,19 @@ pub const FUNCTIONS: &[(&str, &[&str])] = &[
         "api",
         &["store", "builder", "manifests", "events", "metrics"],
     ),
+    ("widget", &["store"]),
 ];
+
+/// The functions that only read the store (the dashboard's widget): their roles get the
+/// store's [`STORE_READS`] and none of its writes.
+pub const READ_ONLY: &[&str] = &["widget"];
+
+/// The store operations that only read.
+pub const STORE_READS: &[&str] = &["GetItem", "Query"];
 
 /// The ports whose calls go to a member account when `release-train.toml` puts a stage
 /// there (`[accounts]`): a function reaching one of them assumes the member roles
-/// (`sts:AssumeRole`, made by the SDK's `AssumeRoleProvider` in `train_aws::accounts`, not by
+/// (`sts:AssumeRole`, made by the credentials provider in `train_aws::accounts`, not by
 /// an adapter's own call). The template grants it on exactly the `MemberRoles`, and only
 /// when there are any.
 pub const MEMBER_PORTS: &[&str] = &["builder", "alarms"];
@@ -160,10 +168,12 @@ pub fn operations(function: &str) -> BTreeSet<&'static str> {
     let Some((_, ports)) = FUNCTIONS.iter().find(|(f, _)| *f == function) else {
         return BTreeSet::new();
     };
+    let read_only = READ_ONLY.contains(&function);
     ADAPTERS
         .iter()
         .filter(|a| ports.contains(&a.port))
         .flat_map(|a| a.operations.iter().copied())
+        .filter(|op| !read_only || STORE_READS.contains(op))
         .collect()
 }
 
@@ -206,11 +216,20 @@ mod tests {
     }
 
     #[test]
+    fn the_widget_may_only_read_the_table() {
+        assert_eq!(
+            function_actions("widget"),
+            BTreeSet::from(["dynamodb:GetItem", "dynamodb:Query"])
+        );
+    }
+
+    #[test]
     fn only_the_functions_that_read_alarms_are_granted_describe_alarms() {
         assert!(function_actions("promote").contains("cloudwatch:DescribeAlarms"));
         assert!(function_actions("events").contains("cloudwatch:DescribeAlarms"));
         assert!(!function_actions("cut").contains("cloudwatch:DescribeAlarms"));
         assert!(!function_actions("api").contains("cloudwatch:DescribeAlarms"));
+        assert!(!function_actions("widget").contains("cloudwatch:DescribeAlarms"));
         assert!(function_actions("nonesuch").is_empty());
     }
 }

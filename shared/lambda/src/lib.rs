@@ -1,6 +1,6 @@
-//! What the four Lambda functions share: the deployment they run in (settings, clients and
+//! What the five Lambda functions share: the deployment they run in (settings, clients and
 //! the engine, built once per process), and each function's handler. The `main.rs` of a
-//! function only names its handler: [`run_json`] (or `lambda_http::run` for the API) sets up
+//! function only names its handler: [`run_json`] sets up
 //! tracing, builds the [`Deployment`] and hands the handler to the runtime, so everything a
 //! test needs to reach lives here.
 //!
@@ -8,7 +8,9 @@
 //! - [`Deployment`]: settings from the environment, `release-train.toml`, SDK clients, engine.
 //! - [`scheduled`]: the cut and promote schedules (and the reconcile tick).
 //! - [`events`]: CodeBuild build state changes and CloudWatch alarm state changes.
-//! - [`http`]: the HTTP API, `lambda_http` in front of [`train_engine::api`].
+//! - [`http`]: the HTTP API, API Gateway's payload format 2.0 in front of [`train_engine::api`].
+//! - [`widget`]: the dashboard's custom widget, the status page's renderer.
+//! - [`wiring`]: the adapters each function wires, and so the SDK clients it links.
 //! - [`iam`]: the IAM actions the functions need, from the SDK operations they call.
 //! - [`Failure`]: what a handler reports, classified retryable or not.
 
@@ -16,6 +18,8 @@ pub mod events;
 pub mod http;
 pub mod iam;
 pub mod scheduled;
+pub mod widget;
+pub mod wiring;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,13 +28,10 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::{error, info, warn};
-use train_aws::{
-    CallCounter, CloudWatchAlarms, CodeBuildBuilder, DynamoStore, EmfMetrics, EventBridgeEvents,
-    S3Manifests,
-};
-use train_core::config::RoleArn;
+use train_aws::{CallCounter, EmfMetrics};
 use train_core::{Config, Stage};
 use train_engine::{Engine, EngineError, Ports};
+pub use wiring::{Clients, Unwired, Wiring};
 
 /// The environment variables the functions read; the template sets each of them (a test
 /// checks both ways).
@@ -49,6 +50,9 @@ pub mod env {
     pub const ACCOUNT: &str = "TRAIN_ACCOUNT_ID";
     pub const ALL: [&str; 6] = [TABLE, BUCKET, BUS, CONFIG, EXTERNAL_ID, ACCOUNT];
 }
+
+/// The longest outcome an invocation's log line carries whole (bytes of JSON).
+const LOGGED_OUTCOME: usize = 2048;
 
 /// Where manifests go inside the bucket.
 pub const MANIFEST_PREFIX: &str = "trains/";
@@ -119,61 +123,45 @@ pub struct Deployment {
 impl Deployment {
     /// Settings from the environment, the configuration file, and clients from the standard
     /// credential chain.
-    pub async fn from_env() -> Result<Self, SetupError> {
+    pub fn from_env(wiring: &Wiring) -> Result<Self, SetupError> {
         let settings = Settings::from_env()?;
         let config = settings.load_config()?;
-        let sdk = train_aws::sdk_config().await;
-        Ok(Self::new(&settings, Arc::new(config), &sdk))
+        let sdk = train_aws::sdk_config();
+        Ok(Self::new(&settings, Arc::new(config), &sdk, wiring))
     }
 
-    pub fn new(settings: &Settings, config: Arc<Config>, sdk: &SdkConfig) -> Self {
+    /// The deployment of one function: its [`Wiring`] names the adapters it builds; the
+    /// ports it never reaches get [`wiring::Unwired`], and no client for them.
+    pub fn new(settings: &Settings, config: Arc<Config>, sdk: &SdkConfig, wiring: &Wiring) -> Self {
         let calls = CallCounter::default();
-        // Every client counts its calls; `$tweak` adjusts one client's configuration.
-        macro_rules! client {
-            ($sdk:ident, $conf:expr) => {
-                client!($sdk, $conf, |b| b)
-            };
-            ($sdk:ident, $conf:expr, $tweak:expr) => {
-                $sdk::Client::from_conf(
-                    ($tweak)($sdk::config::Builder::from($conf))
-                        .interceptor(calls.clone())
-                        .build(),
-                )
-            };
-        }
-        // A member account's calls go through its role, assumed with the functions' own
-        // credentials: one configuration per role, so its CodeBuild and CloudWatch clients
-        // share one provider and one identity cache (one AssumeRole until they expire).
-        let members: std::collections::BTreeMap<&RoleArn, SdkConfig> = config
-            .member_roles()
-            .into_iter()
-            .map(|role| {
-                let assumed = train_aws::accounts::assumed(sdk, role, &settings.external_id);
-                (role, assumed)
+        let clients = Clients::new(settings, &config, sdk, &calls);
+        let unwired = |port| {
+            Arc::new(Unwired {
+                function: wiring.function,
+                port,
             })
-            .collect();
-        let member = |role: &RoleArn| &members[role];
-        let dynamo = client!(aws_sdk_dynamodb, sdk);
-        let codebuild = client!(aws_sdk_codebuild, sdk);
-        let builder = CodeBuildBuilder::new(codebuild, dynamo.clone(), &settings.table)
-            .with_accounts(&config, |role| client!(aws_sdk_codebuild, member(role)));
-        // An endpoint override means an emulator or an S3-compatible store: those address
-        // buckets by path, not by host name.
-        let s3 = client!(aws_sdk_s3, sdk, |b: aws_sdk_s3::config::Builder| b
-            .force_path_style(sdk.endpoint_url().is_some()));
-        let alarms = CloudWatchAlarms::new(client!(aws_sdk_cloudwatch, sdk))
-            .with_accounts(&config.accounts, |role| {
-                client!(aws_sdk_cloudwatch, member(role))
-            });
-        let eventbridge = client!(aws_sdk_eventbridge, sdk);
-        let ports = Ports {
-            store: Arc::new(DynamoStore::new(dynamo, &settings.table)),
-            builder: Arc::new(builder),
-            manifests: Arc::new(S3Manifests::new(s3, &settings.bucket, MANIFEST_PREFIX)),
-            events: Arc::new(EventBridgeEvents::new(eventbridge, &settings.bus)),
-            metrics: Arc::new(EmfMetrics),
-            alarms: Arc::new(alarms),
         };
+        let ports = Ports {
+            store: wiring::dynamo_store(&clients),
+            builder: wiring
+                .builder
+                .map_or_else(|| unwired("builder") as _, |w| w(&clients)),
+            manifests: wiring
+                .manifests
+                .map_or_else(|| unwired("manifests") as _, |w| w(&clients)),
+            events: wiring
+                .events
+                .map_or_else(|| unwired("events") as _, |w| w(&clients)),
+            metrics: if wiring.metrics {
+                Arc::new(EmfMetrics)
+            } else {
+                unwired("metrics")
+            },
+            alarms: wiring
+                .alarms
+                .map_or_else(|| unwired("alarms") as _, |w| w(&clients)),
+        };
+        drop(clients);
         let accounts = EventAccounts::of(&settings.account, &config);
         Self {
             engine: Engine::new(ports, config),
@@ -206,7 +194,16 @@ impl Deployment {
         let result = work.await;
         let calls = self.calls_since(&before);
         match &result {
-            Ok(outcome) => info!(invocation = what, %outcome, aws_calls = %calls, "handled"),
+            // An answer a person reads elsewhere (the API's train views, the widget's
+            // HTML) is not copied into the log: its size is enough there.
+            Ok(outcome) => match outcome.to_string() {
+                text if text.len() <= LOGGED_OUTCOME => {
+                    info!(invocation = what, outcome = %text, aws_calls = %calls, "handled");
+                }
+                text => {
+                    info!(invocation = what, outcome_bytes = text.len(), aws_calls = %calls, "handled");
+                }
+            },
             Err(Failure::Ignored(why)) => {
                 warn!(invocation = what, reason = %why, aws_calls = %calls, "ignored");
             }
@@ -288,15 +285,15 @@ impl From<EngineError> for Failure {
 ///
 /// # Errors
 /// The deployment cannot be built from the environment, or the runtime API fails.
-pub async fn run_json<H, F>(what: &'static str, handle: H) -> Result<(), lambda_runtime::Error>
+pub async fn run_json<H, F>(wiring: &Wiring, handle: H) -> Result<(), lambda_runtime::Error>
 where
     H: Fn(&'static Deployment, Value) -> F,
     F: Future<Output = Result<Value, Failure>>,
 {
-    lambda_runtime::tracing::init_default_subscriber();
+    init_tracing();
+    let what = wiring.function;
     // One per process, alive until the process ends: every invocation borrows it.
-    let deployment: &'static Deployment =
-        Box::leak(Box::new(Box::pin(Deployment::from_env()).await?));
+    let deployment: &'static Deployment = Box::leak(Box::new(Deployment::from_env(wiring)?));
     let handler = lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| {
         let work = handle(deployment, event.payload);
         async move { respond(deployment.invoke(what, work).await) }
@@ -311,6 +308,30 @@ pub fn respond(result: Result<Value, Failure>) -> Result<Value, lambda_runtime::
         Ok(v) => Ok(v),
         Err(Failure::Ignored(why)) => Ok(serde_json::json!({ "ignored": why })),
         Err(fault @ Failure::Fault { .. }) => Err(fault.into()),
+    }
+}
+
+/// Logging as Lambda's advanced logging controls ask: JSON lines when `AWS_LAMBDA_LOG_FORMAT`
+/// is `JSON` (the template sets it), at the level of `AWS_LAMBDA_LOG_LEVEL` (else `RUST_LOG`,
+/// else INFO). The same as `lambda_runtime::tracing::init_default_subscriber`, but with a
+/// level instead of an `EnvFilter`, whose regular expression engine would be a quarter of
+/// a megabyte of every function's binary for per-module filters no function uses.
+pub fn init_tracing() {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let fmt = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_max_level(level);
+    if json {
+        fmt.json().init();
+    } else {
+        fmt.init();
     }
 }
 

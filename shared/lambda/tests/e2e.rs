@@ -31,6 +31,14 @@ fn firings(components: &[&str], weeks_ago: i64) -> (chrono::DateTime<Utc>, chron
     (cut, promote)
 }
 
+/// What CloudWatch sends a custom widget's function: the sample event of the Amazon
+/// CloudWatch User Guide, "Details about custom widgets in CloudWatch"
+/// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/add_custom_widget_dashboard_about.html>),
+/// as the guide prints it.
+fn widget_event() -> Value {
+    serde_json::from_str(include_str!("fixtures/custom-widget-event.json")).unwrap()
+}
+
 fn commit(i: usize) -> String {
     format!("{:040x}", 0x00c0_ffee_u64 * (i as u64 + 1))
 }
@@ -210,10 +218,16 @@ async fn a_week_cuts_soaks_and_ships_exactly_the_soaked_commits_with_every_trigg
         );
     }
 
+    // The dashboard's widget draws the released train.
+    let html = d.widget.ok(widget_event()).await;
+    let html = html.as_str().expect("the widget answers a string of HTML");
+    assert!(html.contains("class=\"state released\""), "{html}");
+
     // Every function logged JSON lines saying which SDK calls it made, and each call is
-    // covered by what the template grants (template.rs checks the grants themselves).
-    let granted = train_lambda::iam::actions();
+    // covered by what the template grants that function (template.rs checks the grants
+    // themselves): the widget's reads by its read-only role.
     for f in d.functions() {
+        let granted = train_lambda::iam::function_actions(&f.name);
         let calls = common::calls_logged(f);
         assert!(!calls.is_empty(), "{}: {}", f.name, f.log_text());
         for op in calls {
@@ -221,7 +235,7 @@ async fn a_week_cuts_soaks_and_ships_exactly_the_soaked_commits_with_every_trigg
                 .unwrap_or_else(|| panic!("{} calls {op}, which no grant covers", f.name));
             assert!(
                 needs.iter().all(|a| granted.contains(a)),
-                "{}: {op}",
+                "{}: {op} needs {needs:?}, its role grants {granted:?}",
                 f.name
             );
         }
@@ -522,5 +536,108 @@ async fn approvals_name_their_commits_and_only_approvers_may_give_them() {
     assert_eq!(approval["by"], manager, "{body}");
     assert_eq!(approval["pins"]["api"], commit(0), "{body}");
     assert_eq!(approval["pins"]["web"], commit(1), "{body}");
+    d.stop().await;
+}
+
+/// The dashboard's custom widget, as CloudWatch calls it (the documented event), draws the
+/// soaking train from the store with the local status page's renderer: state and why it
+/// waits, the soak countdown, each component's pinned commit and its builds, the timeline.
+/// Rendered in headless Chromium; `WIDGET_PNG` keeps the screenshot (docs/dashboard-widget.png).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_dashboard_widget_draws_the_current_train_from_the_store() {
+    let components = ["api", "web"];
+    let d = Deployment::start(&components, "2d").await;
+    let (cut_at, _) = firings(&components, 0);
+    let first = d.widget.ok(widget_event()).await;
+    assert!(first.as_str().unwrap().contains("No train yet"), "{first}");
+    let cut = d.cut.ok(common::scheduled_event(cut_at, json!({}))).await;
+    let id = cut["train"].as_str().unwrap().to_owned();
+    let staging = d.builds(&id, "staging").await;
+    let pins = [
+        "3f9c2a17e4b0c8d1a6f5e2d3c4b5a69788796a5b",
+        "9b1d4e7f20c3a5b6d8e9f0a1b2c3d4e5f6a7b8c9",
+    ];
+    for ((_, build), pin) in staging.iter().zip(pins) {
+        d.finish_build(build, "SUCCEEDED", Some(pin));
+    }
+    deliver_build_events(&d, &id, &staging, "SUCCEEDED").await;
+    let (status, _) = d
+        .http(
+            "POST",
+            &format!("/trains/{id}/hold"),
+            Some(json!({"reason": "checkout <errors> up 3%"})),
+            Some(ALICE),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let html = d.widget.ok(widget_event()).await;
+    let html = html.as_str().expect("a string of HTML").to_owned();
+    for shown in [
+        "<div class=\"rt\">",
+        id.as_str(),
+        "class=\"state held\"",
+        "Soak ends in",
+        "Waiting for",
+        "checkout &lt;errors&gt; up 3%",
+        "<b>api</b>",
+        "<b>web</b>",
+        &pins[0][..12],
+        &pins[1][..12],
+        "AWS account",
+        "id=\"timeline\"",
+    ] {
+        assert!(html.contains(shown), "the widget lacks {shown:?}:\n{html}");
+    }
+    // CloudWatch removes JavaScript from a widget; there is none to remove.
+    assert!(!html.contains("<script"), "{html}");
+    // Asked to describe itself, it answers Markdown.
+    let described = d.widget.ok(json!({"describe": true})).await;
+    assert!(
+        described.as_str().unwrap().starts_with("## release-train"),
+        "{described}"
+    );
+    // Its calls: reads only.
+    let calls = common::calls_logged(&d.widget);
+    assert!(
+        calls
+            .iter()
+            .all(|op| train_lambda::iam::STORE_READS.contains(&op.as_str())),
+        "{calls:?}"
+    );
+
+    // In a browser, as the dashboard embeds it.
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("widget.html");
+    std::fs::write(
+        &page,
+        format!("<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"margin:0\">{html}</body></html>"),
+    )
+    .unwrap();
+    let shot = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-widget.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = common::chromium(
+        &dir.path().join("profile"),
+        &[
+            "--window-size=1280,800",
+            &format!("--screenshot={}", shot.display()),
+            &format!("file://{}", page.display()),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    assert!(
+        png.len() > 20_000,
+        "a page, not a blank: {} bytes",
+        png.len()
+    );
+    if let Ok(copy) = std::env::var("WIDGET_PNG") {
+        std::fs::copy(&shot, copy).unwrap();
+    }
     d.stop().await;
 }

@@ -294,7 +294,9 @@ const MODULES: &[(&str, &str)] = &[
     ("scheduled", "shared/lambda/src/scheduled.rs"),
     ("events", "shared/lambda/src/events.rs"),
     ("http", "shared/lambda/src/http.rs"),
+    ("widget", "shared/lambda/src/widget.rs"),
     ("api", "shared/engine/src/api.rs"),
+    ("train_page", "shared/page/src/lib.rs"),
 ];
 const ENGINE: &str = "shared/engine/src/service.rs";
 
@@ -390,6 +392,17 @@ fn each_function_s_ports_are_the_ones_its_handler_reaches_through_the_engine() {
             reached, table,
             "{function} reaches these ports through {entries:?}: update iam::FUNCTIONS (and so its role)"
         );
+        if train_lambda::iam::READ_ONLY.contains(&function) {
+            // A read-only role: the engine entries it reaches only read the store.
+            let reads: BTreeSet<String> = ["list", "schedule_controls", "config"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            assert!(
+                entries.is_subset(&reads),
+                "{function} is read-only but calls {entries:?}"
+            );
+        }
     }
     let ports: BTreeSet<String> = train_lambda::iam::ADAPTERS
         .iter()
@@ -696,7 +709,12 @@ fn each_function_s_role_grants_exactly_the_actions_its_code_can_call_on_its_own_
     assert!(!roles["cut"].contains("cloudwatch:DescribeAlarms"));
     assert!(roles["promote"].contains("cloudwatch:DescribeAlarms"));
     assert!(roles["cut"].contains(train_lambda::iam::ASSUME_MEMBER_ROLE));
-    assert_eq!(roles.len(), 4);
+    // The widget reads the table and nothing else.
+    assert_eq!(
+        roles["widget"],
+        BTreeSet::from(["dynamodb:GetItem".to_owned(), "dynamodb:Query".to_owned()])
+    );
+    assert_eq!(roles.len(), 5);
 }
 
 // ---- Names CloudFormation builds from the stack's name or id.
@@ -1210,19 +1228,27 @@ fn every_alarm_watches_a_metric_that_is_emitted_and_notifies_the_alarm_topic() {
     for watched in train_core::metrics::OPERATIONS_ALARMS {
         assert!(resources(&t).contains_key(*watched), "{watched}");
     }
-    let errors = &resources(&t)["FunctionErrorsAlarm"]["Properties"]["Metrics"];
-    let functions: BTreeSet<String> = errors
-        .as_sequence()
-        .unwrap()
+    // No alarm per function's Errors (each would be a billed alarm metric): the functions'
+    // failures that retries do not fix reach the dead-letter queue, whose alarm is here, and
+    // every function's errors are on the dashboard.
+    assert!(!resources(&t).contains_key("FunctionErrorsAlarm"));
+    assert_eq!(
+        resources(&t)["DeadLetterAlarm"]["Properties"]["Dimensions"][0]["Value"],
+        serde_norway::from_str::<Yaml>("!GetAtt DeadLetterQueue.QueueName").unwrap()
+    );
+    let graphed: BTreeSet<String> = train_core::metrics::DashboardNames::template()
+        .functions
         .iter()
-        .filter_map(|m| tagged(&m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]))
-        .map(|(_, f)| f)
+        .map(|(label, _)| format!("{label}Function"))
         .collect();
     let all: BTreeSet<String> = of_type(&t, "AWS::Serverless::Function")
         .iter()
         .map(|(n, _)| (*n).to_owned())
         .collect();
-    assert_eq!(functions, all, "errors of every function count");
+    assert_eq!(
+        graphed, all,
+        "the errors of every function are on the dashboard"
+    );
 }
 
 /// A train event with every optional field set, as the bus carries them.
@@ -1457,4 +1483,55 @@ fn an_email_address_subscribes_to_the_train_events_and_the_alarms_without_code()
         topics,
         BTreeSet::from(["AlarmTopic".to_owned(), "TrainEventsTopic".to_owned()])
     );
+}
+
+/// Slack through AWS Chatbot, from two parameters and no code: only with both ids, the
+/// train's events go to a chat topic as Chatbot custom notifications (the detail's
+/// `notification`, passed whole with `InputPath`), the alarms' topic goes to the same channel,
+/// and the channel's guardrail is read-only (the resource's default, when none is given, is
+/// `AdministratorAccess`: "The AWS managed '`AdministratorAccess`' policy is applied as a
+/// default if this is not set", AWS CDK reference, `CfnSlackChannelConfigurationProps`).
+#[test]
+fn a_slack_channel_hears_the_train_and_its_alarms_through_chatbot_without_code() {
+    let t = template();
+    for p in ["SlackWorkspaceId", "SlackChannelId"] {
+        assert_eq!(t["Parameters"][p]["Default"], "", "{p}: Slack is optional");
+    }
+    let r = resources(&t);
+    for name in [
+        "ChatTopic",
+        "ChatTopicPolicy",
+        "TrainEventsToChatRule",
+        "ChatbotRole",
+        "SlackChannel",
+    ] {
+        assert_eq!(r[name]["Condition"], "HasSlack", "{name}: only with Slack");
+    }
+    let channel = &r["SlackChannel"]["Properties"];
+    assert_eq!(
+        r["SlackChannel"]["Type"],
+        "AWS::Chatbot::SlackChannelConfiguration"
+    );
+    assert_eq!(
+        names_referred(&channel["SnsTopicArns"]),
+        BTreeSet::from(["ChatTopic".to_owned(), "AlarmTopic".to_owned()])
+    );
+    let guardrails = serde_norway::to_string(&channel["GuardrailPolicies"]).unwrap();
+    assert!(
+        guardrails.contains("policy/CloudWatchReadOnlyAccess") && !guardrails.contains("Admin"),
+        "{guardrails}"
+    );
+    let target = &r["TrainEventsToChatRule"]["Properties"]["Targets"][0];
+    assert_eq!(target["InputPath"], "$.detail.notification");
+    assert!(target["InputTransformer"].is_null());
+    assert_eq!(
+        names_referred(&target["Arn"]),
+        BTreeSet::from(["ChatTopic".to_owned()])
+    );
+    let trust = &r["ChatbotRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(trust["Principal"]["Service"], "chatbot.amazonaws.com");
+    // The configuration name: 1 to 128 of [A-Za-z0-9-_] (the resource's schema), for the
+    // longest stack id.
+    let name = serde_norway::to_string(&channel["ConfigurationName"]).unwrap();
+    assert!(name.contains("release-train-${StackUuid}"), "{name}");
 }

@@ -22,7 +22,7 @@ use train_aws::DynamoStore;
 pub use runtime::{Answer, Function};
 
 /// The functions, as `functions/<name>` crates build them.
-pub const FUNCTIONS: [&str; 4] = ["cut", "promote", "events", "api"];
+pub const FUNCTIONS: [&str; 5] = ["cut", "promote", "events", "api", "widget"];
 
 pub fn endpoint() -> String {
     std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
@@ -150,6 +150,7 @@ pub struct Deployment {
     pub promote: Function,
     pub events: Function,
     pub api: Function,
+    pub widget: Function,
 }
 
 impl std::ops::Deref for Deployment {
@@ -270,12 +271,23 @@ impl Stack {
         }
     }
 
-    /// The engine and clients one function invocation builds, on `sdk` (the emulator's,
-    /// or one that reaches it through a proxy).
+    /// The engine and clients the in-process tests invoke every handler with, on `sdk`
+    /// (the emulator's, or one that reaches it through a proxy): every port wired (the
+    /// promote function's wiring), so one deployment serves cut, promote and events. The
+    /// end-to-end tests run each function's own binary, with its own wiring.
     pub fn deployment(&self, sdk: &aws_config::SdkConfig) -> train_lambda::Deployment {
+        self.deployment_of(sdk, &train_lambda::Wiring::PROMOTE)
+    }
+
+    /// One function's deployment, as its `main` builds it.
+    pub fn deployment_of(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        wiring: &train_lambda::Wiring,
+    ) -> train_lambda::Deployment {
         let settings = self.settings();
         let config = settings.load_config().unwrap();
-        train_lambda::Deployment::new(&settings, std::sync::Arc::new(config), sdk)
+        train_lambda::Deployment::new(&settings, std::sync::Arc::new(config), sdk, wiring)
     }
 
     fn env(&self) -> Vec<(String, String)> {
@@ -392,11 +404,12 @@ impl Deployment {
         let env = stack.env();
         let paths = release_binaries();
         let dir = stack.dir.path();
-        let (cut, promote, events, api) = tokio::join!(
+        let (cut, promote, events, api, widget) = tokio::join!(
             Function::start("cut", &paths[0], &env, dir),
             Function::start("promote", &paths[1], &env, dir),
             Function::start("events", &paths[2], &env, dir),
             Function::start("api", &paths[3], &env, dir),
+            Function::start("widget", &paths[4], &env, dir),
         );
         Self {
             stack,
@@ -404,6 +417,7 @@ impl Deployment {
             promote,
             events,
             api,
+            widget,
         }
     }
 
@@ -444,14 +458,20 @@ impl Deployment {
     }
 
     pub async fn stop(self) {
-        for f in [self.cut, self.promote, self.events, self.api] {
+        for f in [self.cut, self.promote, self.events, self.api, self.widget] {
             f.stop().await;
         }
         self.stack.teardown().await;
     }
 
-    pub fn functions(&self) -> [&Function; 4] {
-        [&self.cut, &self.promote, &self.events, &self.api]
+    pub fn functions(&self) -> [&Function; 5] {
+        [
+            &self.cut,
+            &self.promote,
+            &self.events,
+            &self.api,
+            &self.widget,
+        ]
     }
 }
 
@@ -648,4 +668,29 @@ pub fn calls_logged(function: &Function) -> std::collections::BTreeSet<String> {
         .filter_map(|calls| serde_json::from_str::<serde_json::Map<String, Value>>(&calls).ok())
         .flat_map(|m| m.into_iter().map(|(k, _)| k))
         .collect()
+}
+
+/// Debian's `chromium`, which the test command installs, headless and without the
+/// background traffic it would send off this machine.
+pub fn chromium(user_data: &Path, args: &[&str]) -> std::process::Output {
+    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".to_owned());
+    std::process::Command::new(&binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", user_data.display()))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{binary} does not run ({e}); install Debian's chromium (tests/run.sh does)")
+        })
 }

@@ -142,6 +142,7 @@ impl FaultProxy {
         let credentials =
             aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "emulator");
         aws_config::defaults(BehaviorVersion::latest())
+            .http_client(train_aws::https_client())
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
             .credentials_provider(credentials)
