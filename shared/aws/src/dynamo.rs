@@ -549,7 +549,7 @@ impl TrainStore for DynamoStore {
 #[async_trait]
 impl Outbox for DynamoStore {
     async fn pending(&self, id: &TrainId) -> Result<Vec<Pending>, PortError> {
-        let items = self.settled_partition(id).await?;
+        let items = self.settled_outbox(id).await?;
         let mut effects = Vec::new();
         let mut done = std::collections::HashSet::new();
         for item in &items {

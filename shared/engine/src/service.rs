@@ -28,6 +28,12 @@ mod cut;
 
 pub use catchup::CaughtUp;
 
+/// The newest version of one train this call has read or committed. A pass decides and
+/// writes against it instead of reading the whole train again for each step (three 1 MB
+/// pages at 1,000 components); a stale one loses its conditional write and is read again,
+/// as any conflict is.
+type Latest = Option<Stored>;
+
 /// How many times a decision is re-made after losing a conditional write before giving up
 /// (the caller retries later; nothing was committed).
 const MAX_CONFLICTS: usize = 16;
@@ -137,12 +143,17 @@ impl Engine {
             if stored.train.is_terminal() || stored.train.cut_at > scheduled {
                 continue;
             }
-            // The alarms as they are at the moment the promotion could start.
-            self.sync_alarms(&id, &stored.train, now).await?;
-            if let Applied::Done(train) = self
-                .apply(&id, &Event::PromotionDue { scheduled }, now)
-                .await?
-            {
+            // The alarms as they are at the moment the promotion could start. When they
+            // changed nothing, the promotion decides on the train just read.
+            let changed = self.sync_alarms(&id, &stored.train, now).await?;
+            let mut latest = Some(stored).filter(|_| !changed);
+            let (applied, effects) = self
+                .commit_decision(&id, &mut latest, |t| {
+                    t.on(&Event::PromotionDue { scheduled }, now)
+                })
+                .await?;
+            self.settle_latest(&id, effects, now, &mut latest).await;
+            if let Applied::Done(train) = applied {
                 out.push(train);
             }
         }
@@ -156,8 +167,22 @@ impl Engine {
         event: &Event,
         now: DateTime<Utc>,
     ) -> Result<Applied, EngineError> {
-        let (applied, effects) = self.decide_and_commit(id, event, now).await?;
-        self.settle(id, effects, now).await;
+        self.apply_latest(&mut None, id, event, now).await
+    }
+
+    /// [`Engine::apply`] on the train this call last read or committed, if any (`latest`,
+    /// which it then updates).
+    async fn apply_latest(
+        &self,
+        latest: &mut Latest,
+        id: &TrainId,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, EngineError> {
+        let (applied, effects) = self
+            .commit_decision(id, latest, |train| train.on(event, now))
+            .await?;
+        self.settle_latest(id, effects, now, latest).await;
         Ok(applied)
     }
 
@@ -266,36 +291,43 @@ impl Engine {
         Ok(self.ports.store.list(&query).await?)
     }
 
-    async fn decide_and_commit(
-        &self,
-        id: &TrainId,
-        event: &Event,
-        now: DateTime<Utc>,
-    ) -> Result<(Applied, Vec<Pending>), EngineError> {
-        self.commit_decision(id, |train| train.on(event, now)).await
-    }
-
-    /// Loads the train, lets `decide` make its transition, and commits it on the condition
-    /// that nobody else committed meanwhile; otherwise reads again and decides again.
+    /// Lets `decide` make its transition on the train (`latest` when this call has it,
+    /// otherwise read), and commits it on the condition that nobody else committed
+    /// meanwhile; otherwise reads again and decides again. `latest` is then the train as
+    /// committed.
     async fn commit_decision(
         &self,
         id: &TrainId,
+        latest: &mut Latest,
         decide: impl Fn(&Train) -> Result<Transition, Rejection>,
     ) -> Result<(Applied, Vec<Pending>), EngineError> {
         for _ in 0..MAX_CONFLICTS {
-            let Some(before) = self.ports.store.load(id).await? else {
-                return Ok((Applied::NotFound, Vec::new()));
+            let before = match latest.take() {
+                Some(known) => known,
+                None => match self.ports.store.load(id).await? {
+                    Some(stored) => stored,
+                    None => return Ok((Applied::NotFound, Vec::new())),
+                },
             };
             let transition = match decide(&before.train) {
                 Ok(t) => t,
-                Err(rejection) => return Ok((Applied::Rejected(rejection), Vec::new())),
+                Err(rejection) => {
+                    *latest = Some(before);
+                    return Ok((Applied::Rejected(rejection), Vec::new()));
+                }
             };
             if !transition.changed(&before.train) {
-                return Ok((Applied::Done(before.train), Vec::new()));
+                let train = before.train.clone();
+                *latest = Some(before);
+                return Ok((Applied::Done(train), Vec::new()));
             }
             match self.ports.store.commit(&before, &transition).await? {
-                Saved::Committed(_) => {
+                Saved::Committed(version) => {
                     log_transition(&before.train, &transition);
+                    *latest = Some(Stored {
+                        train: transition.train.clone(),
+                        version,
+                    });
                     return Ok((Applied::Done(transition.train), transition.effects));
                 }
                 Saved::Conflict => debug!(train = %id, "lost a conditional write; deciding again"),
@@ -314,6 +346,18 @@ impl Engine {
         id: &TrainId,
         effects: Vec<Pending>,
         now: DateTime<Utc>,
+    ) -> (usize, usize) {
+        self.settle_latest(id, effects, now, &mut None).await
+    }
+
+    /// [`Engine::settle`] with the train this call last read or committed (`latest`): a
+    /// manifest is written from it, and the results are recorded on it.
+    async fn settle_latest(
+        &self,
+        id: &TrainId,
+        effects: Vec<Pending>,
+        now: DateTime<Utc>,
+        latest: &mut Latest,
     ) -> (usize, usize) {
         let (mut ran, mut failed) = (0, 0);
         let mut round = effects;
@@ -335,9 +379,10 @@ impl Engine {
             }
             // Up to EFFECTS_AT_ONCE at a time; results come back in effect order, so the
             // transition that records them is the same however the calls interleave.
+            let known = latest.as_ref().map(|s| &s.train);
             let results: Vec<_> = futures::stream::iter(round.drain(..))
                 .map(|pending| async move {
-                    let result = self.perform(id, &pending.effect, now).await;
+                    let result = self.perform(id, &pending.effect, now, known).await;
                     (pending, result)
                 })
                 .buffered(EFFECTS_AT_ONCE)
@@ -357,7 +402,7 @@ impl Engine {
                 }
             }
             if !reported.is_empty() {
-                match self.record_all(id, &reported, now).await {
+                match self.record_all(id, &reported, now, latest).await {
                     Ok(more) => {
                         done.append(&mut awaiting_record);
                         round = more;
@@ -383,6 +428,7 @@ impl Engine {
         id: &TrainId,
         events: &[Event],
         now: DateTime<Utc>,
+        latest: &mut Latest,
     ) -> Result<Vec<Pending>, EngineError> {
         let fold = |train: &Train| {
             let mut transition = Transition {
@@ -400,7 +446,7 @@ impl Engine {
             }
             Ok(transition)
         };
-        Ok(self.commit_decision(id, fold).await?.1)
+        Ok(self.commit_decision(id, latest, fold).await?.1)
     }
 
     async fn perform(
@@ -408,6 +454,7 @@ impl Engine {
         id: &TrainId,
         effect: &Effect,
         now: DateTime<Utc>,
+        known: Option<&Train>,
     ) -> Result<Option<Event>, PortError> {
         match effect {
             Effect::StartBuild(request) => {
@@ -429,13 +476,24 @@ impl Engine {
                 self.ports.events.publish(announcement).await.map(|()| None)
             }
             Effect::WriteManifest { state } => {
-                let Some(stored) = self.ports.store.load(id).await? else {
-                    return Err(PortError::fatal(format!(
-                        "manifest for {id}: the train is gone"
-                    )));
+                // The train as this call committed it, or as stored now.
+                let loaded;
+                let train = match known {
+                    Some(train) => train,
+                    None => match self.ports.store.load(id).await? {
+                        Some(stored) => {
+                            loaded = stored.train;
+                            &loaded
+                        }
+                        None => {
+                            return Err(PortError::fatal(format!(
+                                "manifest for {id}: the train is gone"
+                            )));
+                        }
+                    },
                 };
                 let manifest =
-                    serde_json::json!({ "state": state, "written_at": now, "train": stored.train });
+                    serde_json::json!({ "state": state, "written_at": now, "train": train });
                 let body = serde_json::to_vec_pretty(&manifest)
                     .map_err(|e| PortError::fatal(format!("manifest: {e}")))?;
                 self.ports
@@ -532,26 +590,32 @@ impl Engine {
         listed: Listed,
     ) -> Result<Reconciled, EngineError> {
         let mut report = Reconciled::default();
+        let mut latest = None;
         let (ran, failed) = self
-            .settle(id, self.ports.store.pending(id).await?, now)
+            .settle_latest(id, self.ports.store.pending(id).await?, now, &mut latest)
             .await;
         report.effects_run += ran;
         report.effects_failed += failed;
-        let Some(stored) = self.ports.store.load(id).await? else {
-            return Ok(report);
+        let stored = match latest.take() {
+            Some(stored) => stored,
+            None => match self.ports.store.load(id).await? {
+                Some(stored) => stored,
+                None => return Ok(report),
+            },
         };
         report.trains = 1;
         let settled_before = stored.train.is_settled();
+        let heads_up = self.heads_up(&stored.train, now);
         // Alarms first: a finished build below may be what lets the train promote, and the
         // promotion must see the alarms as they are now.
-        self.sync_alarms(id, &stored.train, now).await?;
+        let alarms_changed = self.sync_alarms(id, &stored.train, now).await?;
         let running: Vec<BuildId> = [Stage::Staging, Stage::Production]
             .into_iter()
             .flat_map(|stage| stored.train.active_builds(stage))
             .filter_map(|(_, b)| b.build_id.clone())
             .collect();
+        let mut finished = Vec::new();
         if !running.is_empty() {
-            let mut finished = Vec::new();
             for (build_id, observed) in self.ports.builder.poll(&running).await? {
                 let Observed::Finished(outcome) = observed else {
                     continue;
@@ -567,23 +631,27 @@ impl Engine {
                     outcome,
                 });
             }
-            // Every result of this pass in one transition: a thousand builds ending between
-            // two passes are one commit, not a thousand.
-            if !finished.is_empty() {
-                let pending = self.record_all(id, &finished, now).await?;
-                self.settle(id, pending, now).await;
-                report.builds_finished += finished.len();
-            }
+        }
+        // From here on, the train as this pass read it, unless the alarms changed it.
+        let mut latest = Some(stored).filter(|_| !alarms_changed);
+        // Every result of this pass in one transition: a thousand builds ending between
+        // two passes are one commit, not a thousand.
+        if !finished.is_empty() {
+            let pending = self.record_all(id, &finished, now, &mut latest).await?;
+            self.settle_latest(id, pending, now, &mut latest).await;
+            report.builds_finished += finished.len();
         }
         // The heads-up before a promote firing, once per firing (`notify_before`).
-        let heads_up = self.heads_up(&stored.train, now);
         if let Some((firing, at)) = heads_up
             && at <= now
         {
-            self.apply(id, &Event::PromotionSoon { firing }, now)
+            self.apply_latest(&mut latest, id, &Event::PromotionSoon { firing }, now)
                 .await?;
         }
-        if let Applied::Done(train) = self.apply(id, &Event::Tick, now).await? {
+        if let Applied::Done(train) = self
+            .apply_latest(&mut latest, id, &Event::Tick, now)
+            .await?
+        {
             report.builds_in_flight += train.active_builds(Stage::Staging).count()
                 + train.active_builds(Stage::Production).count();
             // A heads-up still to come is a time this train needs a pass at, too.
@@ -600,7 +668,7 @@ impl Engine {
             // that keep arriving for a released train's builds write nothing.
             let touched = !settled_before || report.effects_run > 0 || report.builds_finished > 0;
             if train.is_settled() && (touched || listed == Listed::Unsettled) {
-                self.close_if_done(id).await?;
+                self.close_if_done(id, latest).await?;
             }
         }
         Ok(report)
@@ -613,11 +681,12 @@ impl Engine {
         id: &TrainId,
         train: &Train,
         now: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<bool, EngineError> {
         let names = train.watched_alarms();
         if names.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
+        let mut changed = false;
         let states = self.ports.alarms.states(&names).await?;
         for name in &names {
             let blocked = train.alarms_firing.contains(name);
@@ -629,6 +698,7 @@ impl Engine {
                         alarm: name.clone(),
                     };
                     self.apply(id, &event, now).await?;
+                    changed = true;
                 }
                 continue;
             }
@@ -639,9 +709,10 @@ impl Engine {
                     firing: is_firing,
                 };
                 self.apply(id, &event, now).await?;
+                changed = true;
             }
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// An alarm state change (the events function): every train still on its way hears it.
@@ -664,10 +735,15 @@ impl Engine {
         Ok(changed)
     }
 
-    /// Stops listing a settled train whose outbox is empty among the unsettled ones.
-    async fn close_if_done(&self, id: &TrainId) -> Result<(), EngineError> {
+    /// Stops listing a settled train whose outbox is empty among the unsettled ones
+    /// (`latest`: the train as this call last saw it; a stale one only fails to close).
+    async fn close_if_done(&self, id: &TrainId, latest: Latest) -> Result<(), EngineError> {
         let store = &self.ports.store;
-        if let Some(Stored { train, version }) = store.load(id).await?
+        let latest = match latest {
+            Some(stored) => Some(stored),
+            None => store.load(id).await?,
+        };
+        if let Some(Stored { train, version }) = latest
             && train.is_settled()
             && store.pending(id).await?.is_empty()
         {
