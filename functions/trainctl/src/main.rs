@@ -113,6 +113,19 @@ enum Command {
         #[arg(long, requires = "member")]
         outputs: Option<PathBuf>,
     },
+    /// What a month of this train costs on AWS: a simulated month of it counted (metric
+    /// series and the hours each is sent in, alarms, invocations, requests, log bytes) and
+    /// priced at the published us-east-1 rates, beside what `CodePipeline` would cost.
+    Cost {
+        #[arg(long, short, default_value = "release-train.toml")]
+        config: PathBuf,
+        /// The month to count, YYYY-MM (default: next month).
+        #[arg(long)]
+        month: Option<String>,
+        /// Print the bill, its counts and assumptions as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The CloudWatch dashboard body `infra/template.yaml` embeds (generated from the
     /// metrics the code emits, with `${...}` placeholders for CloudFormation's `!Sub`).
     Dashboard,
@@ -252,6 +265,11 @@ fn main() -> ExitCode {
             member,
             outputs,
         } => plan::infra_params(&config, member.as_deref(), outputs.as_deref()),
+        Command::Cost {
+            config,
+            month,
+            json,
+        } => plan::cost(&config, month.as_deref(), json),
         Command::Dashboard => {
             let names = train_core::metrics::DashboardNames::template();
             println!("{}", train_core::metrics::dashboard_text(&names));

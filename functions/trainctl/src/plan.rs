@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use chrono::Utc;
+use chrono::{Datelike, Utc};
 
 use crate::local::load_config;
 use crate::render::local;
@@ -235,4 +235,50 @@ fn train_outputs(file: &Path) -> Result<Vec<(&'static str, String)>, String> {
             })
         })
         .collect()
+}
+
+/// `trainctl cost`: the month's bill (`train_core::cost`), as a table or JSON.
+pub fn cost(path: &Path, month: Option<&str>, json: bool) -> ExitCode {
+    let (config, _) = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let start = if let Some(m) = month {
+        let Ok(day) = chrono::NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d") else {
+            eprintln!("--month {m:?}: give the month as YYYY-MM, e.g. 2027-01");
+            return ExitCode::from(crate::EXIT_CONFIG);
+        };
+        day.and_time(chrono::NaiveTime::MIN).and_utc()
+    } else {
+        let today = chrono::Utc::now().date_naive();
+        let next = today
+            .with_day(1)
+            .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
+            .unwrap_or(today);
+        next.and_time(chrono::NaiveTime::MIN).and_utc()
+    };
+    let bill = train_core::cost::month(&config, &train_core::cost::Assumptions::for_month(start));
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&bill).unwrap_or_default()
+        );
+    } else {
+        let a = &bill.assumptions;
+        println!(
+            "{} components, {} trains in the {} hours from {}: builds of {} minutes, a reconcile pass every {} minutes, {} API calls a week, the dashboard opened {} times a day, {} MB functions, logs kept {} days.\n",
+            config.components.len(),
+            bill.counts.trains,
+            a.hours,
+            a.start.format("%Y-%m-%d"),
+            a.build_minutes,
+            a.reconcile_minutes,
+            a.api_calls_per_week,
+            a.dashboard_views_per_day,
+            a.memory_mb,
+            a.log_retention_days
+        );
+        print!("{}", train_core::cost::table(&bill));
+    }
+    ExitCode::SUCCESS
 }

@@ -28,6 +28,7 @@ pub mod catchup;
 pub mod command;
 pub mod config;
 pub mod controls;
+pub mod cost;
 pub mod freeze;
 pub mod ids;
 pub mod metrics;

@@ -149,7 +149,8 @@ fn one_start(mut command: Command, config: &Path, function: &str) -> (Duration, 
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if let Some(status) = child.try_wait().unwrap() {
                     let mut err = String::new();
-                    let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+                    let _ =
+                        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
                     panic!("{function} exited ({status}) before asking for an event:\n{err}");
                 }
                 std::thread::sleep(Duration::from_micros(50));
