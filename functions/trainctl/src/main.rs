@@ -81,6 +81,11 @@ enum Command {
         /// Cancel the train this long after the cut (e.g. 30h), if it is soaking then.
         #[arg(long, value_name = "SPAN")]
         cancel_at: Option<String>,
+        /// Make a component's staging builds fail (COMPONENT:production: its production
+        /// builds), in their build phase, without touching its repository: what the train
+        /// does then follows `on_component_failure`. May be given more than once.
+        #[arg(long, value_name = "COMPONENT[:production]")]
+        fail: Vec<String>,
         /// Keep the build logs, manifests and trains in this directory.
         #[arg(long)]
         keep: Option<PathBuf>,
@@ -239,8 +244,9 @@ fn main() -> ExitCode {
         Command::Simulate {
             config,
             cancel_at,
+            fail,
             keep,
-        } => simulate::run(&config, cancel_at.as_deref(), keep.as_deref()),
+        } => simulate::run(&config, cancel_at.as_deref(), &fail, keep.as_deref()),
         Command::Schema => {
             let schema = train_core::config::schema::json_schema();
             println!(

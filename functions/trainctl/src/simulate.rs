@@ -7,17 +7,29 @@ use std::process::ExitCode;
 
 use chrono::{Duration, Utc};
 use train_core::span::Span;
-use train_core::{Stage, State};
+use train_core::{ComponentName, FailurePolicy, Stage, State};
 use train_local::LocalMode;
 
 use crate::EXIT_CONFIG;
 use crate::demo::{Script, header, run_week};
 use crate::local::load_config;
 
-pub fn run(config_path: &Path, cancel_at: Option<&str>, keep: Option<&Path>) -> ExitCode {
+pub fn run(
+    config_path: &Path,
+    cancel_at: Option<&str>,
+    fail: &[String],
+    keep: Option<&Path>,
+) -> ExitCode {
     let (config, config_dir) = match load_config(config_path) {
         Ok(c) => c,
         Err(code) => return code,
+    };
+    let failing = match failing(&config, fail) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("--fail: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
     };
     let cancel_after = match cancel_at.map(Span::parse).transpose() {
         Ok(s) => s,
@@ -71,6 +83,10 @@ pub fn run(config_path: &Path, cancel_at: Option<&str>, keep: Option<&Path>) -> 
             return ExitCode::FAILURE;
         }
     };
+    for (component, stage) in &failing {
+        println!("  ({stage} builds of {component} fail on purpose: --fail)");
+        local.builder.fail_on_purpose(component.clone(), *stage);
+    }
     let start = cut - Duration::minutes(2);
     header(&local, start);
     let script = Script {
@@ -116,8 +132,12 @@ pub fn run(config_path: &Path, cancel_at: Option<&str>, keep: Option<&Path>) -> 
     if keep.is_some() {
         println!("build logs: {}/builds/*/build.log", data.display());
     }
+    // What the configuration says should happen: a cancel cancels; a failed build fails
+    // the train under `halt`, and leaves its component out under `exclude`.
     let expected = if cancel_after.is_some() {
         State::Cancelled
+    } else if !failing.is_empty() && config.train.on_component_failure == FailurePolicy::Halt {
+        State::Failed
     } else {
         State::Released
     };
@@ -126,4 +146,38 @@ pub fn run(config_path: &Path, cancel_at: Option<&str>, keep: Option<&Path>) -> 
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `--fail COMPONENT` (its staging builds) or `--fail COMPONENT:production`, each a
+/// component of the configuration.
+fn failing(
+    config: &train_core::Config,
+    fail: &[String],
+) -> Result<Vec<(ComponentName, Stage)>, String> {
+    fail.iter()
+        .map(|f| {
+            let (name, stage) = match f.split_once(':') {
+                None => (f.as_str(), Stage::Staging),
+                Some((name, "staging")) => (name, Stage::Staging),
+                Some((name, "production")) => (name, Stage::Production),
+                Some((_, other)) => {
+                    return Err(format!(
+                        "{f:?}: the stage {other:?} is not staging or production; write COMPONENT or COMPONENT:production"
+                    ));
+                }
+            };
+            let known: Vec<&str> = config.components.iter().map(|c| c.name.as_str()).collect();
+            let component = config
+                .components
+                .iter()
+                .find(|c| c.name.as_str() == name)
+                .ok_or_else(|| {
+                    format!(
+                        "{name:?} is not a component of this configuration; it has {}",
+                        known.join(", ")
+                    )
+                })?;
+            Ok((component.name.clone(), stage))
+        })
+        .collect()
 }

@@ -1623,6 +1623,71 @@ fn init_then_simulate_ships_a_week_of_your_own_repositories() {
         "{said}"
     );
 
+    // A component whose build fails: under init's `halt` the train fails and nothing
+    // ships; the build's log says why, each line with its time.
+    let keep = root.path().join("failed-week");
+    let out = trainctl_in(
+        root.path(),
+        &[
+            "simulate",
+            "--fail",
+            "web",
+            "--keep",
+            keep.to_str().unwrap(),
+        ],
+    );
+    let said = text(&out);
+    assert!(out.status.success(), "the train did what halt says: {said}");
+    assert!(
+        said.contains("FAILED weekly-") && said.contains("production shipped -"),
+        "{said}"
+    );
+    let log = std::fs::read_dir(keep.join("data/builds"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(".web.staging."))
+        .map(|p| std::fs::read_to_string(p.join("build.log")).unwrap())
+        .expect("web's staging build has a log");
+    let line = log
+        .lines()
+        .find(|l| {
+            !l.starts_with("[Container]")
+                && l.contains("simulate --fail web: this staging build fails on purpose")
+        })
+        .unwrap_or_else(|| panic!("{log}"));
+    let stamp = &line[..19];
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(stamp, "%Y/%m/%d %H:%M:%S").is_ok(),
+        "each line of a build's output carries its time: {line:?}"
+    );
+    assert!(log.contains("Phase complete: BUILD State: FAILED"), "{log}");
+    // Under `exclude`, the others ship without it.
+    let config_path = root.path().join("release-train.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let excluding = root.path().join("exclude.toml");
+    std::fs::write(
+        &excluding,
+        config.replace(
+            "on_component_failure = \"halt\"",
+            "on_component_failure = \"exclude\"",
+        ),
+    )
+    .unwrap();
+    let out = trainctl_in(
+        root.path(),
+        &["simulate", "-c", "exclude.toml", "--fail", "web"],
+    );
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("RELEASED weekly-") && said.contains("excluded"),
+        "{said}"
+    );
+    // A component the configuration does not have names the ones it has (exit 2).
+    let out = trainctl_in(root.path(), &["simulate", "--fail", "nope"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("payments-api, web"), "{}", text(&out));
+
     // A second init keeps the file; a bad span names the fix.
     let out = trainctl_in(root.path(), &["init"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));

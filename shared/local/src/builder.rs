@@ -26,7 +26,7 @@ use tokio::process::Command;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 use train_core::train::Changelog;
-use train_core::{BuildId, BuildOutcome, BuildRequest, Commit, ComponentName, Revision};
+use train_core::{BuildId, BuildOutcome, BuildRequest, Commit, ComponentName, Revision, Stage};
 use train_engine::{Builder, Observed, PortError, Started};
 
 use crate::buildspec::{Buildspec, quote};
@@ -51,6 +51,8 @@ pub struct LocalBuilder {
     config_dir: PathBuf,
     /// Serialises `start` within this process so one key is never set up twice at once.
     starting: Mutex<()>,
+    /// Builds that fail on purpose (`trainctl simulate --fail`): component and stage.
+    failing: std::sync::Mutex<std::collections::BTreeSet<(ComponentName, Stage)>>,
 }
 
 fn io(context: &str, e: &std::io::Error) -> PortError {
@@ -119,7 +121,18 @@ impl LocalBuilder {
             mirrors,
             config_dir: config_dir.to_path_buf(),
             starting: Mutex::new(()),
+            failing: std::sync::Mutex::default(),
         })
+    }
+
+    /// Makes every later build of `component` in `stage` fail in its `build` phase, saying
+    /// so in its log, without touching the repository: how `trainctl simulate --fail` shows
+    /// what the train does when a component's build fails.
+    pub fn fail_on_purpose(&self, component: ComponentName, stage: Stage) {
+        self.failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((component, stage));
     }
 
     /// Where a build's files live (its log is `build.log` there).
@@ -216,8 +229,19 @@ impl LocalBuilder {
                     format!("buildspec {path} not found at commit {}", commit.short()),
                 )
             })?;
-        let spec = Buildspec::parse(&text)
+        let mut spec = Buildspec::parse(&text)
             .map_err(|e| NotStarted::Failed(Some(commit.clone()), format!("{path}: {e}")))?;
+        let fails = self
+            .failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&(req.component.clone(), req.stage));
+        if fails {
+            spec.fail_on_purpose(&format!(
+                "[release-train] simulate --fail {}: this {} build fails on purpose",
+                req.component, req.stage
+            ));
+        }
         let src = dir.join("src");
         let env = BTreeMap::from([
             ("RELEASE_TRAIN_ID".to_owned(), req.train.to_string()),
@@ -257,7 +281,19 @@ cd {dir} || exit 1
 mkdir claim 2>/dev/null || exit 0
 echo $$ > pid
 finish() {{ echo "$1" > exit.tmp && mv exit.tmp exit; }}
-echo "[release-train] {key}: checking out {commit} into src" >> build.log
+note() {{ printf '[release-train] %(%Y/%m/%d %H:%M:%S)T %s\n' -1 "$*" >> build.log; }}
+# Each line the build writes gets the time it was written, as CodeBuild's log events carry
+# theirs; its own [Container] lines already say it.
+stamp() {{
+  local l
+  while IFS= read -r l || [ -n "$l" ]; do
+    case $l in
+      '[Container] '*) printf '%s\n' "$l" ;;
+      *) printf '%(%Y/%m/%d %H:%M:%S)T %s\n' -1 "$l" ;;
+    esac
+  done
+}}
+note "{key}: checking out {commit} into src"
 # The build's own files get CodeBuild's modes (umask 022), not serve's private 077: what a
 # build packages must be readable where it ships. Its log and markers here stay private.
 (umask 022 && git -C {mirror} worktree add --detach --force {src} {commit}) >> build.log 2>&1 || {{
@@ -266,9 +302,15 @@ echo "[release-train] {key}: checking out {commit} into src" >> build.log
   finish 1
   exit 0
 }}
-(umask 022 && exec timeout --kill-after=10 {secs} bash phases.sh) >> build.log 2>&1
+exec 3> >(stamp >> build.log)
+stamper=$!
+(umask 022 && exec timeout --kill-after=10 {secs} bash phases.sh) >&3 2>&3
 code=$?
-[ "$code" = 124 ] && echo "[release-train] build timed out after {timeout}" >> build.log
+exec 3>&-
+# Its last lines are in the log before the build is seen to end; a process the build left
+# running may hold the pipe open, so not for ever.
+for _ in $(seq 40); do kill -0 "$stamper" 2>/dev/null || break; sleep 0.05; done
+[ "$code" = 124 ] && note "build timed out after {timeout}"
 git -C {mirror} worktree remove --force {src} >/dev/null 2>&1
 finish "$code"
 "#,
@@ -344,7 +386,27 @@ finish "$code"
                     log.display()
                 ),
             })),
-            None if dir.join("claim").exists() => Some(Observed::Running), // between mkdir and writing pid
+            // Between the claim and writing the pid: two lines of the wrapper apart, so a
+            // claim older than a few seconds without a pid is a wrapper that died there.
+            // The build system's failure, not the code's: the train builds again.
+            None if dir.join("claim").exists() => {
+                let age = std::fs::metadata(dir.join("claim"))
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|at| SystemTime::now().duration_since(at).ok())
+                    .unwrap_or_default();
+                if age > Duration::from_secs(10) {
+                    Some(Observed::Finished(BuildOutcome::Fault {
+                        reason: format!(
+                            "the build process ended before it began (claimed {}s ago, no pid); log {}",
+                            age.as_secs(),
+                            log.display()
+                        ),
+                    }))
+                } else {
+                    Some(Observed::Running)
+                }
+            }
             None => {
                 // Prepared but never spawned (the process that started it died first).
                 // Spawning again is safe: the claim lets one run through.
