@@ -2,10 +2,11 @@
 //! repositories and buildspecs (what `demo` does for the samples), so a new user sees the
 //! train their file describes in seconds instead of waiting a week for it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{Duration, Utc};
+use tempfile::TempDir;
 use train_core::span::Span;
 use train_core::{ComponentName, FailurePolicy, Stage, State};
 use train_local::LocalMode;
@@ -47,26 +48,10 @@ pub fn run(
         );
         return ExitCode::from(EXIT_CONFIG);
     };
-    let temp;
-    let data = match keep {
-        Some(dir) if dir.join("data").exists() => {
-            eprintln!(
-                "simulate: {} already holds a simulation (data/ is there); give --keep a new or empty directory",
-                dir.display()
-            );
-            return ExitCode::from(EXIT_CONFIG);
-        }
-        Some(dir) => dir.join("data"),
-        None => match tempfile::tempdir() {
-            Ok(t) => {
-                temp = t;
-                temp.path().join("data")
-            }
-            Err(e) => {
-                eprintln!("simulate: cannot create a temporary directory: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
+    // The temporary directory (when not --keep) lives until the simulation ends.
+    let (data, _temp) = match data_dir(keep) {
+        Ok(d) => d,
+        Err(code) => return code,
     };
     let names: Vec<&str> = config.components.iter().map(|c| c.name.as_str()).collect();
     println!(
@@ -180,4 +165,26 @@ fn failing(
             Ok((component.name.clone(), stage))
         })
         .collect()
+}
+
+/// Where the simulation keeps its data: `keep/data` (refused when a simulation is already
+/// there), or a temporary directory that lives as long as the returned guard.
+fn data_dir(keep: Option<&Path>) -> Result<(PathBuf, Option<TempDir>), ExitCode> {
+    match keep {
+        Some(dir) if dir.join("data").exists() => {
+            eprintln!(
+                "simulate: {} already holds a simulation (data/ is there); give --keep a new or empty directory",
+                dir.display()
+            );
+            Err(ExitCode::from(EXIT_CONFIG))
+        }
+        Some(dir) => Ok((dir.join("data"), None)),
+        None => match tempfile::tempdir() {
+            Ok(t) => Ok((t.path().join("data"), Some(t))),
+            Err(e) => {
+                eprintln!("simulate: cannot create a temporary directory: {e}");
+                Err(ExitCode::FAILURE)
+            }
+        },
+    }
 }

@@ -1623,11 +1623,30 @@ fn init_then_simulate_ships_a_week_of_your_own_repositories() {
         "{said}"
     );
 
+    simulated_failures(root.path());
+
+    // A second init keeps the file; a bad span names the fix.
+    let out = trainctl_in(root.path(), &["init"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--force"), "{}", text(&out));
+    let out = trainctl_in(root.path(), &["simulate", "--cancel-at", "soon"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("e.g. --cancel-at 30h"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// `simulate --fail` on the repositories `init_then_simulate` made: under init's `halt` the
+/// train fails and nothing ships, the build's log says why (each line with its time);
+/// under `exclude` the others ship; an unknown component is refused.
+fn simulated_failures(root: &Path) {
     // A component whose build fails: under init's `halt` the train fails and nothing
     // ships; the build's log says why, each line with its time.
-    let keep = root.path().join("failed-week");
+    let keep = root.join("failed-week");
     let out = trainctl_in(
-        root.path(),
+        root,
         &[
             "simulate",
             "--fail",
@@ -1662,9 +1681,9 @@ fn init_then_simulate_ships_a_week_of_your_own_repositories() {
     );
     assert!(log.contains("Phase complete: BUILD State: FAILED"), "{log}");
     // Under `exclude`, the others ship without it.
-    let config_path = root.path().join("release-train.toml");
+    let config_path = root.join("release-train.toml");
     let config = std::fs::read_to_string(&config_path).unwrap();
-    let excluding = root.path().join("exclude.toml");
+    let excluding = root.join("exclude.toml");
     std::fs::write(
         &excluding,
         config.replace(
@@ -1673,10 +1692,7 @@ fn init_then_simulate_ships_a_week_of_your_own_repositories() {
         ),
     )
     .unwrap();
-    let out = trainctl_in(
-        root.path(),
-        &["simulate", "-c", "exclude.toml", "--fail", "web"],
-    );
+    let out = trainctl_in(root, &["simulate", "-c", "exclude.toml", "--fail", "web"]);
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(
@@ -1684,21 +1700,9 @@ fn init_then_simulate_ships_a_week_of_your_own_repositories() {
         "{said}"
     );
     // A component the configuration does not have names the ones it has (exit 2).
-    let out = trainctl_in(root.path(), &["simulate", "--fail", "nope"]);
+    let out = trainctl_in(root, &["simulate", "--fail", "nope"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("payments-api, web"), "{}", text(&out));
-
-    // A second init keeps the file; a bad span names the fix.
-    let out = trainctl_in(root.path(), &["init"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("--force"), "{}", text(&out));
-    let out = trainctl_in(root.path(), &["simulate", "--cancel-at", "soon"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        text(&out).contains("e.g. --cancel-at 30h"),
-        "{}",
-        text(&out)
-    );
 }
 
 #[test]

@@ -109,6 +109,35 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// The variables a build gets, as CodeBuild sets its own and the train passes its `RELEASE_*`.
+fn build_env(req: &BuildRequest, commit: &Commit, src: &Path) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("RELEASE_TRAIN_ID".to_owned(), req.train.to_string()),
+        ("RELEASE_COMPONENT".to_owned(), req.component.to_string()),
+        ("RELEASE_STAGE".to_owned(), req.stage.to_string()),
+        ("RELEASE_COMMIT".to_owned(), commit.to_string()),
+        (
+            "PREVIOUS_RELEASE_COMMIT".to_owned(),
+            req.previous
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ),
+        (
+            "CODEBUILD_BUILD_ID".to_owned(),
+            build_id_for(&req.idempotency_key),
+        ),
+        (
+            "CODEBUILD_SRC_DIR".to_owned(),
+            src.to_string_lossy().into_owned(),
+        ),
+        (
+            "CODEBUILD_RESOLVED_SOURCE_VERSION".to_owned(),
+            commit.to_string(),
+        ),
+    ])
+}
+
 impl LocalBuilder {
     pub fn new(data_dir: &Path, config_dir: &Path) -> Result<Self, PortError> {
         let builds = data_dir.join("builds");
@@ -243,31 +272,7 @@ impl LocalBuilder {
             ));
         }
         let src = dir.join("src");
-        let env = BTreeMap::from([
-            ("RELEASE_TRAIN_ID".to_owned(), req.train.to_string()),
-            ("RELEASE_COMPONENT".to_owned(), req.component.to_string()),
-            ("RELEASE_STAGE".to_owned(), req.stage.to_string()),
-            ("RELEASE_COMMIT".to_owned(), commit.to_string()),
-            (
-                "PREVIOUS_RELEASE_COMMIT".to_owned(),
-                req.previous
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-            ),
-            (
-                "CODEBUILD_BUILD_ID".to_owned(),
-                build_id_for(&req.idempotency_key),
-            ),
-            (
-                "CODEBUILD_SRC_DIR".to_owned(),
-                src.to_string_lossy().into_owned(),
-            ),
-            (
-                "CODEBUILD_RESOLVED_SOURCE_VERSION".to_owned(),
-                commit.to_string(),
-            ),
-        ]);
+        let env = build_env(req, &commit, &src);
         let phases = format!(
             "cd {} || exit 1\n{}",
             quote(&src.to_string_lossy()),
