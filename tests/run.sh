@@ -12,8 +12,10 @@
 # (.venv-infra, tests/requirements-infra.txt) and checkov (.venv-checkov, its own pins:
 # it needs an older boto3); `sam build` (with cargo-lambda from the same pins) builds the
 # functions the end-to-end tests run. The status page test renders in headless Chromium (Debian's
-# `chromium`, installed with apt when missing). CARGO_TARGET_DIR may point at a target
-# directory kept between runs.
+# `chromium`, installed with apt when missing). What waits on the network or on files (the
+# virtualenvs, chromium) installs while cargo builds, and the emulator's tests run beside the
+# others (tests/run_tests.py). CARGO_TARGET_DIR may point at a target directory kept
+# between runs. Each step prints its duration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,30 +49,7 @@ if [ "${1:-all}" = unit ]; then
   exit 0
 fi
 
-step "AWS emulator (moto) on 127.0.0.1"
-if ! .venv/bin/python -c 'import moto' 2>/dev/null; then
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-moto.txt
-fi
 mkdir -p tests/.work
-rm -f tests/.work/moto.port
-.venv/bin/python tests/moto_serial.py tests/.work/moto.port > tests/.work/moto.log 2>&1 &
-moto_pid=$!
-for _ in $(seq 100); do
-  [ -s tests/.work/moto.port ] && break
-  kill -0 "$moto_pid" 2>/dev/null || { cat tests/.work/moto.log >&2; echo "moto did not start" >&2; exit 1; }
-  sleep 0.2
-done
-[ -s tests/.work/moto.port ] || { echo "moto did not report its port" >&2; exit 1; }
-export MOTO_ENDPOINT="http://127.0.0.1:$(cat tests/.work/moto.port)"
-# botocore (installed with moto) checks trainctl's SigV4 signatures independently.
-export TEST_PYTHON="$PWD/.venv/bin/python"
-# The SDK's credential chain must never look for an instance metadata service.
-export AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-east-1
-echo "moto $(.venv/bin/python -c 'import moto; print(moto.__version__)') at $MOTO_ENDPOINT (pid $moto_pid)"
-.venv/bin/python tests/moto_serial_check.py "$MOTO_ENDPOINT"
-
-step "infrastructure: cfn-lint, sam validate --lint, checkov"
 # No telemetry or rule downloads: nothing here may reach the network.
 export SAM_CLI_TELEMETRY=0
 venv() { # venv DIR REQUIREMENTS PROBE
@@ -79,51 +58,32 @@ venv() { # venv DIR REQUIREMENTS PROBE
     "$1/bin/pip" install --quiet --disable-pip-version-check -r "$2"
   fi
 }
-venv .venv-infra tests/requirements-infra.txt samcli
-# cargo-lambda (for `sam build` below) joined the pins later than SAM: bring an older venv up.
-[ -x .venv-infra/bin/cargo-lambda ] ||
-  .venv-infra/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-infra.txt
-venv .venv-checkov tests/requirements-checkov.txt checkov
-.venv-infra/bin/cfn-lint infra/template.yaml
-.venv-infra/bin/sam validate --lint --template infra/template.yaml --region us-east-1
-.venv-checkov/bin/checkov --file infra/template.yaml --framework cloudformation --skip-download --quiet --compact
-# The member-account stack is plain CloudFormation (no Serverless transform); `sam validate
-# --lint` runs cfn-lint on it just the same.
-.venv-infra/bin/cfn-lint infra/member-account.yaml
-.venv-infra/bin/sam validate --lint --template infra/member-account.yaml --region us-east-1
-.venv-checkov/bin/checkov --file infra/member-account.yaml --framework cloudformation --skip-download --quiet --compact
-# The parameters `trainctl infra-params` prints survive SAM's own --parameter-overrides parser.
-params=$(cargo run --quiet --locked -p trainctl -- infra-params --config infra/config/release-train.toml)
-.venv-infra/bin/python - "$params" <<'PY'
-import sys
-from samcli.cli.types import CfnParameterOverridesType
-parsed = CfnParameterOverridesType().convert((sys.argv[1],), None, None)
-assert parsed["CutSchedule"].startswith("cron(") and " " in parsed["CutSchedule"], parsed
-assert set(parsed) == {"CutSchedule", "PromoteSchedule", "ScheduleTimeZone", "BuildProjects", "GatingAlarms", "MemberRoles", "MemberAccounts"}, parsed
-print("sam reads:", parsed)
-PY
-# And a member account's (tests/fixtures/accounts.toml: staging and production elsewhere).
-member=$(cargo run --quiet --locked -p trainctl -- infra-params --config tests/fixtures/accounts.toml --member production 2>/dev/null)
-.venv-infra/bin/python - "$member" <<'PY'
-import sys
-from samcli.cli.types import CfnParameterOverridesType
-parsed = CfnParameterOverridesType().convert((sys.argv[1],), None, None)
-assert parsed == {"RoleName": "release-train-builds", "BuildProjects": "db-migrations-production,api-production", "GatingAlarms": "checkout-5xx"}, parsed
-print("sam reads the member's:", parsed)
-PY
-
-step "headless Chromium (the status page test renders the page in it)"
-# Debian's chromium from the package archive; nothing downloads a browser build of its own.
+# Debian's chromium from the package archive, for the status page and widget tests;
+# nothing downloads a browser build of its own. Installed beside the build, too.
+chromium_install=
 if ! command -v "${CHROMIUM:-chromium}" >/dev/null; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+    (apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core) \
+      > tests/.work/chromium-install.log 2>&1 &
+    chromium_install=$!
   else
     echo "tests/run.sh: the status page test needs chromium: run 'sudo apt-get install chromium' (or set CHROMIUM)" >&2
     exit 1
   fi
 fi
-"${CHROMIUM:-chromium}" --version
+
+step "Python tools: SAM CLI, cfn-lint and cargo-lambda; moto and checkov beside the build"
+# moto's and checkov's virtualenvs install in the background while cargo builds the
+# functions (pip waits on files, cargo on the cores); the build needs cargo-lambda first.
+venv .venv tests/requirements-moto.txt moto > tests/.work/venv-moto.log 2>&1 &
+moto_venv=$!
+venv .venv-checkov tests/requirements-checkov.txt checkov > tests/.work/venv-checkov.log 2>&1 &
+checkov_venv=$!
+venv .venv-infra tests/requirements-infra.txt samcli
+# cargo-lambda (for `sam build` below) joined the pins later than SAM: bring an older venv up.
+[ -x .venv-infra/bin/cargo-lambda ] ||
+  .venv-infra/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-infra.txt
 
 step "sam build (cargo-lambda): the functions as they deploy, which the end-to-end tests run"
 # The template's build metadata and the workspace's release profile, exercised on every run.
@@ -154,11 +114,67 @@ for f in Cut Promote Events Api Widget; do
   [ -x "$FUNCTIONS_DIR/${f}Function/bootstrap" ] || { echo "sam build left no ${f}Function/bootstrap" >&2; exit 1; }
 done
 
+step "AWS emulator (moto) on 127.0.0.1"
+wait "$moto_venv" || { cat tests/.work/venv-moto.log >&2; echo "installing moto failed" >&2; exit 1; }
+rm -f tests/.work/moto.port
+.venv/bin/python tests/moto_serial.py tests/.work/moto.port > tests/.work/moto.log 2>&1 &
+moto_pid=$!
+for _ in $(seq 100); do
+  [ -s tests/.work/moto.port ] && break
+  kill -0 "$moto_pid" 2>/dev/null || { cat tests/.work/moto.log >&2; echo "moto did not start" >&2; exit 1; }
+  sleep 0.2
+done
+[ -s tests/.work/moto.port ] || { echo "moto did not report its port" >&2; exit 1; }
+export MOTO_ENDPOINT="http://127.0.0.1:$(cat tests/.work/moto.port)"
+# botocore (installed with moto) checks trainctl's SigV4 signatures independently.
+export TEST_PYTHON="$PWD/.venv/bin/python"
+# The SDK's credential chain must never look for an instance metadata service.
+export AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-east-1
+echo "moto $(.venv/bin/python -c 'import moto; print(moto.__version__)') at $MOTO_ENDPOINT (pid $moto_pid)"
+.venv/bin/python tests/moto_serial_check.py "$MOTO_ENDPOINT"
+
+step "infrastructure: cfn-lint, sam validate --lint, checkov"
+wait "$checkov_venv" || { cat tests/.work/venv-checkov.log >&2; echo "installing checkov failed" >&2; exit 1; }
+.venv-infra/bin/cfn-lint infra/template.yaml
+.venv-infra/bin/sam validate --lint --template infra/template.yaml --region us-east-1
+.venv-checkov/bin/checkov --file infra/template.yaml --framework cloudformation --skip-download --quiet --compact
+# The member-account stack is plain CloudFormation (no Serverless transform); `sam validate
+# --lint` runs cfn-lint on it just the same.
+.venv-infra/bin/cfn-lint infra/member-account.yaml
+.venv-infra/bin/sam validate --lint --template infra/member-account.yaml --region us-east-1
+.venv-checkov/bin/checkov --file infra/member-account.yaml --framework cloudformation --skip-download --quiet --compact
+# The parameters `trainctl infra-params` prints survive SAM's own --parameter-overrides parser.
+params=$(cargo run --quiet --locked -p trainctl -- infra-params --config infra/config/release-train.toml)
+.venv-infra/bin/python - "$params" <<'PY'
+import sys
+from samcli.cli.types import CfnParameterOverridesType
+parsed = CfnParameterOverridesType().convert((sys.argv[1],), None, None)
+assert parsed["CutSchedule"].startswith("cron(") and " " in parsed["CutSchedule"], parsed
+assert set(parsed) == {"CutSchedule", "PromoteSchedule", "ScheduleTimeZone", "BuildProjects", "GatingAlarms", "MemberRoles", "MemberAccounts"}, parsed
+print("sam reads:", parsed)
+PY
+# And a member account's (tests/fixtures/accounts.toml: staging and production elsewhere).
+member=$(cargo run --quiet --locked -p trainctl -- infra-params --config tests/fixtures/accounts.toml --member production 2>/dev/null)
+.venv-infra/bin/python - "$member" <<'PY'
+import sys
+from samcli.cli.types import CfnParameterOverridesType
+parsed = CfnParameterOverridesType().convert((sys.argv[1],), None, None)
+assert parsed == {"RoleName": "release-train-builds", "BuildProjects": "db-migrations-production,api-production", "GatingAlarms": "checkout-5xx"}, parsed
+print("sam reads the member's:", parsed)
+PY
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (pedantic, -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test"
-cargo test --workspace --locked
+step "headless Chromium"
+if [ -n "$chromium_install" ]; then
+  wait "$chromium_install" || { cat tests/.work/chromium-install.log >&2; echo "installing chromium failed" >&2; exit 1; }
+fi
+"${CHROMIUM:-chromium}" --version
+
+step "cargo test: the emulator's tests beside the others"
+# Every test binary of `cargo test --workspace`, in two chains at once (tests/run_tests.py).
+python3 tests/run_tests.py

@@ -227,7 +227,7 @@ async fn whole_train(stack: &Stack, d: &Deployment, firing: DateTime<Utc>) -> (T
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_cut_delivered_three_times_at_once_makes_one_train_and_one_build_per_component() {
-    let n = trials(100, 1000);
+    let n = trials(40, 1000);
     let per_stack = 25;
     let started = Instant::now();
     let (mut created, mut repeats, mut start_calls) = (0, 0, 0);
