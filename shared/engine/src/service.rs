@@ -295,6 +295,11 @@ impl Engine {
     /// otherwise read), and commits it on the condition that nobody else committed
     /// meanwhile; otherwise reads again and decides again. `latest` is then the train as
     /// committed.
+    ///
+    /// Only a change is decided on `latest` alone: a conditional write catches a stale one.
+    /// "Nothing to do" and a rejection are not writes, so nothing would catch them; those
+    /// are decided again on the train as stored (another invocation may have committed
+    /// what makes the event apply: a build it requested, whose start this call reports).
     async fn commit_decision(
         &self,
         id: &TrainId,
@@ -302,21 +307,25 @@ impl Engine {
         decide: impl Fn(&Train) -> Result<Transition, Rejection>,
     ) -> Result<(Applied, Vec<Pending>), EngineError> {
         for _ in 0..MAX_CONFLICTS {
-            let before = match latest.take() {
-                Some(known) => known,
+            let (before, read) = match latest.take() {
+                Some(known) => (known, false),
                 None => match self.ports.store.load(id).await? {
-                    Some(stored) => stored,
+                    Some(stored) => (stored, true),
                     None => return Ok((Applied::NotFound, Vec::new())),
                 },
             };
             let transition = match decide(&before.train) {
                 Ok(t) => t,
+                Err(_) if !read => continue,
                 Err(rejection) => {
                     *latest = Some(before);
                     return Ok((Applied::Rejected(rejection), Vec::new()));
                 }
             };
             if !transition.changed(&before.train) {
+                if !read {
+                    continue;
+                }
                 let train = before.train.clone();
                 *latest = Some(before);
                 return Ok((Applied::Done(train), Vec::new()));

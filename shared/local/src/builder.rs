@@ -103,6 +103,15 @@ enum NotStarted {
     Failed(Option<Commit>, String),
 }
 
+/// Writes `path` whole or not at all (a temporary file renamed into place): a process
+/// killed while writing never leaves half a file for the next one to read.
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), PortError> {
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, bytes)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|e| io(&format!("writing {}", path.display()), &e))
+}
+
 fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
@@ -437,15 +446,22 @@ impl Builder for LocalBuilder {
         let build_id = BuildId::parse(&build_id_for(&req.idempotency_key))
             .map_err(|e| PortError::fatal(e.to_string()))?;
         let dir = self.build_dir(&build_id);
+        // meta.json is written whole (renamed into place) and before the build is spawned:
+        // one that does not parse is from before that was so, and its build never ran.
         if let Ok(bytes) = std::fs::read(dir.join("meta.json")) {
-            let meta: Meta = serde_json::from_slice(&bytes)
-                .map_err(|e| PortError::fatal(format!("{}: {e}", dir.display())))?;
-            let link = Some(dir.join("build.log").display().to_string());
-            return Ok(Started {
-                build_id,
-                commit: meta.commit,
-                link,
-            });
+            match serde_json::from_slice::<Meta>(&bytes) {
+                Ok(meta) => {
+                    let link = Some(dir.join("build.log").display().to_string());
+                    return Ok(Started {
+                        build_id,
+                        commit: meta.commit,
+                        link,
+                    });
+                }
+                Err(e) => {
+                    warn!(build = %build_id, error = %e, "meta.json is unreadable; preparing the build again");
+                }
+            }
         }
         std::fs::create_dir_all(&dir).map_err(|e| io("creating the build directory", &e))?;
         let prepared = self.prepare(req, &dir).await;
@@ -464,8 +480,7 @@ impl Builder for LocalBuilder {
         let meta = serde_json::to_vec_pretty(&meta).map_err(|e| PortError::fatal(e.to_string()))?;
         match prepared {
             Ok(_) => {
-                std::fs::write(dir.join("meta.json"), meta)
-                    .map_err(|e| io("writing meta.json", &e))?;
+                write_whole(&dir.join("meta.json"), &meta)?;
                 Self::spawn(&dir)?;
                 info!(build = %build_id, commit = ?commit.as_ref().map(Commit::short), "local build spawned");
             }
@@ -484,8 +499,7 @@ impl Builder for LocalBuilder {
                 if fault {
                     std::fs::write(dir.join("fault"), &why).map_err(|e| io("writing fault", &e))?;
                 }
-                std::fs::write(dir.join("meta.json"), meta)
-                    .map_err(|e| io("writing meta.json", &e))?;
+                write_whole(&dir.join("meta.json"), &meta)?;
                 std::fs::write(dir.join("exit"), "2\n").map_err(|e| io("writing exit", &e))?;
                 warn!(build = %build_id, reason = %why, fault, "build ended before it started");
             }
