@@ -148,7 +148,7 @@ impl Engine {
             let changed = self.sync_alarms(&id, &stored.train, now).await?;
             let mut latest = Some(stored).filter(|_| !changed);
             let (applied, effects) = self
-                .commit_decision(&id, &mut latest, |t| {
+                .commit_decision(&id, &mut latest, Cached::Trust, |t| {
                     t.on(&Event::PromotionDue { scheduled }, now)
                 })
                 .await?;
@@ -180,7 +180,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Applied, EngineError> {
         let (applied, effects) = self
-            .commit_decision(id, latest, |train| train.on(event, now))
+            .commit_decision(id, latest, Cached::Trust, |train| train.on(event, now))
             .await?;
         self.settle_latest(id, effects, now, latest).await;
         Ok(applied)
@@ -296,14 +296,14 @@ impl Engine {
     /// meanwhile; otherwise reads again and decides again. `latest` is then the train as
     /// committed.
     ///
-    /// Only a change is decided on `latest` alone: a conditional write catches a stale one.
-    /// "Nothing to do" and a rejection are not writes, so nothing would catch them; those
-    /// are decided again on the train as stored (another invocation may have committed
-    /// what makes the event apply: a build it requested, whose start this call reports).
+    /// A change decided on `latest` is safe: the conditional write catches a stale one.
+    /// "Nothing to do" and a rejection are not writes, so nothing catches them; `cached`
+    /// says what they are worth when decided on a train this call did not just read.
     async fn commit_decision(
         &self,
         id: &TrainId,
         latest: &mut Latest,
+        cached: Cached,
         decide: impl Fn(&Train) -> Result<Transition, Rejection>,
     ) -> Result<(Applied, Vec<Pending>), EngineError> {
         for _ in 0..MAX_CONFLICTS {
@@ -316,14 +316,14 @@ impl Engine {
             };
             let transition = match decide(&before.train) {
                 Ok(t) => t,
-                Err(_) if !read => continue,
+                Err(_) if !read && cached == Cached::ReadAgain => continue,
                 Err(rejection) => {
                     *latest = Some(before);
                     return Ok((Applied::Rejected(rejection), Vec::new()));
                 }
             };
             if !transition.changed(&before.train) {
-                if !read {
+                if !read && cached == Cached::ReadAgain {
                     continue;
                 }
                 let train = before.train.clone();
@@ -455,7 +455,13 @@ impl Engine {
             }
             Ok(transition)
         };
-        Ok(self.commit_decision(id, latest, fold).await?.1)
+        // What a build reported is a fact: one that seems not to apply on a cached train
+        // (another invocation committed the request it answers) is decided again on the
+        // train as stored, or its effect would be marked done and the build never recorded.
+        Ok(self
+            .commit_decision(id, latest, Cached::ReadAgain, fold)
+            .await?
+            .1)
     }
 
     async fn perform(
@@ -773,6 +779,17 @@ fn log_transition(before: &Train, after: &Transition) {
             .unwrap_or("");
         info!(train = %after.train.id, %from, %to, reason = why, "state changed");
     }
+}
+
+/// What "nothing to do" or a rejection decided on the train a call last read or committed
+/// is worth, when that train may be stale (another invocation may have committed since).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cached {
+    /// The answer stands: a timer or a firing that finds nothing to do on a stale train is
+    /// decided again by the next pass.
+    Trust,
+    /// Decide again on the train as stored: the event reports something that happened.
+    ReadAgain,
 }
 
 /// How a reconcile pass came to a train.
