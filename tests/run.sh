@@ -54,7 +54,7 @@ mkdir -p tests/.work
 export SAM_CLI_TELEMETRY=0
 venv() { # venv DIR REQUIREMENTS PROBE
   if ! "$1/bin/python" -c "import $3" 2>/dev/null; then
-    python3 -m venv "$1"
+    [ -x "$1/bin/pip" ] || python3 -m venv "$1"
     "$1/bin/pip" install --quiet --disable-pip-version-check -r "$2"
   fi
 }
@@ -73,17 +73,22 @@ if ! command -v "${CHROMIUM:-chromium}" >/dev/null; then
   fi
 fi
 
-step "Python tools: SAM CLI, cfn-lint and cargo-lambda; moto and checkov beside the build"
-# moto's and checkov's virtualenvs install in the background while cargo builds the
-# functions (pip waits on files, cargo on the cores); the build needs cargo-lambda first.
+step "cargo-lambda; SAM CLI, cfn-lint, moto and checkov beside the build"
+# The build needs cargo-lambda first, and only it: the rest of SAM's virtualenv, moto's and
+# checkov's install in the background while cargo builds the functions (pip waits on files,
+# cargo on the cores). cargo-lambda's pin is the one in SAM's requirements, so the
+# background install finds it there and leaves it alone.
 venv .venv tests/requirements-moto.txt moto > tests/.work/venv-moto.log 2>&1 &
 moto_venv=$!
 venv .venv-checkov tests/requirements-checkov.txt checkov > tests/.work/venv-checkov.log 2>&1 &
 checkov_venv=$!
-venv .venv-infra tests/requirements-infra.txt samcli
-# cargo-lambda (for `sam build` below) joined the pins later than SAM: bring an older venv up.
-[ -x .venv-infra/bin/cargo-lambda ] ||
-  .venv-infra/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-infra.txt
+if [ ! -x .venv-infra/bin/cargo-lambda ]; then
+  [ -x .venv-infra/bin/pip ] || python3 -m venv .venv-infra
+  .venv-infra/bin/pip install --quiet --disable-pip-version-check \
+    "$(grep '^cargo-lambda==' tests/requirements-infra.txt)"
+fi
+venv .venv-infra tests/requirements-infra.txt samcli > tests/.work/venv-infra.log 2>&1 &
+infra_venv=$!
 
 step "sam build (cargo-lambda): the functions as they deploy, which the end-to-end tests run"
 # The template's build metadata and the workspace's release profile, exercised on every run.
@@ -107,6 +112,7 @@ functions=(cut promote events api widget)
 lambda_flags=(--release --locked "${functions[@]/#/--bin=}")
 [ "$arch" = x86_64 ] || lambda_flags+=(--arm64)
 .venv-infra/bin/cargo-lambda lambda build "${lambda_flags[@]}"
+wait "$infra_venv" || { cat tests/.work/venv-infra.log >&2; echo "installing SAM CLI and cfn-lint failed" >&2; exit 1; }
 PATH="$PWD/.venv-infra/bin:$PATH" .venv-infra/bin/sam build --template infra/template.yaml \
   --build-dir tests/.work/sam-build --parameter-overrides "Architecture=$arch"
 export FUNCTIONS_DIR="$PWD/tests/.work/sam-build"
