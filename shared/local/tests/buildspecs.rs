@@ -127,13 +127,28 @@ fn the_service_buildspec_test_phase_runs_through_the_local_builder() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let output = std::process::Command::new("bash")
-        .arg("-c")
+    let mut bash = std::process::Command::new("bash");
+    bash.arg("-c")
         .arg(spec.script(&env))
         .current_dir(repo())
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap();
+        .env_remove("RUSTFLAGS");
+    // What cargo sets for this test binary is not the environment a build runs in, and
+    // build scripts watch some of it (ring reruns on a changed CARGO_MANIFEST_DIR): inherited,
+    // the nested cargo would rebuild ring and all that depends on it in the shared target
+    // directory, and the next build of the tests would rebuild them back.
+    for (key, _) in std::env::vars_os() {
+        if let Some(key) = key.to_str()
+            && (key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_MANIFEST_")
+                || matches!(
+                    key,
+                    "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR"
+                ))
+        {
+            bash.env_remove(key);
+        }
+    }
+    let output = bash.output().unwrap();
     let log = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
