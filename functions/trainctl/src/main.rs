@@ -214,7 +214,36 @@ impl Command {
     }
 }
 
+/// Exit status of a command whose reader went away (`trainctl plan | head`): the status a
+/// shell shows for a process that SIGPIPE ended, 128 + 13.
+const EXIT_BROKEN_PIPE: i32 = 141;
+
+/// Ends the process quietly when stdout's reader has gone away.
+///
+/// Rust ignores SIGPIPE, so a write to a closed pipe is an `EPIPE` error, and `println!`
+/// (and clap's completion writer) panic on it: exit 101 and a panic message for what is,
+/// to a shell user, an ordinary `| head`. Resetting the signal would need `unsafe`, which
+/// the workspace forbids; so the hook recognises the broken pipe in the panic message
+/// ("Broken pipe (os error 32)", `io::ErrorKind::BrokenPipe`'s text) and exits as a
+/// SIGPIPE-ended process would. Every other panic goes to the default hook unchanged.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("Broken pipe") {
+            std::process::exit(EXIT_BROKEN_PIPE);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRAINCTL_LOG")
         .unwrap_or_else(|_| "warn".into());

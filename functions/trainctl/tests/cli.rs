@@ -1793,3 +1793,31 @@ fn the_schema_accepts_the_files_the_parser_accepts_and_refuses_its_mistakes() {
         );
     }
 }
+
+/// `trainctl plan | head`, as a shell user pipes it: when the reader has gone away,
+/// trainctl ends as a SIGPIPE-ended process does (status 141, nothing on stderr) instead of
+/// panicking with status 101. The reader is closed before trainctl starts, so every write
+/// meets a closed pipe, whatever the timing.
+#[test]
+fn a_closed_pipe_ends_trainctl_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("release-train.toml");
+    std::fs::write(&path, fixture()).unwrap();
+    let config = path.to_str().unwrap();
+    for args in [
+        &["plan", "--config", config, "--count", "50"][..],
+        &["schema"],
+        &["completions", "bash"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(TRAINCTL)
+            .args(args)
+            .stdout(writer)
+            .output()
+            .expect("trainctl runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
