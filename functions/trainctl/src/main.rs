@@ -229,13 +229,10 @@ const EXIT_BROKEN_PIPE: i32 = 141;
 fn quiet_on_broken_pipe() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        if message.contains("Broken pipe") {
+        if info
+            .payload_as_str()
+            .is_some_and(|message| message.contains("Broken pipe"))
+        {
             std::process::exit(EXIT_BROKEN_PIPE);
         }
         default(info);
