@@ -15,6 +15,15 @@ holds while only these runs build into the target directory, so anything else bu
 there is detected: when a fingerprint in it is newer than the end of the last run, or the
 last run never reached its end, every file is stamped new and everything builds again.
 
+A clone at another path is the other way an artifact can be older than what it read.
+cargo keeps the workspace's own sources relative, so it reuses a build made in another
+clone; but a unit that read the clone's location (a test's `env!("CARGO_MANIFEST_DIR")`,
+which cargo does not watch, or a file outside its package, such as a fixture at the
+workspace root or clippy.toml, which cargo records by absolute path) would read the old
+clone's files, or fail when that clone is gone. So every unit of the workspace's own
+packages whose last build names an absolute path outside this clone, the target directory
+and the toolchain has its fingerprint removed, and cargo builds it again.
+
     python3 tests/source_times.py start TARGET_DIR    (.ci/run, before the test command)
     python3 tests/source_times.py finish TARGET_DIR   (.ci/run, after it, passed or not)
 """
@@ -22,9 +31,12 @@ last run never reached its end, every file is stamped new and everything builds 
 import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
+import tomllib
 
 RECORD = "release-train-source-times.json"
 
@@ -63,6 +75,75 @@ def newest_fingerprint(target):
     return newest
 
 
+# An absolute path in a fingerprint's binary dep-info (after a length or type byte) or in
+# rustc's `.d` file (after a space, a line start or the `=` of an `env-dep:` line).
+ABSOLUTE = re.compile(rb"(?:(?<![\x21-\x7e])|(?<=[=]))/[\x21-\x7e]+")
+
+
+def profiles(target):
+    """The directories cargo builds a profile in: TARGET/debug, TARGET/release, and the
+    same under TARGET/<triple> (cargo-lambda names the target)."""
+    for entry in os.scandir(target):
+        if not entry.is_dir():
+            continue
+        if os.path.isdir(os.path.join(entry.path, ".fingerprint")):
+            yield entry.path
+            continue
+        for sub in os.scandir(entry.path):
+            if sub.is_dir() and os.path.isdir(os.path.join(sub.path, ".fingerprint")):
+                yield sub.path
+
+
+def forget_units_built_elsewhere(target, members):
+    """Removes the fingerprint of each unit of the workspace's own packages whose last build
+    names an absolute path outside this clone, the target directory and the toolchain (see
+    the module's doc), so that cargo builds it again here. Returns how many."""
+    here = [os.path.realpath(p) for p in (
+        os.getcwd(),
+        target,
+        os.environ.get("CARGO_HOME", os.path.expanduser("~/.cargo")),
+        os.environ.get("RUSTUP_HOME", os.path.expanduser("~/.rustup")),
+    )]
+
+    def elsewhere(data):
+        return any(
+            not any(path == h or path.startswith(h + "/") for h in here)
+            for path in (m.decode(errors="replace") for m in ABSOLUTE.findall(data))
+        )
+
+    forgotten = 0
+    for profile in profiles(target):
+        # rustc's dep-info (`deps/cli-<hash>.d`) keeps the env-deps cargo leaves out of its own.
+        dep_info = {}
+        for folder in ("deps", "examples"):
+            path = os.path.join(profile, folder)
+            for entry in os.scandir(path) if os.path.isdir(path) else ():
+                if entry.name.endswith(".d"):
+                    dep_info.setdefault(entry.name[:-2].rpartition("-")[2], []).append(entry.path)
+        fingerprints = os.path.join(profile, ".fingerprint")
+        for unit in os.scandir(fingerprints):
+            package, _, unit_hash = unit.name.rpartition("-")
+            if package not in members or not unit.is_dir():
+                continue
+            files = [f.path for f in os.scandir(unit.path)] + dep_info.get(unit_hash, [])
+            if any(elsewhere(open(f, "rb").read()) for f in files):
+                shutil.rmtree(unit.path)
+                forgotten += 1
+    return forgotten
+
+
+def members(paths):
+    """The names of the workspace's own packages, from the manifests among `paths`."""
+    names = set()
+    for path in paths:
+        if os.path.basename(path) == "Cargo.toml":
+            with open(path, "rb") as f:
+                name = tomllib.load(f).get("package", {}).get("name")
+            if name:
+                names.add(name)
+    return names
+
+
 def start(target):
     started = time.time_ns()
     record = load(target)
@@ -72,11 +153,14 @@ def start(target):
         if trusted:
             print(f"source times: {target} was built in outside these runs, or the last run did not end: every file is new")
         trusted = {}
-    files = subprocess.run(["git", "ls-files", "-z"], stdout=subprocess.PIPE, check=True).stdout
+    listed = subprocess.run(["git", "ls-files", "-z"], stdout=subprocess.PIPE, check=True).stdout
+    files = [p for p in listed.decode().split("\0") if p and not os.path.islink(p) and os.path.isfile(p)]
+    if trusted:
+        forgotten = forget_units_built_elsewhere(target, members(files))
+        if forgotten:
+            print(f"source times: {forgotten} units read another clone's files: they build again")
     seen, kept = {}, 0
-    for path in files.decode().split("\0"):
-        if not path or os.path.islink(path) or not os.path.isfile(path):
-            continue
+    for path in files:
         with open(path, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
         previous = trusted.get(path)
