@@ -60,26 +60,6 @@ def save(target, record):
     os.replace(path + ".tmp", path)
 
 
-def newest_fingerprint(target):
-    """The newest mtime among the files of every profile's `.fingerprint` directory: cargo
-    writes there for each unit it builds."""
-    newest = 0
-    for profile in os.scandir(target):
-        fingerprints = os.path.join(profile.path, ".fingerprint")
-        if not profile.is_dir() or not os.path.isdir(fingerprints):
-            continue
-        for unit in os.scandir(fingerprints):
-            if unit.is_dir():
-                for f in os.scandir(unit.path):
-                    newest = max(newest, f.stat().st_mtime_ns)
-    return newest
-
-
-# An absolute path in a fingerprint's binary dep-info (after a length or type byte) or in
-# rustc's `.d` file (after a space, a line start or the `=` of an `env-dep:` line).
-ABSOLUTE = re.compile(rb"(?:(?<![\x21-\x7e])|(?<=[=]))/[\x21-\x7e]+")
-
-
 def profiles(target):
     """The directories cargo builds a profile in: TARGET/debug, TARGET/release, and the
     same under TARGET/<triple> (cargo-lambda names the target)."""
@@ -94,16 +74,35 @@ def profiles(target):
                 yield sub.path
 
 
+def newest_fingerprint(target):
+    """The newest mtime among the files of every profile's `.fingerprint` directory: cargo
+    writes there for each unit it builds."""
+    newest = 0
+    for profile in profiles(target):
+        for unit in os.scandir(os.path.join(profile, ".fingerprint")):
+            if unit.is_dir():
+                for f in os.scandir(unit.path):
+                    newest = max(newest, f.stat().st_mtime_ns)
+    return newest
+
+
+# An absolute path in a fingerprint's binary dep-info (after a length or type byte) or in
+# rustc's `.d` file (after a space, a line start or the `=` of an `env-dep:` line).
+ABSOLUTE = re.compile(rb"(?:(?<![\x21-\x7e])|(?<=[=]))/[\x21-\x7e]+")
+
+
 def forget_units_built_elsewhere(target, members):
     """Removes the fingerprint of each unit of the workspace's own packages whose last build
     names an absolute path outside this clone, the target directory and the toolchain (see
     the module's doc), so that cargo builds it again here. Returns how many."""
-    here = [os.path.realpath(p) for p in (
+    places = (
         os.getcwd(),
         target,
         os.environ.get("CARGO_HOME", os.path.expanduser("~/.cargo")),
         os.environ.get("RUSTUP_HOME", os.path.expanduser("~/.rustup")),
-    )]
+    )
+    # As cargo wrote them, and with links resolved.
+    here = {os.path.abspath(p) for p in places} | {os.path.realpath(p) for p in places}
 
     def elsewhere(data):
         return any(
@@ -126,10 +125,15 @@ def forget_units_built_elsewhere(target, members):
             if package not in members or not unit.is_dir():
                 continue
             files = [f.path for f in os.scandir(unit.path)] + dep_info.get(unit_hash, [])
-            if any(elsewhere(open(f, "rb").read()) for f in files):
+            if any(elsewhere(read(f)) for f in files):
                 shutil.rmtree(unit.path)
                 forgotten += 1
     return forgotten
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def members(paths):
